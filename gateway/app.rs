@@ -1,0 +1,155 @@
+//! The gateway as one value: built from a [`Config`], it answers every request
+//! the listener hands it.
+//!
+//! It sends the operations paths to [`Ops`], everything else to the route's
+//! front door, and ends each exchange with one log line and one set of metric
+//! updates.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http::{HeaderValue, Request, Response};
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use crate::backend::{Backend, BuildError};
+use crate::config::Config;
+use crate::error::GatewayError;
+use crate::front::body::ProxyBody;
+use crate::front::headers::REQUEST_ID;
+use crate::front::{Client, Front, Info, Route, Settings};
+use crate::ops::Ops;
+use crate::session::SessionKey;
+use crate::stack;
+use crate::telemetry::metrics::{self, Outcome};
+
+/// The gateway's request handler.
+pub struct App {
+    front: Front,
+    /// Health, readiness and counters.
+    pub ops: Ops,
+    request_ids: RequestIds,
+}
+
+impl App {
+    /// Builds the runtime tables from a validated config.
+    pub fn build(config: &Config) -> Result<App, BuildError> {
+        let mut backends = std::collections::HashMap::new();
+        for b in &config.backends {
+            backends.insert(b.name.get_ref().clone(), Arc::new(Backend::build(b)?));
+        }
+        let routes = config
+            .routes
+            .iter()
+            .filter_map(|r| {
+                let backend = backends.get(r.backend.get_ref())?.clone();
+                Some(Route { path: r.path.get_ref().as_str().into(), service: stack::build(backend.clone()), backend })
+            })
+            .collect();
+        let key = match &config.gateway.session_key {
+            Some(secret) => SessionKey::from_secret(secret),
+            None => {
+                tracing::warn!(
+                    "no gateway.session_key is set: using a random key, so every restart ends every session \
+                     and replicas cannot serve each other's sessions"
+                );
+                SessionKey::random()
+            }
+        };
+        let settings = Settings {
+            max_body_bytes: config.gateway.max_body_bytes.0,
+            allowed_origins: config.gateway.allowed_origins.clone(),
+            loopback: config.gateway.listen.ip().is_loopback(),
+            tls: config.gateway.tls.is_some(),
+        };
+        let _ = metrics::handle();
+        Ok(App {
+            front: Front::new(routes, key, settings),
+            ops: Ops::new(backends.into_values().collect()),
+            request_ids: RequestIds::new(),
+        })
+    }
+
+    /// Answers one request.
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
+        let path = req.uri().path();
+        if Ops::owns(path) {
+            let path = path.to_string();
+            return self.ops.serve(&path).await.map(ProxyBody::full);
+        }
+        let started = Instant::now();
+        let request_id = self.request_ids.take_or_make(req.headers().get(REQUEST_ID));
+        let Some(route) = self.front.route(path).cloned() else {
+            let mut resp = GatewayError::NoRoute.into_response(None).map(ProxyBody::full);
+            resp.headers_mut().insert(REQUEST_ID, request_id);
+            return resp;
+        };
+        let guard = metrics::in_flight();
+        let client = Client { peer, request_id };
+        let mut info = Info::default();
+        let result = self.front.serve(&route, req, &client, &mut info).await;
+        let (resp, error) = match result {
+            Ok(resp) => (resp.map(|b| b.with_guard(Box::new(guard))), None),
+            Err(e) => {
+                let mut resp = e.into_response(info.id.as_deref()).map(ProxyBody::full);
+                resp.headers_mut().insert(REQUEST_ID, client.request_id.clone());
+                (resp, Some(e))
+            }
+        };
+        let status = resp.status().as_u16();
+        let elapsed = started.elapsed();
+        self.ops.requests.fetch_add(1, Ordering::Relaxed);
+        if status >= 500 {
+            self.ops.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if info.session_delta != 0 {
+            self.ops.sessions.fetch_add(i64::from(info.session_delta), Ordering::Relaxed);
+        }
+        metrics::record(&Outcome {
+            route: &route.path,
+            backend: &route.backend.name,
+            method: metrics::method_label(info.method.as_deref()),
+            status,
+            error: error.as_ref(),
+            elapsed,
+            session_delta: info.session_delta,
+        });
+        tracing::info!(
+            target: "switchyard::access",
+            request_id = client.request_id.to_str().unwrap_or(""),
+            route = &*route.path,
+            backend = &*route.backend.name,
+            method = info.method.as_deref().unwrap_or(""),
+            name = info.name.as_deref().unwrap_or(""),
+            status,
+            duration_us = elapsed.as_micros() as u64,
+            error = error.as_ref().map(|e| e.to_string()),
+        );
+        resp
+    }
+}
+
+/// Propagates a client's `x-request-id`, or makes a unique one cheaply: a
+/// random per-process prefix and a counter.
+struct RequestIds {
+    prefix: u64,
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        Self { prefix: rand::random(), next: AtomicU64::new(0) }
+    }
+
+    fn take_or_make(&self, given: Option<&HeaderValue>) -> HeaderValue {
+        if let Some(v) =
+            given.filter(|v| !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(|b| (0x21..=0x7e).contains(b)))
+        {
+            return v.clone();
+        }
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{:016x}{:08x}", self.prefix, n);
+        HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+    }
+}

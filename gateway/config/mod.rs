@@ -1,0 +1,157 @@
+//! Config: TOML in, validated [`Config`] out.
+//!
+//! The serde types mirror the file and reject unknown keys. Values that can be
+//! checked on their own (durations, sizes, URLs, header names) are checked while
+//! deserialising, so serde reports them with their key path and line. Checks
+//! across entries (a route naming a missing backend, duplicate names) run after,
+//! and use the spans kept in [`toml::Spanned`] fields to name the line.
+//!
+//! ```toml
+//! [gateway]
+//! listen = "127.0.0.1:8080"
+//! session_key = "${SWITCHYARD_SESSION_KEY}"
+//!
+//! [[backends]]
+//! name = "search"
+//! instances = [{ url = "http://10.0.0.5:3001/mcp", weight = 3 }]
+//! timeout = "10s"
+//!
+//! [[routes]]
+//! path = "/mcp"
+//! backend = "search"
+//! ```
+
+mod error;
+pub mod interpolate;
+mod types;
+pub mod units;
+
+use std::collections::HashSet;
+use std::path::Path;
+
+pub use error::{ConfigError, Issue};
+pub use types::*;
+
+/// The config used when no file is given and `./switchyard.toml` is absent.
+/// `${SWITCHYARD_DEMO_URL}` is filled in with the address of the built-in mock.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+impl Config {
+    /// Reads and validates a config file, expanding `${VAR}` from the environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            source_name: name.clone(),
+            issues: vec![Issue::new("", None, format!("cannot read file: {e}"))],
+        })?;
+        Config::parse(&text, &name, &|var| std::env::var(var).ok())
+    }
+
+    /// Parses and validates config text. `lookup` resolves `${VAR}`.
+    pub fn parse(
+        text: &str,
+        source_name: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let fail = |issues| ConfigError { source_name: source_name.to_string(), issues };
+        let expanded = interpolate::expand(text, lookup).map_err(fail)?;
+        let config = deserialize(&expanded).map_err(|i| fail(vec![i]))?;
+        let issues = config.validate(&expanded);
+        if issues.is_empty() { Ok(config) } else { Err(fail(issues)) }
+    }
+
+    /// The config as TOML, with secrets replaced by `"<redacted>"`.
+    pub fn to_redacted_toml(&self) -> String {
+        let mut copy = self.clone();
+        if copy.gateway.session_key.is_some() {
+            copy.gateway.session_key = Some(REDACTED.to_string());
+        }
+        for backend in &mut copy.backends {
+            for value in backend.headers.values_mut() {
+                *value = REDACTED.to_string();
+            }
+        }
+        toml::to_string_pretty(&copy).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+
+    /// Cross-entry checks that serde cannot make field by field.
+    fn validate(&self, text: &str) -> Vec<Issue> {
+        let line = |span: std::ops::Range<usize>| Some(interpolate::line_of(text, span.start));
+        let mut issues = Vec::new();
+        let mut names = HashSet::new();
+        for (i, b) in self.backends.iter().enumerate() {
+            if !names.insert(b.name.get_ref().as_str()) {
+                issues.push(Issue::new(
+                    &format!("backends.{i}.name"),
+                    line(b.name.span()),
+                    format!("duplicate backend name `{}`", b.name.get_ref()),
+                ));
+            }
+            for (key, value) in &b.headers {
+                if http::HeaderValue::from_str(value).is_err() {
+                    issues.push(Issue::new(
+                        &format!("backends.{i}.headers.{}", key.0),
+                        line(b.name.span()),
+                        "not a valid header value (control characters or non-ASCII)",
+                    ));
+                }
+            }
+            if b.instances.is_empty() {
+                issues.push(Issue::new(
+                    &format!("backends.{i}.instances"),
+                    line(b.name.span()),
+                    "a backend needs at least one instance",
+                ));
+            }
+        }
+        let mut paths = HashSet::new();
+        for (i, r) in self.routes.iter().enumerate() {
+            if !names.contains(r.backend.get_ref().as_str()) {
+                issues.push(Issue::new(
+                    &format!("routes.{i}.backend"),
+                    line(r.backend.span()),
+                    format!("no backend is named `{}`", r.backend.get_ref()),
+                ));
+            }
+            let path = r.path.get_ref().as_str();
+            if RESERVED_PATHS.iter().any(|p| path == *p || path.starts_with("/health/")) {
+                issues.push(Issue::new(
+                    &format!("routes.{i}.path"),
+                    line(r.path.span()),
+                    format!("`{path}` is reserved for the operations endpoints"),
+                ));
+            }
+            if !paths.insert(path) {
+                issues.push(Issue::new(
+                    &format!("routes.{i}.path"),
+                    line(r.path.span()),
+                    format!("duplicate route path `{path}`"),
+                ));
+            }
+        }
+        issues
+    }
+}
+
+const REDACTED: &str = "<redacted>";
+
+/// Paths the operations endpoints own; a route cannot take them.
+pub const RESERVED_PATHS: &[&str] = &["/health", "/metrics"];
+
+/// Typed parse with the key path of the first error, and its line.
+fn deserialize(text: &str) -> Result<Config, Issue> {
+    let de = toml::Deserializer::parse(text).map_err(|e| toml_issue("", text, &e))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        toml_issue(&path, text, e.inner())
+    })
+}
+
+fn toml_issue(path: &str, text: &str, e: &toml::de::Error) -> Issue {
+    let line = e.span().map(|s| interpolate::line_of(text, s.start));
+    Issue::new(path, line, e.message().trim().to_string())
+}
+
+#[cfg(test)]
+mod tests;

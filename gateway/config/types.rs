@@ -1,0 +1,243 @@
+//! The config's shape: serde types that mirror the file.
+//!
+//! Every section is `#[serde(default, deny_unknown_fields)]` with an
+//! `impl Default`, so a file says only what differs from the defaults, and a
+//! misspelt key is an error rather than a silently ignored line.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use http::{HeaderName, HeaderValue, Uri};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+use toml::Spanned;
+
+use super::units::{ByteSize, Duration};
+
+/// The whole config file.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The listener and gateway-wide settings.
+    pub gateway: Gateway,
+    /// Named pools of MCP servers.
+    pub backends: Vec<Backend>,
+    /// Which path goes to which backend.
+    pub routes: Vec<Route>,
+}
+
+/// `[gateway]`: the listener and gateway-wide settings.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Gateway {
+    /// Address to listen on. Loopback by default, as the MCP security rules ask.
+    pub listen: SocketAddr,
+    /// Secret the session tokens are sealed with. Replicas that share it can
+    /// serve each other's sessions; without it a random key is used, and every
+    /// restart ends every session.
+    pub session_key: Option<String>,
+    /// Largest request body accepted; larger bodies get 413.
+    pub max_body_bytes: ByteSize,
+    /// Browser origins allowed to call the gateway. A request with an `Origin`
+    /// not in this list gets 403. Entries are `scheme://host[:port]`; a port of
+    /// `*` matches any port.
+    pub allowed_origins: Vec<String>,
+    /// How long in-flight requests and SSE streams get to finish on shutdown.
+    pub shutdown_grace: Duration,
+    /// Serve TLS (h2 and HTTP/1.1 by ALPN) with these PEM files.
+    pub tls: Option<Tls>,
+    /// Most open client connections; further clients wait to be accepted.
+    pub max_connections: usize,
+    /// How long a client may take to send its request headers.
+    pub header_read_timeout: Duration,
+    /// Most request headers accepted on HTTP/1.1.
+    pub max_headers: usize,
+}
+
+impl Default for Gateway {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            session_key: None,
+            max_body_bytes: ByteSize(4 << 20),
+            allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into(), "http://[::1]:*".into()],
+            shutdown_grace: Duration::secs(30),
+            tls: None,
+            max_connections: 10_000,
+            header_read_timeout: Duration::secs(10),
+            max_headers: 100,
+        }
+    }
+}
+
+/// `[gateway.tls]`: PEM certificate chain and private key.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// How a backend's instances are reached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// Streamable HTTP.
+    #[default]
+    Http,
+}
+
+/// `[[backends]]`: a named pool of interchangeable MCP servers.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Backend {
+    /// The name routes refer to.
+    pub name: Spanned<String>,
+    /// How instances are reached.
+    pub transport: Transport,
+    /// The servers in the pool.
+    pub instances: Vec<Instance>,
+    /// Deadline for the upstream's response head.
+    pub timeout: Duration,
+    /// Deadline for opening a TCP connection to an instance.
+    pub connect_timeout: Duration,
+    /// Static headers sent upstream, such as the upstream's own credential.
+    /// The client's `Authorization` is never forwarded; this is how an
+    /// upstream gets one.
+    pub headers: BTreeMap<HeaderKey, String>,
+    /// Extra PEM root certificates to trust for `https` instances, beside the
+    /// webpki roots.
+    pub ca: Option<PathBuf>,
+}
+
+impl Default for Backend {
+    fn default() -> Self {
+        Self {
+            name: Spanned::new(0..0, String::new()),
+            transport: Transport::Http,
+            instances: Vec::new(),
+            timeout: Duration::secs(30),
+            connect_timeout: Duration::secs(5),
+            headers: BTreeMap::new(),
+            ca: None,
+        }
+    }
+}
+
+/// One instance of a backend.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Instance {
+    /// The instance's MCP endpoint, `http://` or `https://`.
+    pub url: InstanceUrl,
+    /// Relative share of traffic (used by the balancer).
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// `[[routes]]`: a path on the gateway and the backend behind it.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// The exact path clients use, such as `/mcp`.
+    pub path: Spanned<RoutePath>,
+    /// The backend's name.
+    pub backend: Spanned<String>,
+}
+
+/// An absolute URL path.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct RoutePath(String);
+
+impl RoutePath {
+    /// The path as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for RoutePath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let valid = s.starts_with('/') && s.parse::<Uri>().is_ok_and(|u| u.path() == s && u.query().is_none());
+        if valid {
+            Ok(Self(s))
+        } else {
+            Err(de::Error::custom(format!("route path `{s}` must be an absolute path such as \"/mcp\"")))
+        }
+    }
+}
+
+/// An `http` or `https` URL with a host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceUrl(pub Uri);
+
+impl<'de> Deserialize<'de> for InstanceUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let uri: Uri = s.parse().map_err(|e| de::Error::custom(format!("invalid URL `{s}`: {e}")))?;
+        match (uri.scheme_str(), uri.host()) {
+            (Some("http" | "https"), Some(_)) => Ok(Self(uri)),
+            _ => Err(de::Error::custom(format!("invalid URL `{s}`: expected http://host[:port]/path or https://…"))),
+        }
+    }
+}
+
+impl Serialize for InstanceUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_string())
+    }
+}
+
+/// A header name that is valid on the wire, checked at load time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderKey(pub HeaderName);
+
+impl PartialOrd for HeaderKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for HeaderKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.as_str().cmp(other.0.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for HeaderKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        HeaderName::from_bytes(s.as_bytes())
+            .map(Self)
+            .map_err(|_| de::Error::custom(format!("`{s}` is not a valid header name")))
+    }
+}
+
+impl Serialize for HeaderKey {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.as_str())
+    }
+}
+
+impl Backend {
+    /// The static upstream headers as wire values. Invalid values were
+    /// rejected at load, so none are dropped here in practice.
+    pub fn header_values(&self) -> Vec<(HeaderName, HeaderValue)> {
+        self.headers
+            .iter()
+            .filter_map(|(k, v)| {
+                let mut value = HeaderValue::from_str(v).ok()?;
+                value.set_sensitive(true);
+                Some((k.0.clone(), value))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,154 @@
+//! One error type for the request path, and the one table that turns it into
+//! a response.
+//!
+//! Every stage returns [`GatewayError`]. [`GatewayError::status`] and
+//! [`GatewayError::code`] below are the only place where a condition becomes
+//! an HTTP status and a JSON-RPC error code, so the answers stay consistent
+//! and are listed in one table in the README.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use serde_json::value::RawValue;
+
+use crate::jsonrpc;
+
+/// Who caused an error: decides the `outcome` label on metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The request was wrong.
+    Client,
+    /// The upstream failed.
+    Upstream,
+    /// The gateway itself refused (draining, no instance).
+    Gateway,
+}
+
+/// Every way the request path can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// No route has this path.
+    #[error("no MCP endpoint at this path")]
+    NoRoute,
+    /// The HTTP method is not one MCP uses here.
+    #[error("method not allowed")]
+    MethodNotAllowed(&'static str),
+    /// `Accept` does not list what the transport requires.
+    #[error("Accept must include {0}")]
+    NotAcceptable(&'static str),
+    /// `Content-Type` is not `application/json`.
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
+    /// The body is over `max_body_bytes`.
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(u64),
+    /// The body is not JSON.
+    #[error("{0}")]
+    Parse(String),
+    /// The body is JSON but not an acceptable JSON-RPC message.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// 2026-07-28: a mirrored header is missing or does not match the body.
+    #[error("header mismatch: {0}")]
+    HeaderMismatch(String),
+    /// `Origin` not allowed, or a non-loopback `Host` on a loopback listener.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The session token did not open, belongs to another route, or names an
+    /// instance this gateway no longer has.
+    #[error("session not found; initialize a new session")]
+    SessionNotFound,
+    /// The gateway is shutting down.
+    #[error("gateway is draining")]
+    Draining,
+    /// Could not connect to the upstream.
+    #[error("upstream unreachable: {0}")]
+    UpstreamConnect(String),
+    /// The upstream failed after the connection was made.
+    #[error("upstream failed: {0}")]
+    UpstreamFailed(String),
+    /// The upstream did not answer within the backend's `timeout`.
+    #[error("upstream did not answer within {0:?}")]
+    UpstreamTimeout(std::time::Duration),
+}
+
+/// Gateway-defined JSON-RPC codes, in the implementation-defined range.
+pub mod codes {
+    /// Refused by policy (origin, host).
+    pub const FORBIDDEN: i32 = -32000;
+    /// Unknown or ended session (the TypeScript SDK uses the same code).
+    pub const SESSION_NOT_FOUND: i32 = -32001;
+    /// The gateway is shutting down.
+    pub const DRAINING: i32 = -32002;
+    /// The upstream could not be reached or failed.
+    pub const BAD_GATEWAY: i32 = -32010;
+    /// The upstream did not answer in time.
+    pub const GATEWAY_TIMEOUT: i32 = -32011;
+}
+
+impl GatewayError {
+    /// The error table: HTTP status and JSON-RPC code for each condition.
+    pub fn status_and_code(&self) -> (StatusCode, i32) {
+        use GatewayError::*;
+        match self {
+            NoRoute => (StatusCode::NOT_FOUND, jsonrpc::METHOD_NOT_FOUND),
+            MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, jsonrpc::INVALID_REQUEST),
+            NotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, jsonrpc::INVALID_REQUEST),
+            UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, jsonrpc::INVALID_REQUEST),
+            PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, jsonrpc::INVALID_REQUEST),
+            Parse(_) => (StatusCode::BAD_REQUEST, jsonrpc::PARSE_ERROR),
+            InvalidRequest(_) => (StatusCode::BAD_REQUEST, jsonrpc::INVALID_REQUEST),
+            HeaderMismatch(_) => (StatusCode::BAD_REQUEST, jsonrpc::HEADER_MISMATCH),
+            Forbidden(_) => (StatusCode::FORBIDDEN, codes::FORBIDDEN),
+            SessionNotFound => (StatusCode::NOT_FOUND, codes::SESSION_NOT_FOUND),
+            Draining => (StatusCode::SERVICE_UNAVAILABLE, codes::DRAINING),
+            UpstreamConnect(_) | UpstreamFailed(_) => (StatusCode::BAD_GATEWAY, codes::BAD_GATEWAY),
+            UpstreamTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, codes::GATEWAY_TIMEOUT),
+        }
+    }
+
+    /// Who caused it.
+    pub fn origin(&self) -> Origin {
+        use GatewayError::*;
+        match self {
+            UpstreamConnect(_) | UpstreamFailed(_) | UpstreamTimeout(_) => Origin::Upstream,
+            Draining => Origin::Gateway,
+            _ => Origin::Client,
+        }
+    }
+
+    /// A short stable name for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        use GatewayError::*;
+        match self {
+            NoRoute => "no_route",
+            MethodNotAllowed(_) => "method_not_allowed",
+            NotAcceptable(_) => "not_acceptable",
+            UnsupportedMediaType => "unsupported_media_type",
+            PayloadTooLarge(_) => "payload_too_large",
+            Parse(_) => "parse_error",
+            InvalidRequest(_) => "invalid_request",
+            HeaderMismatch(_) => "header_mismatch",
+            Forbidden(_) => "forbidden",
+            SessionNotFound => "session_not_found",
+            Draining => "draining",
+            UpstreamConnect(_) => "connect",
+            UpstreamFailed(_) => "upstream_failed",
+            UpstreamTimeout(_) => "timeout",
+        }
+    }
+
+    /// The response: the table's status, and a JSON-RPC error body that echoes
+    /// the request's id when it is known.
+    pub fn into_response(&self, id: Option<&RawValue>) -> Response<Bytes> {
+        let (status, code) = self.status_and_code();
+        let body = jsonrpc::error_body(id, code, &self.to_string());
+        let mut response = Response::new(body);
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let GatewayError::MethodNotAllowed(allow) = self {
+            headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        response
+    }
+}

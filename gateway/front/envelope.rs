@@ -1,0 +1,201 @@
+//! The JSON-RPC envelope: the only part of a message the gateway reads.
+//!
+//! `id`, `method`, `params.name` / `params.uri` and
+//! `params._meta["io.modelcontextprotocol/protocolVersion"]` are pulled out;
+//! everything else stays in the original bytes, which are forwarded untouched,
+//! so a large argument or result is never re-serialised.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+/// The `_meta` key that carries a stateless-era request's protocol version.
+pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+
+/// What one JSON-RPC message is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Has a `method` and an `id`: expects an answer.
+    Request,
+    /// Has a `method` and no `id`.
+    Notification,
+    /// Has an `id` and a `result` or `error`: the client answering the server.
+    Response,
+}
+
+/// The parsed envelope of one message.
+#[derive(Debug)]
+pub struct Envelope {
+    /// What the message is.
+    pub kind: Kind,
+    /// The raw id, echoed in gateway-made errors.
+    pub id: Option<Box<RawValue>>,
+    /// The method, for requests and notifications.
+    pub method: Option<Box<str>>,
+    /// `params.name` or `params.uri`, whichever the method names its target by.
+    pub name: Option<Box<str>>,
+    /// `params._meta["io.modelcontextprotocol/protocolVersion"]`.
+    pub meta_version: Option<Box<str>>,
+}
+
+impl Envelope {
+    /// The method, or `""` for a response.
+    pub fn method(&self) -> &str {
+        self.method.as_deref().unwrap_or("")
+    }
+}
+
+/// A POST body: one message, or (2025-03-26 only) a batch.
+#[derive(Debug)]
+pub enum Message {
+    /// One message.
+    Single(Envelope),
+    /// A JSON array of messages.
+    Batch(Vec<Envelope>),
+}
+
+/// Why a body is not an acceptable JSON-RPC message.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EnvelopeError {
+    /// Not JSON at all (-32700).
+    #[error("parse error: {0}")]
+    Parse(String),
+    /// JSON, but not a JSON-RPC 2.0 message (-32600).
+    #[error("invalid request: {0}")]
+    Invalid(&'static str),
+}
+
+/// Methods whose `Mcp-Name` comes from `params.name`.
+const NAME_FROM_NAME: &[&str] = &["tools/call", "prompts/get"];
+/// Methods whose `Mcp-Name` comes from `params.uri`.
+const NAME_FROM_URI: &[&str] = &["resources/read", "resources/subscribe", "resources/unsubscribe"];
+
+/// Whether `method` mirrors a target into `Mcp-Name`, and from which param.
+pub fn name_param(method: &str) -> Option<&'static str> {
+    if NAME_FROM_NAME.contains(&method) {
+        Some("name")
+    } else if NAME_FROM_URI.contains(&method) {
+        Some("uri")
+    } else {
+        None
+    }
+}
+
+/// Parses a POST body.
+pub fn parse(body: &[u8]) -> Result<Message, EnvelopeError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(parse_error)?;
+        if items.is_empty() {
+            return Err(EnvelopeError::Invalid("empty batch"));
+        }
+        let envelopes = items.iter().map(|raw| parse_one(raw.get().as_bytes())).collect::<Result<_, _>>()?;
+        Ok(Message::Batch(envelopes))
+    } else {
+        parse_one(body).map(Message::Single)
+    }
+}
+
+fn parse_error(e: serde_json::Error) -> EnvelopeError {
+    if e.is_syntax() || e.is_eof() {
+        EnvelopeError::Parse(e.to_string())
+    } else {
+        EnvelopeError::Invalid("not a JSON-RPC message object")
+    }
+}
+
+#[derive(Deserialize)]
+struct Wire<'a> {
+    #[serde(borrow, default)]
+    jsonrpc: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    method: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    params: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    result: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    error: Option<&'a RawValue>,
+}
+
+/// Keeps an explicit `null` as `Some("null")`, so it can be told from absence.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+struct Params<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    uri: Option<Cow<'a, str>>,
+    #[serde(borrow, default, rename = "_meta")]
+    meta: Option<Meta<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Meta<'a> {
+    #[serde(borrow, default, rename = "io.modelcontextprotocol/protocolVersion")]
+    protocol_version: Option<Cow<'a, str>>,
+}
+
+fn parse_one(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        // Valid JSON that is not an object is an invalid request; anything
+        // else is a parse error.
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(parse_error)?;
+        return Err(EnvelopeError::Invalid("a message must be a JSON object"));
+    }
+    let wire: Wire = serde_json::from_slice(bytes).map_err(parse_error)?;
+    if wire.jsonrpc.as_deref() != Some("2.0") {
+        return Err(EnvelopeError::Invalid("`jsonrpc` must be \"2.0\""));
+    }
+    if let Some(id) = wire.id {
+        let ok = match id.get().as_bytes().first() {
+            Some(b'"') => true,
+            Some(b'-' | b'0'..=b'9') => !id.get().contains(['.', 'e', 'E']),
+            _ => false,
+        };
+        if !ok {
+            return Err(EnvelopeError::Invalid("`id` must be a string or an integer"));
+        }
+    }
+    let kind = match (&wire.method, wire.id, wire.result.is_some() || wire.error.is_some()) {
+        (Some(_), _, true) => return Err(EnvelopeError::Invalid("a request cannot carry `result` or `error`")),
+        (Some(_), Some(_), false) => Kind::Request,
+        (Some(_), None, false) => Kind::Notification,
+        (None, Some(_), true) if wire.result.is_some() != wire.error.is_some() => Kind::Response,
+        (None, _, _) => {
+            return Err(EnvelopeError::Invalid(
+                "a message needs a `method`, or an `id` with one of `result` or `error`",
+            ));
+        }
+    };
+    let (mut name, mut meta_version) = (None, None);
+    if let Some(params) = wire.params {
+        match params.get().as_bytes().first() {
+            Some(b'{') => {
+                let p: Params = serde_json::from_str(params.get()).map_err(|_| {
+                    EnvelopeError::Invalid("`params.name`, `params.uri` and `params._meta` have the wrong type")
+                })?;
+                let method = wire.method.as_deref().unwrap_or("");
+                name = match name_param(method) {
+                    Some("name") => p.name.map(|n| n.into()),
+                    Some(_) => p.uri.map(|u| u.into()),
+                    None => None,
+                };
+                meta_version = p.meta.and_then(|m| m.protocol_version).map(|v| v.into());
+            }
+            Some(b'[') => {}
+            _ => return Err(EnvelopeError::Invalid("`params` must be an object or an array")),
+        }
+    }
+    Ok(Envelope { kind, id: wire.id.map(ToOwned::to_owned), method: wire.method.map(|m| m.into()), name, meta_version })
+}
+
+#[cfg(test)]
+mod tests;

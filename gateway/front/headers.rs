@@ -1,0 +1,192 @@
+//! What crosses the gateway in headers, each way.
+//!
+//! Upstream: the client's end-to-end headers, minus hop-by-hop ones and the
+//! client's credentials (`Authorization`, `Cookie`: the spec forbids token
+//! passthrough), plus the backend's configured headers and `X-Forwarded-*`.
+//! `Mcp-Param-*`, `Mcp-Method`, `Mcp-Name`, `MCP-Protocol-Version` and
+//! `Last-Event-ID` pass untouched.
+//!
+//! Downstream: the upstream's headers minus hop-by-hop ones and its session id,
+//! which only the gateway's own token replaces.
+
+use std::net::SocketAddr;
+
+use http::{HeaderMap, HeaderName, HeaderValue, header};
+
+/// The session header, lower-case as `http` stores names.
+pub const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+/// The request id header.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The protocol version header.
+pub const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
+
+/// Names listed in `Connection`, which are hop-by-hop for this message.
+fn connection_listed(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Headers the gateway sets itself, or must never forward upstream.
+fn is_replaced_upstream(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "host"
+            | "authorization"
+            | "cookie"
+            | "content-length"
+            | "mcp-session-id"
+            | "origin"
+            | "x-forwarded-for"
+            | "x-forwarded-proto"
+            | "x-request-id"
+    )
+}
+
+/// What the upstream request's headers are built from.
+pub struct Forwarding<'a> {
+    /// The backend's static headers.
+    pub configured: &'a [(HeaderName, HeaderValue)],
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Whether the client connected over TLS.
+    pub tls: bool,
+    /// The request id.
+    pub request_id: &'a HeaderValue,
+    /// The upstream session id, when the session has one.
+    pub upstream_session: Option<&'a str>,
+}
+
+/// Builds the upstream request's headers from the client's.
+pub fn upstream(client: &HeaderMap, f: &Forwarding<'_>) -> HeaderMap {
+    let listed = connection_listed(client);
+    let mut out = HeaderMap::with_capacity(client.len() + f.configured.len() + 3);
+    for (name, value) in client {
+        if is_hop_by_hop(name) || is_replaced_upstream(name) || listed.iter().any(|l| l == name.as_str()) {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    for (name, value) in f.configured {
+        out.insert(name.clone(), value.clone());
+    }
+    let peer_ip = f.peer.ip().to_string();
+    let xff = match client.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prior) => format!("{prior}, {peer_ip}"),
+        None => peer_ip,
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        out.insert("x-forwarded-for", v);
+    }
+    out.insert("x-forwarded-proto", HeaderValue::from_static(if f.tls { "https" } else { "http" }));
+    out.insert(REQUEST_ID, f.request_id.clone());
+    if let Some(sid) = f.upstream_session.and_then(|s| HeaderValue::from_str(s).ok()) {
+        out.insert(SESSION_ID, sid);
+    }
+    out
+}
+
+/// Cleans the upstream response's headers for the client, in place.
+pub fn downstream(headers: &mut HeaderMap, request_id: &HeaderValue) {
+    let listed = connection_listed(headers);
+    let drop: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_hop_by_hop(n) || *n == SESSION_ID || listed.iter().any(|l| l == n.as_str()))
+        .cloned()
+        .collect();
+    for name in drop {
+        headers.remove(&name);
+    }
+    headers.insert(REQUEST_ID, request_id.clone());
+    let is_sse = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if is_sse {
+        // Tells nginx-style buffers in front of us not to hold events back.
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_strips_and_adds() {
+        let mut c = HeaderMap::new();
+        for (k, v) in [
+            ("authorization", "Bearer client"),
+            ("cookie", "a=b"),
+            ("connection", "keep-alive, x-secret-hop"),
+            ("x-secret-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("mcp-session-id", "gateway-token"),
+            ("mcp-param-region", "eu"),
+            ("mcp-method", "tools/call"),
+            ("last-event-id", "42"),
+            ("x-forwarded-for", "1.2.3.4"),
+            ("accept", "application/json, text/event-stream"),
+        ] {
+            c.append(k, v.parse().unwrap());
+        }
+        let configured = vec![(HeaderName::from_static("authorization"), HeaderValue::from_static("Bearer upstream"))];
+        let rid = HeaderValue::from_static("rid-1");
+        let out = upstream(
+            &c,
+            &Forwarding {
+                configured: &configured,
+                peer: "10.1.1.1:5000".parse().unwrap(),
+                tls: true,
+                request_id: &rid,
+                upstream_session: Some("up-1"),
+            },
+        );
+        assert_eq!(out["authorization"], "Bearer upstream");
+        for gone in ["cookie", "connection", "x-secret-hop", "keep-alive", "te"] {
+            assert!(!out.contains_key(gone), "{gone}");
+        }
+        assert_eq!(out["mcp-session-id"], "up-1");
+        assert_eq!(out["mcp-param-region"], "eu");
+        assert_eq!(out["mcp-method"], "tools/call");
+        assert_eq!(out["last-event-id"], "42");
+        assert_eq!(out["x-forwarded-for"], "1.2.3.4, 10.1.1.1");
+        assert_eq!(out["x-forwarded-proto"], "https");
+        assert_eq!(out["x-request-id"], "rid-1");
+    }
+
+    #[test]
+    fn downstream_strips_session_and_marks_sse() {
+        let mut h = HeaderMap::new();
+        h.insert("mcp-session-id", "upstream-secret".parse().unwrap());
+        h.insert("content-type", "text/event-stream".parse().unwrap());
+        h.insert("transfer-encoding", "chunked".parse().unwrap());
+        downstream(&mut h, &HeaderValue::from_static("r"));
+        assert!(!h.contains_key("mcp-session-id"));
+        assert!(!h.contains_key("transfer-encoding"));
+        assert_eq!(h["x-accel-buffering"], "no");
+        assert_eq!(h["x-request-id"], "r");
+    }
+}

@@ -1,0 +1,352 @@
+//! The MCP front door: everything between the listener and a backend's stack.
+//!
+//! For each request at a route's path it checks the transport rules (method,
+//! `Accept`, `Content-Type`, `Origin`, `Host`, body size), parses the JSON-RPC
+//! envelope, tells the two protocol eras apart, opens or mints the session
+//! token, and sends the request down the backend's stack. The answer comes back
+//! as the upstream sent it: JSON, SSE streamed event by event, or 202.
+//!
+//! Era rules, in one place:
+//! - A body whose `_meta` protocol version, or whose `MCP-Protocol-Version`
+//!   header, is 2026-07-28 or later is stateless: its mirrored headers are
+//!   checked (-32020), and any `Mcp-Session-Id` is ignored.
+//! - Otherwise it is session era: `initialize` starts a session, and later
+//!   requests carry the gateway's token.
+//! - A JSON-RPC batch is accepted only when the negotiated version is
+//!   2025-03-26, the one version that allowed batches: the version in the
+//!   session token, or else the `MCP-Protocol-Version` header, whose absence
+//!   means 2025-03-26. Anything else gets 400 / -32600, because forwarding a
+//!   batch to a server of a later version would get an answer the client
+//!   cannot match to its requests.
+
+pub mod body;
+mod checks;
+pub mod envelope;
+pub mod headers;
+mod initialize;
+pub mod stateless;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use serde_json::value::RawValue;
+
+use crate::backend::{Backend, Instance};
+use crate::error::GatewayError;
+use crate::session::{SessionKey, Ticket};
+use crate::stack::{self, BackendService, UpstreamRequest};
+use body::ProxyBody;
+use envelope::{Kind, Message};
+use headers::{PROTOCOL_VERSION, SESSION_ID};
+
+/// The one version that allowed JSON-RPC batches.
+const BATCH_VERSION: &str = "2025-03-26";
+/// Most bytes of an `initialize` response the gateway will buffer.
+const MAX_INITIALIZE_RESPONSE: usize = 1 << 20;
+
+/// A route: a path and the backend stack behind it.
+pub struct Route {
+    /// The path, which is also the session token's associated data.
+    pub path: Arc<str>,
+    /// The backend.
+    pub backend: Arc<Backend>,
+    /// The backend's composed stack.
+    pub service: BackendService,
+}
+
+/// Front-door settings, from `[gateway]`.
+pub struct Settings {
+    /// Largest body accepted.
+    pub max_body_bytes: u64,
+    /// Allowed `Origin` patterns.
+    pub allowed_origins: Vec<String>,
+    /// Whether the listener is on a loopback address (enables the Host check).
+    pub loopback: bool,
+    /// Whether clients connect over TLS.
+    pub tls: bool,
+}
+
+/// The front door for all routes.
+pub struct Front {
+    routes: HashMap<String, Arc<Route>>,
+    key: SessionKey,
+    settings: Settings,
+}
+
+/// Per-request facts, filled in as they are learned, for the log line,
+/// metrics and error bodies.
+#[derive(Default)]
+pub struct Info {
+    /// JSON-RPC method, or the HTTP method for GET and DELETE.
+    pub method: Option<Box<str>>,
+    /// Tool name or resource URI.
+    pub name: Option<Box<str>>,
+    /// The request's JSON-RPC id, echoed in gateway-made errors.
+    pub id: Option<Box<RawValue>>,
+    /// Set when the exchange opened (+1) or closed (-1) a session.
+    pub session_delta: i8,
+}
+
+/// Who is asking.
+pub struct Client {
+    /// The peer's address.
+    pub peer: SocketAddr,
+    /// The request id, propagated or generated.
+    pub request_id: HeaderValue,
+}
+
+impl Front {
+    /// Builds the front door.
+    pub fn new(routes: Vec<Route>, key: SessionKey, settings: Settings) -> Self {
+        let routes = routes.into_iter().map(|r| (r.path.to_string(), Arc::new(r))).collect();
+        Self { routes, key, settings }
+    }
+
+    /// The route at `path`.
+    pub fn route(&self, path: &str) -> Option<&Arc<Route>> {
+        self.routes.get(path)
+    }
+
+    /// Every route.
+    pub fn routes(&self) -> impl Iterator<Item = &Arc<Route>> {
+        self.routes.values()
+    }
+
+    /// Serves one request at `route`.
+    pub async fn serve(
+        &self,
+        route: &Route,
+        req: Request<Incoming>,
+        client: &Client,
+        info: &mut Info,
+    ) -> Result<Response<ProxyBody>, GatewayError> {
+        if self.settings.loopback {
+            let host = req.uri().host().or_else(|| req.headers().get(header::HOST).and_then(|h| h.to_str().ok()));
+            checks::loopback_host(host)?;
+        }
+        checks::origin(req.headers(), &self.settings.allowed_origins)?;
+        match *req.method() {
+            Method::POST => self.post(route, req, client, info).await,
+            Method::GET | Method::DELETE => self.get_or_delete(route, req, client, info).await,
+            _ => Err(GatewayError::MethodNotAllowed("GET, POST, DELETE")),
+        }
+    }
+
+    async fn post(
+        &self,
+        route: &Route,
+        req: Request<Incoming>,
+        client: &Client,
+        info: &mut Info,
+    ) -> Result<Response<ProxyBody>, GatewayError> {
+        checks::content_type(req.headers())?;
+        checks::accept_post(req.headers())?;
+        let (parts, body) = req.into_parts();
+        let bytes = self.read_body(&parts.headers, body).await?;
+        let message = envelope::parse(&bytes).map_err(|e| match e {
+            envelope::EnvelopeError::Parse(m) => GatewayError::Parse(m),
+            envelope::EnvelopeError::Invalid(m) => GatewayError::InvalidRequest(m.to_string()),
+        })?;
+        let version_header = header_str(&parts.headers, &PROTOCOL_VERSION);
+
+        let (ticket, initialize) = match &message {
+            Message::Single(env) => {
+                info.method = env.method.clone();
+                info.name = env.name.clone();
+                info.id = env.id.clone();
+                let meta_stateless = env.meta_version.as_deref().is_some_and(stateless::is_stateless);
+                let header_stateless = version_header.is_some_and(stateless::is_stateless);
+                if meta_stateless || header_stateless {
+                    stateless::validate(&parts.headers, env, version_header).map_err(GatewayError::HeaderMismatch)?;
+                    (None, false)
+                } else if env.method() == "initialize" && env.kind == Kind::Request {
+                    // A new session: any token the client still sends is stale.
+                    (None, true)
+                } else {
+                    (self.open_session(route, &parts.headers)?, false)
+                }
+            }
+            Message::Batch(envs) => {
+                info.method = Some("batch".into());
+                let ticket = self.open_session(route, &parts.headers)?;
+                let negotiated = ticket
+                    .as_ref()
+                    .map(|t| t.protocol_version.as_str())
+                    .filter(|v| !v.is_empty())
+                    .or(version_header)
+                    .unwrap_or(BATCH_VERSION);
+                if negotiated != BATCH_VERSION || envs.iter().any(|e| e.meta_version.is_some()) {
+                    return Err(GatewayError::InvalidRequest(format!(
+                        "JSON-RPC batches are allowed only in protocol version {BATCH_VERSION}; this session uses {negotiated}"
+                    )));
+                }
+                if envs.iter().any(|e| e.method() == "initialize") {
+                    return Err(GatewayError::InvalidRequest("initialize must not be part of a batch".into()));
+                }
+                (ticket, false)
+            }
+        };
+
+        // A new session is pinned to the instance that creates it, so it is
+        // chosen here rather than in the stack.
+        let pinned = match initialize {
+            true => Some(route.backend.pick().clone()),
+            false => self.pinned_instance(route, ticket.as_ref())?,
+        };
+        let upstream_req =
+            self.upstream_request(Method::POST, &parts.headers, parts.uri, bytes, client, ticket.as_ref(), route);
+        let resp = stack::call(&route.service, UpstreamRequest { http: upstream_req, pinned: pinned.clone() }).await?;
+        if let (true, Some(instance)) = (initialize, pinned)
+            && resp.status().is_success()
+            && resp.headers().contains_key(SESSION_ID)
+        {
+            return self.mint_session(route, &instance, resp, client, info).await;
+        }
+        Ok(self.downstream(resp, client))
+    }
+
+    async fn get_or_delete(
+        &self,
+        route: &Route,
+        req: Request<Incoming>,
+        client: &Client,
+        info: &mut Info,
+    ) -> Result<Response<ProxyBody>, GatewayError> {
+        let is_get = req.method() == Method::GET;
+        info.method = Some(if is_get { "GET".into() } else { "DELETE".into() });
+        if header_str(req.headers(), &PROTOCOL_VERSION).is_some_and(stateless::is_stateless) {
+            // The stateless era has no server stream and no session to end.
+            return Err(GatewayError::MethodNotAllowed("POST"));
+        }
+        if is_get {
+            checks::accept_get(req.headers())?;
+        }
+        let ticket = self.open_session(route, req.headers())?;
+        let pinned = self.pinned_instance(route, ticket.as_ref())?;
+        let (parts, _) = req.into_parts();
+        let upstream_req = self.upstream_request(
+            parts.method,
+            &parts.headers,
+            parts.uri,
+            Bytes::new(),
+            client,
+            ticket.as_ref(),
+            route,
+        );
+        let resp = stack::call(&route.service, UpstreamRequest { http: upstream_req, pinned }).await?;
+        if !is_get && ticket.is_some() && resp.status().is_success() {
+            info.session_delta = -1;
+        }
+        Ok(self.downstream(resp, client))
+    }
+
+    /// Reads the body, refusing it early when `Content-Length` is already too big.
+    async fn read_body(&self, headers: &HeaderMap, body: Incoming) -> Result<Bytes, GatewayError> {
+        let limit = self.settings.max_body_bytes;
+        let declared = header_str(headers, &header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Err(GatewayError::PayloadTooLarge(limit));
+        }
+        let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+        match limited.collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(GatewayError::PayloadTooLarge(limit)),
+            Err(e) => Err(GatewayError::InvalidRequest(format!("could not read the request body: {e}"))),
+        }
+    }
+
+    /// Opens the session token, if the request carries one.
+    fn open_session(&self, route: &Route, headers: &HeaderMap) -> Result<Option<Ticket>, GatewayError> {
+        let Some(token) = headers.get(SESSION_ID) else { return Ok(None) };
+        let token = token.to_str().map_err(|_| GatewayError::SessionNotFound)?;
+        self.key.open(&route.path, token).map(Some).map_err(|_| GatewayError::SessionNotFound)
+    }
+
+    /// The instance a session is pinned to. A session whose instance is gone
+    /// gets 404, so that the client starts a new one.
+    fn pinned_instance(&self, route: &Route, ticket: Option<&Ticket>) -> Result<Option<Arc<Instance>>, GatewayError> {
+        match ticket {
+            None => Ok(None),
+            Some(t) => route.backend.find(&t.instance).cloned().map(Some).ok_or(GatewayError::SessionNotFound),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn upstream_request(
+        &self,
+        method: Method,
+        headers: &HeaderMap,
+        uri: http::Uri,
+        body: Bytes,
+        client: &Client,
+        ticket: Option<&Ticket>,
+        route: &Route,
+    ) -> Request<Full<Bytes>> {
+        let forwarding = headers::Forwarding {
+            configured: &route.backend.headers,
+            peer: client.peer,
+            tls: self.settings.tls,
+            request_id: &client.request_id,
+            upstream_session: ticket.map(|t| t.upstream_session.as_str()),
+        };
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = method;
+        // The stack replaces the URI with the instance's, keeping the query.
+        *req.uri_mut() = uri;
+        *req.headers_mut() = headers::upstream(headers, &forwarding);
+        req
+    }
+
+    /// Replaces the upstream's session id with a sealed gateway token.
+    async fn mint_session(
+        &self,
+        route: &Route,
+        instance: &Instance,
+        resp: Response<Incoming>,
+        client: &Client,
+        info: &mut Info,
+    ) -> Result<Response<ProxyBody>, GatewayError> {
+        let (mut parts, body) = resp.into_parts();
+        let upstream_session = header_str(&parts.headers, &SESSION_ID).unwrap_or("").to_string();
+        let sse = is_sse(&parts.headers);
+        let bytes = Limited::new(body, MAX_INITIALIZE_RESPONSE)
+            .collect()
+            .await
+            .map_err(|e| GatewayError::UpstreamFailed(format!("reading the initialize response: {e}")))?
+            .to_bytes();
+        let ticket = Ticket {
+            instance: instance.url_str().to_string(),
+            upstream_session,
+            protocol_version: initialize::negotiated_version(&bytes, sse).unwrap_or_default(),
+            issued_at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        };
+        let token = self.key.seal(&route.path, &ticket);
+        headers::downstream(&mut parts.headers, &client.request_id);
+        let token = HeaderValue::from_str(&token)
+            .map_err(|_| GatewayError::UpstreamFailed("session token is not a header value".into()))?;
+        parts.headers.insert(SESSION_ID, token);
+        info.session_delta = 1;
+        Ok(Response::from_parts(parts, ProxyBody::full(bytes)))
+    }
+
+    fn downstream(&self, resp: Response<Incoming>, client: &Client) -> Response<ProxyBody> {
+        let (mut parts, body) = resp.into_parts();
+        let sse = is_sse(&parts.headers);
+        headers::downstream(&mut parts.headers, &client.request_id);
+        Response::from_parts(parts, ProxyBody::stream(body, sse))
+    }
+}
+
+fn is_sse(headers: &HeaderMap) -> bool {
+    header_str(headers, &header::CONTENT_TYPE).is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}

@@ -1,0 +1,252 @@
+//! The HTTP transport: accept loop, routing, `GET` and `DELETE`.
+//!
+//! `POST`, where all the protocol lives, is in `post`. This file keeps what
+//! every request shares: [`Shared`] state, SSE framing and error responses.
+
+use std::convert::Infallible;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use serde_json::value::RawValue;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use super::MockOptions;
+use super::body::MockBody;
+use super::checks::{self, PROTOCOL_VERSION};
+use super::post;
+use super::sessions::Sessions;
+use super::tools::STATELESS_VERSION;
+use crate::jsonrpc::{INVALID_REQUEST, error_body, error_body_with_data};
+
+/// How long shutdown waits for requests in flight (a long `sleep`, say).
+const GRACE: Duration = Duration::from_secs(5);
+/// Comment lines on an idle `GET` stream, so proxies don't time it out.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// The common "session not found" code (TypeScript SDK, rmcp).
+pub(crate) const SESSION_NOT_FOUND: i32 = -32001;
+
+/// State every request of one server sees.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub opts: MockOptions,
+    pub sessions: Sessions,
+    /// SSE event ids: one counter for the server, so ids are unique across
+    /// every session's streams, as resumption needs.
+    next_event: AtomicU64,
+    /// Flips to `true` on shutdown, ending the long-lived `GET` streams that
+    /// would otherwise hold graceful shutdown open.
+    stopping: watch::Receiver<bool>,
+}
+
+pub(crate) async fn serve(
+    listener: TcpListener,
+    opts: MockOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop, stopping) = watch::channel(false);
+    let shared = Arc::new(Shared { opts, sessions: Sessions::default(), next_event: AtomicU64::new(1), stopping });
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Usually out of file descriptors: back off instead of
+                    // spinning, and keep serving the connections we have.
+                    tracing::warn!(error = %e, "mock: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        // Small JSON-RPC messages: don't let Nagle hold them back.
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let service = service_fn(move |req| route(shared.clone(), req));
+        let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "mock: connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(GRACE) => tracing::debug!("mock: gave up waiting for requests in flight"),
+    }
+    Ok(())
+}
+
+async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<MockBody>, Infallible> {
+    if req.uri().path() != "/mcp" {
+        return Ok(status_only(StatusCode::NOT_FOUND));
+    }
+    Ok(match *req.method() {
+        Method::POST => post::handle(&shared, req).await,
+        Method::GET => get(&shared, &req).await,
+        Method::DELETE => delete(&shared, &req).await,
+        _ => method_not_allowed(),
+    })
+}
+
+/// Opens the session's stream for server-initiated messages. The mock starts
+/// none, so it only primes the stream and keeps it alive.
+async fn get(shared: &Arc<Shared>, req: &Request<Incoming>) -> Response<MockBody> {
+    let headers = req.headers();
+    if is_stateless(headers) {
+        return method_not_allowed();
+    }
+    if !checks::accepts(headers, false, true) {
+        let message = "Not Acceptable: client must accept text/event-stream";
+        return rpc_error(StatusCode::NOT_ACCEPTABLE, None, INVALID_REQUEST, message);
+    }
+    if let Err(refusal) = check_session(shared, headers) {
+        return refusal;
+    }
+    shared.latency().await;
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(standalone_stream(shared.clone(), tx));
+    sse_response(MockBody::Stream(rx))
+}
+
+async fn standalone_stream(shared: Arc<Shared>, tx: mpsc::Sender<Bytes>) {
+    let mut stopping = shared.stopping.clone();
+    let priming = format!("id: {}\ndata: \n\n", shared.event_id());
+    if tx.send(Bytes::from(priming)).await.is_err() {
+        return;
+    }
+    let start = tokio::time::Instant::now() + KEEP_ALIVE;
+    let mut keep_alive = tokio::time::interval_at(start, KEEP_ALIVE);
+    loop {
+        tokio::select! {
+            _ = keep_alive.tick() => {
+                if tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
+                    return;
+                }
+            }
+            () = tx.closed() => return,
+            // The guard `wait_for` returns is not `Send`: drop it inside.
+            () = async { drop(stopping.wait_for(|stop| *stop).await) } => return,
+        }
+    }
+}
+
+async fn delete(shared: &Arc<Shared>, req: &Request<Incoming>) -> Response<MockBody> {
+    let headers = req.headers();
+    if is_stateless(headers) {
+        return method_not_allowed();
+    }
+    if let Err(refusal) = check_session(shared, headers) {
+        return refusal;
+    }
+    shared.latency().await;
+    // A concurrent DELETE may have won; either way the session is gone.
+    if let Some(id) = checks::session_id(headers) {
+        shared.sessions.close(id);
+    }
+    status_only(StatusCode::OK)
+}
+
+// === impl Shared ===
+
+impl Shared {
+    pub(crate) fn event_id(&self) -> u64 {
+        self.next_event.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Frames one JSON message as an SSE `message` event with a fresh id.
+    pub(crate) fn sse_event(&self, json: &[u8]) -> Bytes {
+        let head = format!("id: {}\nevent: message\ndata: ", self.event_id());
+        let mut out = Vec::with_capacity(head.len() + json.len() + 2);
+        out.extend_from_slice(head.as_bytes());
+        out.extend_from_slice(json);
+        out.extend_from_slice(b"\n\n");
+        Bytes::from(out)
+    }
+
+    /// The configured delay, skipped entirely when zero.
+    pub(crate) async fn latency(&self) {
+        if !self.opts.latency.is_zero() {
+            tokio::time::sleep(self.opts.latency).await;
+        }
+    }
+}
+
+/// Session-era rule: a request after `initialize` names a live session.
+///
+/// Missing gets 400, unknown or ended 404 (the client must re-initialize).
+pub(crate) fn check_session(shared: &Shared, headers: &hyper::HeaderMap) -> Result<&'static str, Response<MockBody>> {
+    let Some(id) = checks::session_id(headers) else {
+        let message = "Bad Request: Mcp-Session-Id header is required";
+        return Err(rpc_error(StatusCode::BAD_REQUEST, None, INVALID_REQUEST, message));
+    };
+    shared
+        .sessions
+        .version(id)
+        .ok_or_else(|| rpc_error(StatusCode::NOT_FOUND, None, SESSION_NOT_FOUND, "Session not found"))
+}
+
+/// Whether the request claims the stateless era in its version header.
+pub(crate) fn is_stateless(headers: &hyper::HeaderMap) -> bool {
+    headers.get(&PROTOCOL_VERSION).is_some_and(|v| v.as_bytes() == STATELESS_VERSION.as_bytes())
+}
+
+/// A JSON-RPC error as a whole `application/json` response.
+pub(crate) fn rpc_error(status: StatusCode, id: Option<&RawValue>, code: i32, message: &str) -> Response<MockBody> {
+    json_response(status, error_body(id, code, message))
+}
+
+/// Like [`rpc_error`], with `data`.
+pub(crate) fn rpc_error_data(
+    status: StatusCode,
+    id: Option<&RawValue>,
+    code: i32,
+    message: &str,
+    data: &serde_json::Value,
+) -> Response<MockBody> {
+    json_response(status, error_body_with_data(id, code, message, Some(data)))
+}
+
+pub(crate) fn json_response(status: StatusCode, body: Bytes) -> Response<MockBody> {
+    let mut response = Response::new(MockBody::full(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+pub(crate) fn sse_response(body: MockBody) -> Response<MockBody> {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+pub(crate) fn status_only(status: StatusCode) -> Response<MockBody> {
+    let mut response = Response::new(MockBody::empty());
+    *response.status_mut() = status;
+    response
+}
+
+fn method_not_allowed() -> Response<MockBody> {
+    let mut response = status_only(StatusCode::METHOD_NOT_ALLOWED);
+    response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+    response
+}

@@ -1,0 +1,90 @@
+//! `switchyard mock`: a small, strict MCP server for demos, tests and load tests.
+//!
+//! It is the backend the project's benchmarks and interop tests run against, so
+//! it has two jobs that pull in different directions: behave like a *strict*
+//! real server (so the gateway is tested against the rules, not against a
+//! forgiving peer), and stay cheap on the hot path (so benchmarks measure the
+//! gateway, not the mock).
+//!
+//! One endpoint, `/mcp`, speaks both protocol eras:
+//!
+//! - **Session era** (2025-03-26, 2025-06-18, 2025-11-25): `initialize` issues a
+//!   random `Mcp-Session-Id`; later requests without it get 400, with an id the
+//!   mock never issued (or has deleted) 404. `GET` opens a server-to-client SSE
+//!   stream, `DELETE` ends the session. Batches only for 2025-03-26.
+//! - **Stateless era** (2026-07-28): a request whose
+//!   `params._meta["io.modelcontextprotocol/protocolVersion"]` is `2026-07-28`
+//!   needs no session, but its mirrored headers (`MCP-Protocol-Version`,
+//!   `Mcp-Method`, `Mcp-Name`) must match the body, or it gets 400 / -32020.
+//!   `server/discover` describes the server.
+//!
+//! The tools (`echo`, `add`, `sleep`, `fail`, `big`, `progress`), the `mock://readme`
+//! resource and the `greet` prompt live in one transport-free core (`tools`),
+//! shared by [`serve_http`] and [`serve_stdio`].
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use switchyard::mock::{MockOptions, serve_http};
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let opts = MockOptions { latency: std::time::Duration::from_millis(5), ..Default::default() };
+//! serve_http(listener, opts, async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+
+use std::time::Duration;
+
+mod body;
+mod checks;
+mod http;
+mod post;
+mod sessions;
+mod stdio;
+mod tools;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+/// Knobs that make the mock misbehave on purpose.
+#[derive(Debug, Clone)]
+pub struct MockOptions {
+    /// Added before answering every request, to model a slow backend.
+    pub latency: Duration,
+    /// Fraction, in `[0, 1]`, of `tools/call` requests answered with HTTP 500
+    /// and a JSON-RPC -32603 error, to exercise retries and outlier ejection.
+    pub error_rate: f64,
+    /// Answer every request with `application/json`, never SSE, like the
+    /// servers that never stream (progress then returns only the result).
+    pub json_only: bool,
+}
+
+impl Default for MockOptions {
+    fn default() -> Self {
+        Self { latency: Duration::ZERO, error_rate: 0.0, json_only: false }
+    }
+}
+
+/// Serves MCP Streamable HTTP at path `/mcp` on an already-bound listener until
+/// `shutdown` resolves.
+///
+/// Both HTTP/1.1 (keep-alive) and HTTP/2 prior knowledge (h2c) are accepted.
+/// On shutdown it stops accepting, ends the open SSE streams and waits up to
+/// five seconds for requests in flight.
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    opts: MockOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    http::serve(listener, opts, shutdown).await
+}
+
+/// Serves MCP over stdio (newline-delimited JSON on stdin/stdout, logs to
+/// stderr) until stdin closes.
+///
+/// Requests run concurrently, so a `sleep` does not hold up a `ping`, and a
+/// `notifications/cancelled` aborts the request it names. When stdin closes,
+/// the requests in flight finish before it returns.
+pub async fn serve_stdio(opts: MockOptions) -> std::io::Result<()> {
+    stdio::serve(tokio::io::stdin(), tokio::io::stdout(), opts).await
+}

@@ -1,0 +1,411 @@
+//! The transport-free core: what each MCP method answers.
+//!
+//! [`handle`] is pure: it turns a method and its params into a [`Plan`] (or a
+//! JSON-RPC error), and never sleeps or writes. The transports then carry the
+//! plan out with [`execute`], each with its own way to deliver progress
+//! notifications (SSE events over HTTP, lines on stdio). Keeping the waiting
+//! out of the core is what lets both transports share it, and lets these
+//! tests check every answer without a clock.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use serde_json::value::RawValue;
+
+use super::wire::Params;
+use crate::jsonrpc::{INVALID_PARAMS, METHOD_NOT_FOUND};
+
+/// Versions served with `initialize` and sessions, oldest first.
+pub(crate) const SESSION_VERSIONS: [&str; 3] = ["2025-03-26", "2025-06-18", "2025-11-25"];
+/// The one stateless-era version.
+pub(crate) const STATELESS_VERSION: &str = "2026-07-28";
+/// Every version, for `server/discover` and `-32022` errors.
+const ALL_VERSIONS: [&str; 4] = ["2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"];
+/// MCP's "resource not found".
+const RESOURCE_NOT_FOUND: i32 = -32002;
+/// Caps that keep a typo in a load test from exhausting memory or time.
+const MAX_BIG: usize = 64 << 20;
+const MAX_STEPS: u64 = 100_000;
+
+/// Which era a request belongs to. Stateless results carry
+/// `"resultType":"complete"`, which 2026-07-28 clients (rmcp) expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Era {
+    Session,
+    Stateless,
+}
+
+/// What answering a request takes, decided up front.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// Answer with this serialised `result` now.
+    Ready(Vec<u8>),
+    /// Wait, then answer (the `sleep` tool).
+    Sleep(Duration, Vec<u8>),
+    /// Send progress notifications, then answer (the `progress` tool).
+    Progress(Progress),
+}
+
+/// The `progress` tool's schedule.
+#[derive(Debug)]
+pub(crate) struct Progress {
+    /// From `params._meta.progressToken`; without one nothing is sent.
+    token: Option<Box<RawValue>>,
+    steps: u64,
+    interval: Duration,
+    result: Vec<u8>,
+}
+
+/// A JSON-RPC error the core answers with.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct RpcError {
+    pub code: i32,
+    pub message: Cow<'static, str>,
+}
+
+/// Where a plan's progress notifications go.
+pub(crate) trait Notify {
+    /// Sends one serialised notification; `false` once the peer is gone.
+    fn notify(&mut self, message: Bytes) -> impl Future<Output = bool> + Send;
+}
+
+/// A [`Notify`] that drops everything (JSON-only responses).
+pub(crate) struct Silent;
+
+impl Notify for Silent {
+    async fn notify(&mut self, _message: Bytes) -> bool {
+        true
+    }
+}
+
+/// Answers one request. `initialize` here serves stdio; HTTP intercepts it to
+/// open a session with the negotiated version.
+pub(crate) fn handle(method: &str, params: &Params<'_>, era: Era) -> Result<Plan, RpcError> {
+    let ready = |bytes: &[u8]| Ok(Plan::Ready(bytes.to_vec()));
+    let stateless = era == Era::Stateless;
+    match method {
+        "tools/call" => call_tool(params, era),
+        "tools/list" => ready(&LISTS.tools[stateless as usize]),
+        "resources/list" => ready(&LISTS.resources[stateless as usize]),
+        "prompts/list" => ready(&LISTS.prompts[stateless as usize]),
+        "resources/read" => read_resource(params, era),
+        "prompts/get" => get_prompt(params, era),
+        "ping" => ready(b"{}"),
+        "initialize" if !stateless => ready(&initialize(params.protocol_version.as_deref()).1),
+        "server/discover" if stateless => ready(&LISTS.discover),
+        _ => Err(error(METHOD_NOT_FOUND, "Method not found")),
+    }
+}
+
+/// Negotiates `initialize`: the client's version if served, else the newest.
+pub(crate) fn initialize(requested: Option<&str>) -> (&'static str, Vec<u8>) {
+    let version = SESSION_VERSIONS.into_iter().find(|v| Some(*v) == requested).unwrap_or(SESSION_VERSIONS[2]);
+    let result = json!({
+        "protocolVersion": version,
+        "capabilities": capabilities(),
+        "serverInfo": server_info(),
+    });
+    (version, result.to_string().into_bytes())
+}
+
+/// `notifications/progress` for `token`.
+pub(crate) fn progress_notification(token: &RawValue, progress: u64, total: u64) -> Bytes {
+    let mut out = Vec::with_capacity(100 + token.get().len());
+    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":");
+    out.extend_from_slice(token.get().as_bytes());
+    out.extend_from_slice(format!(",\"progress\":{progress},\"total\":{total}}}}}").as_bytes());
+    Bytes::from(out)
+}
+
+/// Carries out a plan; `None` when the peer went away before the result.
+pub(crate) async fn execute(plan: Plan, out: &mut impl Notify) -> Option<Vec<u8>> {
+    match plan {
+        Plan::Ready(result) => Some(result),
+        Plan::Sleep(wait, result) => {
+            tokio::time::sleep(wait).await;
+            Some(result)
+        }
+        Plan::Progress(p) => {
+            for step in 1..=p.steps {
+                tokio::time::sleep(p.interval).await;
+                if let Some(token) = &p.token
+                    && !out.notify(progress_notification(token, step, p.steps)).await
+                {
+                    return None;
+                }
+            }
+            Some(p.result)
+        }
+    }
+}
+
+/// The supported-versions list for a -32022 error's `data`.
+pub(crate) fn unsupported_version_data() -> serde_json::Value {
+    json!({ "supported": [STATELESS_VERSION] })
+}
+
+// === tools ===
+
+fn call_tool(params: &Params<'_>, era: Era) -> Result<Plan, RpcError> {
+    let name = params.name.as_deref().ok_or_else(|| error(INVALID_PARAMS, "Invalid params: missing tool name"))?;
+    let args = params.arguments.map_or("{}", RawValue::get);
+    match name {
+        "echo" => {
+            let a: EchoArgs = parse_args(args)?;
+            Ok(Plan::Ready(text_result(&a.text, era)))
+        }
+        "add" => {
+            let a: AddArgs = parse_args(args)?;
+            let sum = match (a.a.as_i64(), a.b.as_i64()) {
+                (Some(x), Some(y)) if x.checked_add(y).is_some() => (x + y).to_string(),
+                _ => (a.a.as_f64().unwrap_or(f64::NAN) + a.b.as_f64().unwrap_or(f64::NAN)).to_string(),
+            };
+            Ok(Plan::Ready(text_result(&sum, era)))
+        }
+        "sleep" => {
+            let a: SleepArgs = parse_args(args)?;
+            let text = format!("slept {} ms", a.ms);
+            Ok(Plan::Sleep(Duration::from_millis(a.ms), text_result(&text, era)))
+        }
+        "fail" => {
+            let a: FailArgs = parse_args(args)?;
+            let message = a.message.map_or(Cow::Borrowed("fail tool called"), |m| Cow::Owned(m.into_owned()));
+            Err(RpcError { code: a.code, message })
+        }
+        "big" => {
+            let a: BigArgs = parse_args(args)?;
+            if a.n > MAX_BIG {
+                return Err(error(INVALID_PARAMS, "Invalid params: n is above 64 MiB"));
+            }
+            Ok(Plan::Ready(big_result(a.n, era)))
+        }
+        "progress" => {
+            let a: ProgressArgs = parse_args(args)?;
+            if a.steps > MAX_STEPS {
+                return Err(error(INVALID_PARAMS, "Invalid params: too many steps"));
+            }
+            let token = params.meta.as_ref().and_then(|m| m.progress_token);
+            Ok(Plan::Progress(Progress {
+                token: token.map(ToOwned::to_owned),
+                steps: a.steps,
+                interval: Duration::from_millis(a.interval_ms),
+                result: text_result(&format!("completed {} steps", a.steps), era),
+            }))
+        }
+        other => Err(RpcError { code: INVALID_PARAMS, message: Cow::Owned(format!("Unknown tool: {other}")) }),
+    }
+}
+
+#[derive(Deserialize)]
+struct EchoArgs<'a> {
+    #[serde(borrow)]
+    text: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct AddArgs {
+    a: serde_json::Number,
+    b: serde_json::Number,
+}
+
+#[derive(Deserialize)]
+struct SleepArgs {
+    ms: u64,
+}
+
+#[derive(Deserialize)]
+struct FailArgs<'a> {
+    code: i32,
+    #[serde(borrow, default)]
+    message: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct BigArgs {
+    n: usize,
+}
+
+#[derive(Deserialize)]
+struct ProgressArgs {
+    steps: u64,
+    #[serde(default = "ten")]
+    interval_ms: u64,
+}
+
+fn ten() -> u64 {
+    10
+}
+
+fn parse_args<'a, T: Deserialize<'a>>(raw: &'a str) -> Result<T, RpcError> {
+    serde_json::from_str(raw)
+        .map_err(|e| RpcError { code: INVALID_PARAMS, message: Cow::Owned(format!("Invalid params: {e}")) })
+}
+
+/// `CallToolResult` with one text block.
+#[derive(Serialize)]
+struct TextResult<'a> {
+    content: [Text<'a>; 1],
+    #[serde(rename = "isError")]
+    is_error: bool,
+    #[serde(rename = "resultType", skip_serializing_if = "Option::is_none")]
+    result_type: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Text<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
+}
+
+fn text_result(text: &str, era: Era) -> Vec<u8> {
+    let result = TextResult {
+        content: [Text { kind: "text", text }],
+        is_error: false,
+        result_type: (era == Era::Stateless).then_some("complete"),
+    };
+    // Serialising plain strings and bools cannot fail.
+    serde_json::to_vec(&result).unwrap_or_default()
+}
+
+/// A text block of exactly `n` bytes, written without building the string.
+fn big_result(n: usize, era: Era) -> Vec<u8> {
+    const HEAD: &[u8] = b"{\"content\":[{\"type\":\"text\",\"text\":\"";
+    let tail: &[u8] = match era {
+        Era::Session => b"\"}],\"isError\":false}",
+        Era::Stateless => b"\"}],\"isError\":false,\"resultType\":\"complete\"}",
+    };
+    let mut out = Vec::with_capacity(HEAD.len() + n + tail.len());
+    out.extend_from_slice(HEAD);
+    out.resize(HEAD.len() + n, b'x');
+    out.extend_from_slice(tail);
+    out
+}
+
+// === resources and prompts ===
+
+const README_URI: &str = "mock://readme";
+const README_TEXT: &str = "switchyard-mock: a strict MCP server for demos, tests and load tests. \
+Tools: echo, add, sleep, fail, big, progress.";
+
+fn read_resource(params: &Params<'_>, era: Era) -> Result<Plan, RpcError> {
+    match params.uri.as_deref() {
+        Some(README_URI) => Ok(Plan::Ready(complete(
+            json!({
+                "contents": [{ "uri": README_URI, "mimeType": "text/plain", "text": README_TEXT }]
+            }),
+            era,
+        ))),
+        Some(uri) => {
+            Err(RpcError { code: RESOURCE_NOT_FOUND, message: Cow::Owned(format!("Resource not found: {uri}")) })
+        }
+        None => Err(error(INVALID_PARAMS, "Invalid params: missing uri")),
+    }
+}
+
+#[derive(Deserialize)]
+struct GreetArgs<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+}
+
+fn get_prompt(params: &Params<'_>, era: Era) -> Result<Plan, RpcError> {
+    match params.name.as_deref() {
+        Some("greet") => {
+            let args: GreetArgs = parse_args(params.arguments.map_or("{}", RawValue::get))?;
+            Ok(Plan::Ready(complete(
+                json!({
+                    "description": "A friendly greeting",
+                    "messages": [{
+                        "role": "user",
+                        "content": { "type": "text", "text": format!("Hello, {}!", args.name) }
+                    }]
+                }),
+                era,
+            )))
+        }
+        Some(other) => Err(RpcError { code: INVALID_PARAMS, message: Cow::Owned(format!("Unknown prompt: {other}")) }),
+        None => Err(error(INVALID_PARAMS, "Invalid params: missing prompt name")),
+    }
+}
+
+// === static answers ===
+
+/// The answers that never change, serialised once: `[session, stateless]`.
+struct Lists {
+    tools: [Vec<u8>; 2],
+    resources: [Vec<u8>; 2],
+    prompts: [Vec<u8>; 2],
+    discover: Vec<u8>,
+}
+
+static LISTS: LazyLock<Lists> = LazyLock::new(|| {
+    let both = |v: serde_json::Value| [complete(v.clone(), Era::Session), complete(v, Era::Stateless)];
+    Lists {
+        tools: both(json!({ "tools": tool_list() })),
+        resources: both(json!({ "resources": [{
+            "uri": README_URI, "name": "readme", "mimeType": "text/plain",
+            "description": "What this mock server is",
+        }] })),
+        prompts: both(json!({ "prompts": [{
+            "name": "greet", "description": "A friendly greeting",
+            "arguments": [{ "name": "name", "description": "Who to greet", "required": true }],
+        }] })),
+        discover: json!({
+            "resultType": "complete",
+            "supportedVersions": ALL_VERSIONS,
+            "capabilities": capabilities(),
+            "ttlMs": 0,
+            "cacheScope": "private",
+            "_meta": { "io.modelcontextprotocol/serverInfo": server_info() },
+        })
+        .to_string()
+        .into_bytes(),
+    }
+});
+
+fn tool_list() -> serde_json::Value {
+    let schema = |props: serde_json::Value, required: &[&str]| json!({ "type": "object", "properties": props, "required": required });
+    json!([
+        { "name": "echo", "description": "Returns `text` unchanged",
+          "inputSchema": schema(json!({ "text": { "type": "string" } }), &["text"]) },
+        { "name": "add", "description": "Returns a + b",
+          "inputSchema": schema(json!({ "a": { "type": "number" }, "b": { "type": "number" } }), &["a", "b"]) },
+        { "name": "sleep", "description": "Waits `ms` milliseconds",
+          "inputSchema": schema(json!({ "ms": { "type": "integer", "minimum": 0 } }), &["ms"]) },
+        { "name": "fail", "description": "Answers with JSON-RPC error `code`",
+          "inputSchema": schema(json!({ "code": { "type": "integer" }, "message": { "type": "string" } }), &["code"]) },
+        { "name": "big", "description": "Returns a text block of exactly `n` bytes",
+          "inputSchema": schema(json!({ "n": { "type": "integer", "minimum": 0 } }), &["n"]) },
+        { "name": "progress", "description": "Sends `steps` progress notifications, `interval_ms` apart",
+          "inputSchema": schema(json!({ "steps": { "type": "integer", "minimum": 0 },
+                                        "interval_ms": { "type": "integer", "minimum": 0, "default": 10 } }), &["steps"]) },
+    ])
+}
+
+fn capabilities() -> serde_json::Value {
+    json!({ "tools": { "listChanged": false }, "resources": {}, "prompts": {} })
+}
+
+fn server_info() -> serde_json::Value {
+    json!({ "name": "switchyard-mock", "version": env!("CARGO_PKG_VERSION") })
+}
+
+/// Serialises a result object, marked complete for the stateless era.
+fn complete(mut result: serde_json::Value, era: Era) -> Vec<u8> {
+    if era == Era::Stateless
+        && let Some(object) = result.as_object_mut()
+    {
+        object.insert("resultType".into(), "complete".into());
+    }
+    result.to_string().into_bytes()
+}
+
+fn error(code: i32, message: &'static str) -> RpcError {
+    RpcError { code, message: Cow::Borrowed(message) }
+}

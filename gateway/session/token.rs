@@ -1,0 +1,198 @@
+//! Sealing and opening session tokens.
+//!
+//! Wire form: `base64url(version ‖ nonce ‖ ciphertext ‖ tag)`, all visible
+//! ASCII as the spec asks of session ids. The plaintext is a small
+//! length-prefixed record, not JSON, because it is sealed and opened on every
+//! request.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::digest;
+use ring::rand::{SecureRandom, SystemRandom};
+
+/// Format version; bump when the plaintext layout changes.
+const VERSION: u8 = 1;
+
+/// What a session token carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    /// The instance URL the session is pinned to. A URL rather than an index,
+    /// so that replicas whose configs list instances in another order agree.
+    pub instance: String,
+    /// The upstream's own `Mcp-Session-Id`.
+    pub upstream_session: String,
+    /// The protocol version the session negotiated (empty when unknown).
+    pub protocol_version: String,
+    /// Seconds since the Unix epoch when the token was issued.
+    pub issued_at: u64,
+}
+
+/// Why a token did not open. All of these get 404, so that the client
+/// re-initializes, as the spec asks for an unknown session.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum OpenError {
+    /// Not base64url, or too short to hold a nonce and tag.
+    #[error("session id is malformed")]
+    Malformed,
+    /// Sealed under another key, for another route, or tampered with.
+    #[error("session id does not open")]
+    Rejected,
+}
+
+/// The AEAD key tokens are sealed with.
+pub struct SessionKey {
+    key: LessSafeKey,
+    rng: SystemRandom,
+}
+
+impl SessionKey {
+    /// Derives the key from the configured secret. Any string works; it is
+    /// hashed to 32 bytes with a domain separator.
+    pub fn from_secret(secret: &str) -> Self {
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(b"switchyard session key v1\0");
+        ctx.update(secret.as_bytes());
+        Self::from_bytes(ctx.finish().as_ref())
+    }
+
+    /// A random key, for when none is configured.
+    pub fn random() -> Self {
+        let rng = SystemRandom::new();
+        let mut bytes = [0u8; 32];
+        // SystemRandom only fails when the OS has no entropy source at all;
+        // a zero key would then still work, and the caller warns anyway.
+        rng.fill(&mut bytes).unwrap_or_default();
+        Self::from_bytes(&bytes)
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Self {
+        // 32 bytes is exactly CHACHA20_POLY1305's key length, so this cannot fail.
+        let unbound = UnboundKey::new(&CHACHA20_POLY1305, bytes)
+            .unwrap_or_else(|_| unreachable!("a SHA-256 digest is a valid ChaCha20-Poly1305 key"));
+        Self { key: LessSafeKey::new(unbound), rng: SystemRandom::new() }
+    }
+
+    /// Seals `ticket` for `route`.
+    pub fn seal(&self, route: &str, ticket: &Ticket) -> String {
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng.fill(&mut nonce).unwrap_or_default();
+        let mut buf = Vec::with_capacity(1 + NONCE_LEN + 64 + ticket.instance.len() + ticket.upstream_session.len());
+        buf.push(VERSION);
+        buf.extend_from_slice(&nonce);
+        let plain_at = buf.len();
+        encode(ticket, &mut buf);
+        let mut plain = buf.split_off(plain_at);
+        // Sealing fails only when the input exceeds ChaCha's 256 GiB limit.
+        self.key
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), aad(route), &mut plain)
+            .unwrap_or_else(|_| unreachable!("token plaintext is tiny"));
+        buf.extend_from_slice(&plain);
+        URL_SAFE_NO_PAD.encode(buf)
+    }
+
+    /// Opens a token that was sealed for `route`.
+    pub fn open(&self, route: &str, token: &str) -> Result<Ticket, OpenError> {
+        let mut raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| OpenError::Malformed)?;
+        if raw.len() < 1 + NONCE_LEN + CHACHA20_POLY1305.tag_len() || raw[0] != VERSION {
+            return Err(OpenError::Malformed);
+        }
+        let nonce = Nonce::try_assume_unique_for_key(&raw[1..1 + NONCE_LEN]).map_err(|_| OpenError::Malformed)?;
+        let plain =
+            self.key.open_in_place(nonce, aad(route), &mut raw[1 + NONCE_LEN..]).map_err(|_| OpenError::Rejected)?;
+        decode(plain).ok_or(OpenError::Rejected)
+    }
+}
+
+fn aad(route: &str) -> Aad<&[u8]> {
+    Aad::from(route.as_bytes())
+}
+
+fn encode(t: &Ticket, out: &mut Vec<u8>) {
+    out.extend_from_slice(&t.issued_at.to_be_bytes());
+    for field in [&t.instance, &t.upstream_session, &t.protocol_version] {
+        // Fields longer than u16 cannot come from a sane upstream; truncating
+        // would corrupt them, so they are capped at the header limit instead.
+        let bytes = &field.as_bytes()[..field.len().min(u16::MAX as usize)];
+        out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+        out.extend_from_slice(bytes);
+    }
+}
+
+fn decode(mut b: &[u8]) -> Option<Ticket> {
+    let issued_at = u64::from_be_bytes(b.get(..8)?.try_into().ok()?);
+    b = &b[8..];
+    let mut next = || -> Option<String> {
+        let len = u16::from_be_bytes(b.get(..2)?.try_into().ok()?) as usize;
+        let s = std::str::from_utf8(b.get(2..2 + len)?).ok()?.to_string();
+        b = &b[2 + len..];
+        Some(s)
+    };
+    let instance = next()?;
+    let upstream_session = next()?;
+    let protocol_version = next()?;
+    Some(Ticket { instance, upstream_session, protocol_version, issued_at })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticket() -> Ticket {
+        Ticket {
+            instance: "http://10.0.0.5:3001/mcp".into(),
+            upstream_session: "up-123".into(),
+            protocol_version: "2025-06-18".into(),
+            issued_at: 1_700_000_000,
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let key = SessionKey::from_secret("k");
+        let token = key.seal("/mcp", &ticket());
+        assert!(token.bytes().all(|b| (0x21..=0x7e).contains(&b)));
+        assert_eq!(key.open("/mcp", &token).unwrap(), ticket());
+    }
+
+    #[test]
+    fn nonces_differ() {
+        let key = SessionKey::from_secret("k");
+        assert_ne!(key.seal("/mcp", &ticket()), key.seal("/mcp", &ticket()));
+    }
+
+    #[test]
+    fn same_secret_opens_across_instances() {
+        let token = SessionKey::from_secret("shared").seal("/mcp", &ticket());
+        assert_eq!(SessionKey::from_secret("shared").open("/mcp", &token).unwrap(), ticket());
+        assert_eq!(SessionKey::from_secret("other").open("/mcp", &token), Err(OpenError::Rejected));
+    }
+
+    #[test]
+    fn other_route_is_rejected() {
+        let key = SessionKey::from_secret("k");
+        let token = key.seal("/a", &ticket());
+        assert_eq!(key.open("/b", &token), Err(OpenError::Rejected));
+    }
+
+    #[test]
+    fn tampering_is_rejected() {
+        let key = SessionKey::from_secret("k");
+        let token = key.seal("/mcp", &ticket());
+        let mut raw = URL_SAFE_NO_PAD.decode(&token).unwrap();
+        let last = raw.len() - 1;
+        raw[last] ^= 1;
+        assert_eq!(key.open("/mcp", &URL_SAFE_NO_PAD.encode(&raw)), Err(OpenError::Rejected));
+        raw[last] ^= 1;
+        raw[20] ^= 0x80;
+        assert_eq!(key.open("/mcp", &URL_SAFE_NO_PAD.encode(&raw)), Err(OpenError::Rejected));
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        let key = SessionKey::from_secret("k");
+        for bad in ["", "!!!", "abc", "upstream-session-id-from-somewhere-else"] {
+            assert!(key.open("/mcp", bad).is_err(), "{bad}");
+        }
+    }
+}
