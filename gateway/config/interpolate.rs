@@ -30,7 +30,7 @@ pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Str
     }
     let mut out = text.to_string();
     // Apply from the end so that earlier spans stay valid.
-    edits.sort_by(|a, b| b.0.start.cmp(&a.0.start));
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0.start));
     for (span, replacement) in edits {
         out.replace_range(span, &replacement);
     }

@@ -14,17 +14,17 @@ pub fn content_type(headers: &HeaderMap) -> Result<(), GatewayError> {
     if ok { Ok(()) } else { Err(GatewayError::UnsupportedMediaType) }
 }
 
-/// Whether `Accept` covers `wanted` (`type/subtype`), wildcards included.
+/// Whether `Accept` lists `wanted` (`type/subtype`) by name.
+///
+/// Wildcards do not count: the spec says a client MUST list both types, the
+/// official SDK servers refuse `*/*`, and a gateway that let it through would
+/// hand backends requests they refuse with a less clear error.
 fn accepts(headers: &HeaderMap, wanted: &str) -> bool {
-    let (want_type, _) = wanted.split_once('/').unwrap_or((wanted, ""));
-    headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).any(|v| {
-        v.split(',').any(|item| {
-            let range = item.split(';').next().unwrap_or("").trim();
-            range.eq_ignore_ascii_case(wanted)
-                || range == "*/*"
-                || range.strip_suffix("/*").is_some_and(|t| t.eq_ignore_ascii_case(want_type))
-        })
-    })
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|item| item.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(wanted)))
 }
 
 /// A POST must accept both response forms, since the server picks one.
@@ -99,10 +99,11 @@ mod tests {
     fn accept_rules() {
         assert!(accept_post(&h(&[("accept", "application/json, text/event-stream")])).is_ok());
         assert!(accept_post(&h(&[("accept", "application/json"), ("accept", "text/event-stream;q=0.9")])).is_ok());
-        assert!(accept_post(&h(&[("accept", "*/*")])).is_ok());
+        assert!(accept_post(&h(&[("accept", "*/*")])).is_err());
         assert!(accept_post(&h(&[("accept", "application/json")])).is_err());
         assert!(accept_post(&h(&[])).is_err());
-        assert!(accept_get(&h(&[("accept", "text/*")])).is_ok());
+        assert!(accept_get(&h(&[("accept", "text/event-stream")])).is_ok());
+        assert!(accept_get(&h(&[("accept", "text/*")])).is_err());
         assert!(accept_get(&h(&[("accept", "application/json")])).is_err());
     }
 

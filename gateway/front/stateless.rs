@@ -114,7 +114,8 @@ mod tests {
     #[test]
     fn refuses_each_mismatch() {
         let good_name = format!("=?base64?{}?=", STANDARD.encode("échø"));
-        let cases: Vec<(Vec<(&'static str, &str)>, Option<&str>, &str)> = vec![
+        type Case<'a> = (Vec<(&'static str, &'a str)>, Option<&'a str>, &'a str);
+        let cases: Vec<Case> = vec![
             (vec![("mcp-method", "tools/call"), ("mcp-name", &good_name)], None, "missing MCP-Protocol-Version"),
             (vec![("mcp-method", "tools/call"), ("mcp-name", &good_name)], Some("2025-06-18"), "does not match _meta"),
             (vec![("mcp-name", &good_name)], Some("2026-07-28"), "missing Mcp-Method"),

@@ -118,7 +118,7 @@ async fn get(shared: &Arc<Shared>, req: &Request<Incoming>) -> Response<MockBody
         return rpc_error(StatusCode::NOT_ACCEPTABLE, None, INVALID_REQUEST, message);
     }
     if let Err(refusal) = check_session(shared, headers) {
-        return refusal;
+        return refusal.response();
     }
     shared.latency().await;
     let (tx, rx) = mpsc::channel(4);
@@ -154,7 +154,7 @@ async fn delete(shared: &Arc<Shared>, req: &Request<Incoming>) -> Response<MockB
         return method_not_allowed();
     }
     if let Err(refusal) = check_session(shared, headers) {
-        return refusal;
+        return refusal.response();
     }
     shared.latency().await;
     // A concurrent DELETE may have won; either way the session is gone.
@@ -191,16 +191,31 @@ impl Shared {
 
 /// Session-era rule: a request after `initialize` names a live session.
 ///
-/// Missing gets 400, unknown or ended 404 (the client must re-initialize).
-pub(crate) fn check_session(shared: &Shared, headers: &hyper::HeaderMap) -> Result<&'static str, Response<MockBody>> {
-    let Some(id) = checks::session_id(headers) else {
-        let message = "Bad Request: Mcp-Session-Id header is required";
-        return Err(rpc_error(StatusCode::BAD_REQUEST, None, INVALID_REQUEST, message));
-    };
-    shared
-        .sessions
-        .version(id)
-        .ok_or_else(|| rpc_error(StatusCode::NOT_FOUND, None, SESSION_NOT_FOUND, "Session not found"))
+/// Returns the session's negotiated version.
+pub(crate) fn check_session(shared: &Shared, headers: &hyper::HeaderMap) -> Result<&'static str, NoSession> {
+    let id = checks::session_id(headers).ok_or(NoSession::Missing)?;
+    shared.sessions.version(id).ok_or(NoSession::Unknown)
+}
+
+/// Why [`check_session`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoSession {
+    /// No `Mcp-Session-Id`: 400.
+    Missing,
+    /// An id never issued, or ended: 404, so the client re-initializes.
+    Unknown,
+}
+
+impl NoSession {
+    pub(crate) fn response(self) -> Response<MockBody> {
+        match self {
+            NoSession::Missing => {
+                let message = "Bad Request: Mcp-Session-Id header is required";
+                rpc_error(StatusCode::BAD_REQUEST, None, INVALID_REQUEST, message)
+            }
+            NoSession::Unknown => rpc_error(StatusCode::NOT_FOUND, None, SESSION_NOT_FOUND, "Session not found"),
+        }
+    }
 }
 
 /// Whether the request claims the stateless era in its version header.

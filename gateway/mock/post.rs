@@ -64,7 +64,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp
         Ok(_) if is_stateless(headers) => status_only(StatusCode::ACCEPTED),
         Ok(_) => match check_session(shared, headers) {
             Ok(_) => status_only(StatusCode::ACCEPTED),
-            Err(refusal) => refusal,
+            Err(refusal) => refusal.response(),
         },
     }
 }
@@ -102,7 +102,7 @@ async fn session_request(shared: &Arc<Shared>, headers: &HeaderMap, call: Call<'
         return bad(METHOD_NOT_FOUND, "Method not found");
     }
     if let Err(refusal) = check_session(shared, headers) {
-        return refusal;
+        return refusal.response();
     }
     dispatch(shared, id, &call, Era::Session).await
 }
@@ -237,7 +237,7 @@ async fn batch(shared: &Arc<Shared>, headers: &HeaderMap, bytes: &Bytes) -> Resp
     };
     let version = match check_session(shared, headers) {
         Ok(version) => version,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.response(),
     };
     if version != BATCH_VERSION || items.is_empty() {
         let message = "Invalid request: batches are allowed only in 2025-03-26, and not empty";

@@ -179,3 +179,30 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Bytes
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn readiness_follows_draining_and_reachability() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url: http::Uri = format!("http://{}/mcp", listener.local_addr().unwrap()).parse().unwrap();
+        let cfg = crate::config::Backend {
+            instances: vec![crate::config::Instance { url: crate::config::InstanceUrl(url), weight: 1 }],
+            ..Default::default()
+        };
+        let ops = Ops::new(vec![Arc::new(Backend::build(&cfg).unwrap())]);
+        assert_eq!(ops.serve("/health/ready").await.status(), StatusCode::OK);
+        ops.draining.store(true, Ordering::Relaxed);
+        assert_eq!(ops.serve("/health/ready").await.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let health: serde_json::Value = serde_json::from_slice(ops.serve("/health").await.body()).unwrap();
+        assert_eq!(health["status"], "draining");
+        ops.draining.store(false, Ordering::Relaxed);
+        drop(listener);
+        assert_eq!(ops.serve("/health/ready").await.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let health: serde_json::Value = serde_json::from_slice(ops.serve("/health").await.body()).unwrap();
+        assert_eq!(health["backends"][0]["status"], "down");
+        assert_eq!(ops.serve("/health/live").await.status(), StatusCode::OK);
+    }
+}

@@ -1,0 +1,164 @@
+//! Shared test fixtures: a gateway and a mock backend on real sockets bound
+//! to `127.0.0.1:0`, shut down when dropped.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use switchyard::Config;
+use switchyard::mock::{self, MockOptions};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How long any single step of a test may take before it is a failure.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A running server task and the means to stop it.
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    /// `http://addr{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Stops it and waits until it has stopped.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(DEADLINE, task).await.expect("server did not stop").expect("server task panicked");
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Starts the built-in mock on an ephemeral port.
+pub async fn mock(opts: MockOptions) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        mock::serve_http(listener, opts, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    Running { addr, stop: Some(tx), task: Some(task) }
+}
+
+/// A gateway config with one route per `(path, backend url)`, the backend
+/// named `b{i}`, and a fixed session key.
+pub fn config_for(routes: &[(&str, &str)], extra_gateway: &str) -> String {
+    let mut text = format!(
+        "[gateway]\nlisten = \"127.0.0.1:0\"\nsession_key = \"test-key\"\nshutdown_grace = \"5s\"\n{extra_gateway}\n"
+    );
+    for (i, (path, url)) in routes.iter().enumerate() {
+        text.push_str(&format!(
+            "[[backends]]\nname = \"b{i}\"\ninstances = [{{ url = \"{url}\" }}]\ntimeout = \"5s\"\n\n[[routes]]\npath = \"{path}\"\nbackend = \"b{i}\"\n\n"
+        ));
+    }
+    text
+}
+
+/// Parses config text (with the process environment for `${VAR}`).
+pub fn parse(text: &str) -> Config {
+    Config::parse(text, "test", &|v| std::env::var(v).ok()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Starts a gateway for `config` on an ephemeral port.
+pub async fn gateway(config: Config) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    gateway_on(config, listener).await
+}
+
+/// Starts a gateway on a listener the caller bound (to reuse an address).
+pub async fn gateway_on(config: Config, listener: TcpListener) -> Running {
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        switchyard::run(&config, listener, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    Running { addr, stop: Some(tx), task: Some(task) }
+}
+
+/// The `Accept` every MCP POST must carry.
+pub const ACCEPT_BOTH: &str = "application/json, text/event-stream";
+
+/// A plain HTTP client for raw exchanges.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// POSTs a JSON-RPC body with the usual MCP headers plus `extra`.
+pub async fn post(url: &str, body: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = http()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", ACCEPT_BOTH)
+        .body(body.to_string());
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    tokio::time::timeout(DEADLINE, req.send()).await.expect("request timed out").expect("request failed")
+}
+
+/// The body of an initialize request.
+pub fn initialize_body(version: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"{version}","capabilities":{{}},"clientInfo":{{"name":"test","version":"1"}}}}}}"#
+    )
+}
+
+/// Initializes a session through `url` and returns the session id the client sees.
+pub async fn initialize(url: &str, version: &str) -> String {
+    let resp = post(url, &initialize_body(version), &[]).await;
+    assert_eq!(resp.status(), 200);
+    let sid = resp.headers().get("mcp-session-id").expect("no session id").to_str().unwrap().to_string();
+    let _ = resp.bytes().await;
+    sid
+}
+
+/// The JSON-RPC messages in a response body, whether JSON or SSE.
+pub fn messages(content_type: &str, body: &str) -> Vec<serde_json::Value> {
+    if content_type.starts_with("text/event-stream") {
+        body.split("\n\n")
+            .filter_map(|event| {
+                let data: Vec<&str> =
+                    event.lines().filter_map(|l| l.strip_prefix("data:")).map(|d| d.trim_start()).collect();
+                let data = data.join("\n");
+                serde_json::from_str(&data).ok()
+            })
+            .collect()
+    } else {
+        serde_json::from_str(body).into_iter().collect()
+    }
+}
+
+/// Sends a POST and returns status and the JSON-RPC messages of the answer.
+pub async fn call(url: &str, body: &str, extra: &[(&str, &str)]) -> (u16, Vec<serde_json::Value>) {
+    let resp = post(url, body, extra).await;
+    let status = resp.status().as_u16();
+    let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let text = tokio::time::timeout(DEADLINE, resp.text()).await.unwrap().unwrap();
+    (status, messages(&ct, &text))
+}

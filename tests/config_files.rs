@@ -1,0 +1,68 @@
+//! Every example under `config/` parses, and `switchyard check` reports
+//! errors with key and line.
+
+use std::process::Command;
+
+use switchyard::Config;
+
+fn configs() -> Vec<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_example_config_parses() {
+    let files = configs();
+    assert!(files.len() >= 3, "{files:?}");
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Only the demo config has a variable without a default.
+        let lookup = |v: &str| (v == "SWITCHYARD_DEMO_URL").then(|| "http://127.0.0.1:9/mcp".to_string());
+        let config = Config::parse(&text, &path.display().to_string(), &lookup).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!config.routes.is_empty(), "{}", path.display());
+    }
+}
+
+fn check(text: &str) -> (bool, String, String) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join(format!("check-{}-{}.toml", std::process::id(), text.len()));
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["check", "--config"])
+        .arg(&path)
+        .env_remove("UNSET_FOR_TEST")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn check_prints_normalized_config_or_every_error() {
+    let good = "[[backends]]\nname = \"a\"\ninstances = [{ url = \"http://127.0.0.1:1/mcp\" }]\nheaders = { authorization = \"Bearer hush\" }\n\n[[routes]]\npath = \"/mcp\"\nbackend = \"a\"\n";
+    let (ok, stdout, _) = check(good);
+    assert!(ok);
+    assert!(stdout.contains("listen = \"127.0.0.1:8080\""), "{stdout}");
+    assert!(!stdout.contains("hush"), "secret printed: {stdout}");
+
+    let (ok, _, stderr) = check(&good.replace("name = \"a\"", "name = \"a\"\ntimeout = \"fast\""));
+    assert!(!ok);
+    assert!(stderr.contains("line 3") && stderr.contains("backends[0].timeout") && stderr.contains("fast"), "{stderr}");
+
+    let (ok, _, stderr) = check(&good.replace("http://127.0.0.1:1/mcp", "${UNSET_FOR_TEST}"));
+    assert!(!ok);
+    assert!(
+        stderr.contains("line 3") && stderr.contains("UNSET_FOR_TEST") && stderr.contains("backends.0.instances.0.url"),
+        "{stderr}"
+    );
+
+    let (ok, _, stderr) = check(&good.replace("backend = \"a\"", "backend = \"b\"\nbakend = 1"));
+    assert!(!ok);
+    assert!(stderr.contains("line 9") && stderr.contains("bakend"), "{stderr}");
+}

@@ -1,0 +1,70 @@
+//! Graceful shutdown of the real binary: on SIGTERM an SSE stream in flight
+//! completes, then the process exits 0.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::*;
+use futures::StreamExt;
+use switchyard::mock::MockOptions;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+#[tokio::test]
+async fn sse_stream_in_flight_completes_after_sigterm() {
+    let backend = mock(MockOptions::default()).await;
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join(format!("shutdown-{}.toml", std::process::id()));
+    std::fs::write(&path, config_for(&[("/mcp", &backend.url("/mcp"))], "")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    // The gateway logs the URL it serves; the port was chosen by the kernel.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(at) = line.find("serving MCP at ") {
+                return line[at + 15..].split_whitespace().next().unwrap().to_string();
+            }
+        }
+        panic!("gateway exited before serving");
+    })
+    .await
+    .expect("gateway did not start");
+    // Keep draining stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let sid = initialize(&url, "2025-06-18").await;
+    let body = r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"progress","arguments":{"steps":8,"interval_ms":100},"_meta":{"progressToken":"p"}}}"#;
+    let resp = post(&url, body, &[("mcp-session-id", &sid), ("mcp-protocol-version", "2025-06-18")]).await;
+    assert_eq!(resp.status(), 200);
+    let mut stream = resp.bytes_stream();
+    let first = tokio::time::timeout(DEADLINE, stream.next()).await.unwrap().unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("notifications/progress"));
+
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+
+    let mut rest = String::from_utf8_lossy(&first).into_owned();
+    tokio::time::timeout(DEADLINE, async {
+        while let Some(chunk) = stream.next().await {
+            rest.push_str(&String::from_utf8_lossy(&chunk.expect("stream cut during drain")));
+        }
+    })
+    .await
+    .expect("stream did not finish");
+    assert!(rest.contains("\"id\":5") && rest.contains("result"), "{rest}");
+
+    let status = tokio::time::timeout(DEADLINE, child.wait()).await.expect("gateway did not exit").unwrap();
+    assert!(status.success(), "{status:?}");
+    // And it no longer accepts connections.
+    assert!(http().get(url.replace("/mcp", "/health/live")).send().await.is_err());
+    let _ = std::fs::remove_file(&path);
+}
