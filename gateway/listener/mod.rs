@@ -59,6 +59,9 @@ pub async fn serve(
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    // Connection tasks live in a set, so that the ones still running when the
+    // grace period ends are really dropped, not left proxying behind our back.
+    let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
 
     loop {
@@ -81,13 +84,15 @@ pub async fn serve(
                 }
             },
         };
+        // Reap finished connections so the set stays the size of what is open.
+        while connections.try_join_next().is_some() {}
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
         let handshake_deadline = limits.header_read_timeout;
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let _permit = permit;
             let service = service_fn(move |req| {
                 let app = app.clone();
@@ -115,6 +120,9 @@ pub async fn serve(
     tracing::info!(grace = ?limits.shutdown_grace, "shutting down: no longer accepting; draining connections");
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections drained"),
-        _ = tokio::time::sleep(limits.shutdown_grace) => tracing::warn!("shutdown grace elapsed; dropping remaining connections"),
+        _ = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!(open = connections.len(), "shutdown grace elapsed; dropping remaining connections");
+        }
     }
+    connections.shutdown().await;
 }

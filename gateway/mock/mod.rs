@@ -19,8 +19,22 @@
 //!   `server/discover` describes the server.
 //!
 //! The tools (`echo`, `add`, `sleep`, `fail`, `big`, `progress`), the `mock://readme`
-//! resource and the `greet` prompt live in one transport-free core (`tools`),
-//! shared by [`serve_http`] and [`serve_stdio`].
+//! resource and the `greet` prompt live in one transport-free core (`tools`,
+//! with the fixed lists in `catalog`), shared by [`serve_http`] and
+//! [`serve_stdio`]. The HTTP side is `http` (accept loop, `GET`, `DELETE`) and
+//! `post` (where the era rules are enforced).
+//!
+//! Worth knowing when reading test or benchmark results:
+//!
+//! - Requests are answered with one SSE event by default (like most real
+//!   servers), or `application/json` with [`MockOptions::json_only`]. Only
+//!   `progress` with a `progressToken` streams several events.
+//! - [`MockOptions::latency`] is paid once per HTTP request (once per batch),
+//!   [`MockOptions::error_rate`] applies to single `tools/call` requests.
+//! - In the stateless era an unknown method gets HTTP 404; in the session era
+//!   it stays a 200 with -32601, because a 404 there means "session gone".
+//! - A `server/discover` without 2026 `_meta` and without a session gets
+//!   400 / -32601, which rmcp's auto mode reads as "legacy, fall back".
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -35,6 +49,7 @@
 use std::time::Duration;
 
 mod body;
+mod catalog;
 mod checks;
 mod http;
 mod post;

@@ -9,7 +9,6 @@
 
 use std::borrow::Cow;
 use std::future::Future;
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use serde_json::value::RawValue;
 
+use super::catalog::{LISTS, capabilities, get_prompt, read_resource, server_info};
 use super::wire::Params;
 use crate::jsonrpc::{INVALID_PARAMS, METHOD_NOT_FOUND};
 
@@ -25,9 +25,9 @@ pub(crate) const SESSION_VERSIONS: [&str; 3] = ["2025-03-26", "2025-06-18", "202
 /// The one stateless-era version.
 pub(crate) const STATELESS_VERSION: &str = "2026-07-28";
 /// Every version, for `server/discover` and `-32022` errors.
-const ALL_VERSIONS: [&str; 4] = ["2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"];
+pub(super) const ALL_VERSIONS: [&str; 4] = ["2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"];
 /// MCP's "resource not found".
-const RESOURCE_NOT_FOUND: i32 = -32002;
+pub(super) const RESOURCE_NOT_FOUND: i32 = -32002;
 /// Caps that keep a typo in a load test from exhausting memory or time.
 const MAX_BIG: usize = 64 << 20;
 const MAX_STEPS: u64 = 100_000;
@@ -241,7 +241,7 @@ fn ten() -> u64 {
     10
 }
 
-fn parse_args<'a, T: Deserialize<'a>>(raw: &'a str) -> Result<T, RpcError> {
+pub(super) fn parse_args<'a, T: Deserialize<'a>>(raw: &'a str) -> Result<T, RpcError> {
     serde_json::from_str(raw)
         .map_err(|e| RpcError { code: INVALID_PARAMS, message: Cow::Owned(format!("Invalid params: {e}")) })
 }
@@ -287,125 +287,6 @@ fn big_result(n: usize, era: Era) -> Vec<u8> {
     out
 }
 
-// === resources and prompts ===
-
-const README_URI: &str = "mock://readme";
-const README_TEXT: &str = "switchyard-mock: a strict MCP server for demos, tests and load tests. \
-Tools: echo, add, sleep, fail, big, progress.";
-
-fn read_resource(params: &Params<'_>, era: Era) -> Result<Plan, RpcError> {
-    match params.uri.as_deref() {
-        Some(README_URI) => Ok(Plan::Ready(complete(
-            json!({
-                "contents": [{ "uri": README_URI, "mimeType": "text/plain", "text": README_TEXT }]
-            }),
-            era,
-        ))),
-        Some(uri) => {
-            Err(RpcError { code: RESOURCE_NOT_FOUND, message: Cow::Owned(format!("Resource not found: {uri}")) })
-        }
-        None => Err(error(INVALID_PARAMS, "Invalid params: missing uri")),
-    }
-}
-
-#[derive(Deserialize)]
-struct GreetArgs<'a> {
-    #[serde(borrow)]
-    name: Cow<'a, str>,
-}
-
-fn get_prompt(params: &Params<'_>, era: Era) -> Result<Plan, RpcError> {
-    match params.name.as_deref() {
-        Some("greet") => {
-            let args: GreetArgs = parse_args(params.arguments.map_or("{}", RawValue::get))?;
-            Ok(Plan::Ready(complete(
-                json!({
-                    "description": "A friendly greeting",
-                    "messages": [{
-                        "role": "user",
-                        "content": { "type": "text", "text": format!("Hello, {}!", args.name) }
-                    }]
-                }),
-                era,
-            )))
-        }
-        Some(other) => Err(RpcError { code: INVALID_PARAMS, message: Cow::Owned(format!("Unknown prompt: {other}")) }),
-        None => Err(error(INVALID_PARAMS, "Invalid params: missing prompt name")),
-    }
-}
-
-// === static answers ===
-
-/// The answers that never change, serialised once: `[session, stateless]`.
-struct Lists {
-    tools: [Vec<u8>; 2],
-    resources: [Vec<u8>; 2],
-    prompts: [Vec<u8>; 2],
-    discover: Vec<u8>,
-}
-
-static LISTS: LazyLock<Lists> = LazyLock::new(|| {
-    let both = |v: serde_json::Value| [complete(v.clone(), Era::Session), complete(v, Era::Stateless)];
-    Lists {
-        tools: both(json!({ "tools": tool_list() })),
-        resources: both(json!({ "resources": [{
-            "uri": README_URI, "name": "readme", "mimeType": "text/plain",
-            "description": "What this mock server is",
-        }] })),
-        prompts: both(json!({ "prompts": [{
-            "name": "greet", "description": "A friendly greeting",
-            "arguments": [{ "name": "name", "description": "Who to greet", "required": true }],
-        }] })),
-        discover: json!({
-            "resultType": "complete",
-            "supportedVersions": ALL_VERSIONS,
-            "capabilities": capabilities(),
-            "ttlMs": 0,
-            "cacheScope": "private",
-            "_meta": { "io.modelcontextprotocol/serverInfo": server_info() },
-        })
-        .to_string()
-        .into_bytes(),
-    }
-});
-
-fn tool_list() -> serde_json::Value {
-    let schema = |props: serde_json::Value, required: &[&str]| json!({ "type": "object", "properties": props, "required": required });
-    json!([
-        { "name": "echo", "description": "Returns `text` unchanged",
-          "inputSchema": schema(json!({ "text": { "type": "string" } }), &["text"]) },
-        { "name": "add", "description": "Returns a + b",
-          "inputSchema": schema(json!({ "a": { "type": "number" }, "b": { "type": "number" } }), &["a", "b"]) },
-        { "name": "sleep", "description": "Waits `ms` milliseconds",
-          "inputSchema": schema(json!({ "ms": { "type": "integer", "minimum": 0 } }), &["ms"]) },
-        { "name": "fail", "description": "Answers with JSON-RPC error `code`",
-          "inputSchema": schema(json!({ "code": { "type": "integer" }, "message": { "type": "string" } }), &["code"]) },
-        { "name": "big", "description": "Returns a text block of exactly `n` bytes",
-          "inputSchema": schema(json!({ "n": { "type": "integer", "minimum": 0 } }), &["n"]) },
-        { "name": "progress", "description": "Sends `steps` progress notifications, `interval_ms` apart",
-          "inputSchema": schema(json!({ "steps": { "type": "integer", "minimum": 0 },
-                                        "interval_ms": { "type": "integer", "minimum": 0, "default": 10 } }), &["steps"]) },
-    ])
-}
-
-fn capabilities() -> serde_json::Value {
-    json!({ "tools": { "listChanged": false }, "resources": {}, "prompts": {} })
-}
-
-fn server_info() -> serde_json::Value {
-    json!({ "name": "switchyard-mock", "version": env!("CARGO_PKG_VERSION") })
-}
-
-/// Serialises a result object, marked complete for the stateless era.
-fn complete(mut result: serde_json::Value, era: Era) -> Vec<u8> {
-    if era == Era::Stateless
-        && let Some(object) = result.as_object_mut()
-    {
-        object.insert("resultType".into(), "complete".into());
-    }
-    result.to_string().into_bytes()
-}
-
-fn error(code: i32, message: &'static str) -> RpcError {
+pub(super) fn error(code: i32, message: &'static str) -> RpcError {
     RpcError { code, message: Cow::Borrowed(message) }
 }

@@ -1,0 +1,71 @@
+//! Micro-benchmarks of the pieces every proxied request passes through:
+//! the JSON-RPC envelope parse, session token seal and open, and the
+//! stateless-era header check.
+//!
+//! Run: `cargo bench --bench hot_path`. CI only builds them (`cargo bench --no-run`).
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::HeaderMap;
+use switchyard::front::envelope::{self, Message};
+use switchyard::front::stateless;
+use switchyard::session::{SessionKey, Ticket};
+
+const CALL: &str =
+    r#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}"#;
+const STATELESS_CALL: &str = r#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}"#;
+
+fn big_call() -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{{"name":"index","arguments":{{"doc":"{}"}}}}}}"#,
+        "x".repeat(64 * 1024)
+    )
+}
+
+fn envelope_parse(c: &mut Criterion) {
+    let big = big_call();
+    let mut g = c.benchmark_group("envelope_parse");
+    g.bench_function("tools_call", |b| b.iter(|| envelope::parse(black_box(CALL.as_bytes())).unwrap()));
+    g.bench_function("tools_call_stateless_meta", |b| {
+        b.iter(|| envelope::parse(black_box(STATELESS_CALL.as_bytes())).unwrap())
+    });
+    g.bench_function("tools_call_64KiB_args", |b| b.iter(|| envelope::parse(black_box(big.as_bytes())).unwrap()));
+    g.finish();
+}
+
+fn session_token(c: &mut Criterion) {
+    let key = SessionKey::from_secret("bench-key");
+    let ticket = Ticket {
+        instance: "http://10.0.0.5:3001/mcp".into(),
+        upstream_session: "0f4c3a2e-9d7b-4c1e-8a6f-2b5d9e0c7a13".into(),
+        protocol_version: "2025-06-18".into(),
+        issued_at: 1_790_000_000,
+    };
+    let token = key.seal("/mcp", &ticket);
+    let mut g = c.benchmark_group("session_token");
+    g.bench_function("seal", |b| b.iter(|| key.seal(black_box("/mcp"), black_box(&ticket))));
+    g.bench_function("open", |b| b.iter(|| key.open(black_box("/mcp"), black_box(&token)).unwrap()));
+    g.finish();
+}
+
+fn stateless_headers(c: &mut Criterion) {
+    let Message::Single(env) = envelope::parse(STATELESS_CALL.as_bytes()).unwrap() else { unreachable!() };
+    let mut headers = HeaderMap::new();
+    headers.insert("mcp-protocol-version", "2026-07-28".parse().unwrap());
+    headers.insert("mcp-method", "tools/call".parse().unwrap());
+    headers.insert("mcp-name", "echo".parse().unwrap());
+    let mut b64 = headers.clone();
+    b64.insert("mcp-name", "=?base64?ZWNobw==?=".parse().unwrap());
+    let mut g = c.benchmark_group("stateless_validate");
+    g.bench_function("plain", |b| {
+        b.iter(|| stateless::validate(black_box(&headers), &env, Some("2026-07-28")).unwrap())
+    });
+    g.bench_function("base64_name", |b| {
+        b.iter(|| stateless::validate(black_box(&b64), &env, Some("2026-07-28")).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, envelope_parse, session_token, stateless_headers);
+criterion_main!(benches);

@@ -1,0 +1,152 @@
+//! What the mock offers: its tools' schemas, the `mock://readme` resource,
+//! the `greet` prompt, and the answers that never change.
+//!
+//! The lists are serialised once, in both era shapes, so `tools/list` in a
+//! load test costs a copy, not a serialisation.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use serde::Deserialize;
+use serde_json::json;
+use serde_json::value::RawValue;
+
+use super::tools::{ALL_VERSIONS, Era, Plan, RESOURCE_NOT_FOUND, RpcError, error, parse_args};
+use super::wire::Params;
+use crate::jsonrpc::INVALID_PARAMS;
+
+// === resources and prompts ===
+
+const README_URI: &str = "mock://readme";
+const README_TEXT: &str = "switchyard-mock: a strict MCP server for demos, tests and load tests. \
+Tools: echo, add, sleep, fail, big, progress.";
+
+pub(super) fn read_resource(params: &Params<'_>, era: Era) -> Result<Plan, RpcError> {
+    match params.uri.as_deref() {
+        Some(README_URI) => Ok(Plan::Ready(cacheable(
+            json!({
+                "contents": [{ "uri": README_URI, "mimeType": "text/plain", "text": README_TEXT }]
+            }),
+            era,
+        ))),
+        Some(uri) => {
+            Err(RpcError { code: RESOURCE_NOT_FOUND, message: Cow::Owned(format!("Resource not found: {uri}")) })
+        }
+        None => Err(error(INVALID_PARAMS, "Invalid params: missing uri")),
+    }
+}
+
+#[derive(Deserialize)]
+struct GreetArgs<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+}
+
+pub(super) fn get_prompt(params: &Params<'_>, era: Era) -> Result<Plan, RpcError> {
+    match params.name.as_deref() {
+        Some("greet") => {
+            let args: GreetArgs = parse_args(params.arguments.map_or("{}", RawValue::get))?;
+            Ok(Plan::Ready(complete(
+                json!({
+                    "description": "A friendly greeting",
+                    "messages": [{
+                        "role": "user",
+                        "content": { "type": "text", "text": format!("Hello, {}!", args.name) }
+                    }]
+                }),
+                era,
+            )))
+        }
+        Some(other) => Err(RpcError { code: INVALID_PARAMS, message: Cow::Owned(format!("Unknown prompt: {other}")) }),
+        None => Err(error(INVALID_PARAMS, "Invalid params: missing prompt name")),
+    }
+}
+
+// === static answers ===
+
+/// The answers that never change, serialised once: `[session, stateless]`.
+pub(super) struct Lists {
+    pub tools: [Vec<u8>; 2],
+    pub resources: [Vec<u8>; 2],
+    pub prompts: [Vec<u8>; 2],
+    pub discover: Vec<u8>,
+}
+
+pub(super) static LISTS: LazyLock<Lists> = LazyLock::new(|| {
+    let both = |v: serde_json::Value| [cacheable(v.clone(), Era::Session), cacheable(v, Era::Stateless)];
+    Lists {
+        tools: both(json!({ "tools": tool_list() })),
+        resources: both(json!({ "resources": [{
+            "uri": README_URI, "name": "readme", "mimeType": "text/plain",
+            "description": "What this mock server is",
+        }] })),
+        prompts: both(json!({ "prompts": [{
+            "name": "greet", "description": "A friendly greeting",
+            "arguments": [{ "name": "name", "description": "Who to greet", "required": true }],
+        }] })),
+        discover: json!({
+            "resultType": "complete",
+            "supportedVersions": ALL_VERSIONS,
+            "capabilities": capabilities(),
+            "ttlMs": 0,
+            "cacheScope": "private",
+            "_meta": { "io.modelcontextprotocol/serverInfo": server_info() },
+        })
+        .to_string()
+        .into_bytes(),
+    }
+});
+
+fn tool_list() -> serde_json::Value {
+    let schema = |props: serde_json::Value, required: &[&str]| json!({ "type": "object", "properties": props, "required": required });
+    json!([
+        { "name": "echo", "description": "Returns `text` unchanged",
+          "inputSchema": schema(json!({ "text": { "type": "string" } }), &["text"]) },
+        { "name": "add", "description": "Returns a + b",
+          "inputSchema": schema(json!({ "a": { "type": "number" }, "b": { "type": "number" } }), &["a", "b"]) },
+        { "name": "sleep", "description": "Waits `ms` milliseconds",
+          "inputSchema": schema(json!({ "ms": { "type": "integer", "minimum": 0 } }), &["ms"]) },
+        { "name": "fail", "description": "Answers with JSON-RPC error `code`",
+          "inputSchema": schema(json!({ "code": { "type": "integer" }, "message": { "type": "string" } }), &["code"]) },
+        { "name": "big", "description": "Returns a text block of exactly `n` bytes",
+          "inputSchema": schema(json!({ "n": { "type": "integer", "minimum": 0 } }), &["n"]) },
+        { "name": "progress", "description": "Sends `steps` progress notifications, `interval_ms` apart",
+          "inputSchema": schema(json!({ "steps": { "type": "integer", "minimum": 0 },
+                                        "interval_ms": { "type": "integer", "minimum": 0, "default": 10 } }), &["steps"]) },
+    ])
+}
+
+pub(super) fn capabilities() -> serde_json::Value {
+    json!({ "tools": { "listChanged": false }, "resources": {}, "prompts": {} })
+}
+
+pub(super) fn server_info() -> serde_json::Value {
+    json!({ "name": "switchyard-mock", "version": env!("CARGO_PKG_VERSION") })
+}
+
+/// How long the mock's unchanging answers may be cached, in milliseconds.
+const CACHE_TTL_MS: u64 = 60_000;
+
+/// Serialises a list or read result. In the stateless era these are
+/// cacheable results, which must carry `ttlMs` and `cacheScope` (the Python
+/// SDK refuses them otherwise); the mock's answers are the same for every
+/// caller, so they are public.
+fn cacheable(mut result: serde_json::Value, era: Era) -> Vec<u8> {
+    if era == Era::Stateless
+        && let Some(object) = result.as_object_mut()
+    {
+        object.insert("ttlMs".into(), CACHE_TTL_MS.into());
+        object.insert("cacheScope".into(), "public".into());
+    }
+    complete(result, era)
+}
+
+/// Serialises a result object, marked complete for the stateless era.
+fn complete(mut result: serde_json::Value, era: Era) -> Vec<u8> {
+    if era == Era::Stateless
+        && let Some(object) = result.as_object_mut()
+    {
+        object.insert("resultType".into(), "complete".into());
+    }
+    result.to_string().into_bytes()
+}
