@@ -5,7 +5,6 @@
 //! front door, and ends each exchange with one log line and one set of metric
 //! updates.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -17,11 +16,12 @@ use crate::backend::{Backend, BuildError};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::front::body::ProxyBody;
-use crate::front::headers::REQUEST_ID;
+use crate::front::headers::{Peer, REQUEST_ID};
 use crate::front::{Client, Front, Info, Route, Settings};
 use crate::ops::Ops;
 use crate::session::SessionKey;
 use crate::stack;
+use crate::telemetry::RouteMetrics;
 use crate::telemetry::metrics::{self, Outcome};
 
 /// The gateway's request handler.
@@ -44,7 +44,13 @@ impl App {
             .iter()
             .filter_map(|r| {
                 let backend = backends.get(r.backend.get_ref())?.clone();
-                Some(Route { path: r.path.get_ref().as_str().into(), service: stack::build(backend.clone()), backend })
+                let path = r.path.get_ref().as_str();
+                Some(Route {
+                    path: path.into(),
+                    service: stack::build(backend.clone()),
+                    metrics: RouteMetrics::new(path, &backend.name),
+                    backend,
+                })
             })
             .collect();
         let key = match &config.gateway.session_key {
@@ -72,7 +78,7 @@ impl App {
     }
 
     /// Answers one request.
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: Arc<Peer>) -> Response<ProxyBody> {
         let path = req.uri().path();
         if Ops::owns(path) {
             let path = path.to_string();
@@ -106,10 +112,8 @@ impl App {
         if info.session_delta != 0 {
             self.ops.sessions.fetch_add(i64::from(info.session_delta), Ordering::Relaxed);
         }
-        metrics::record(&Outcome {
-            route: &route.path,
-            backend: &route.backend.name,
-            method: metrics::method_label(info.method.as_deref()),
+        route.metrics.record(&Outcome {
+            method: metrics::method_index(info.method.as_deref()),
             status,
             error: error.as_ref(),
             elapsed,
@@ -149,7 +153,13 @@ impl RequestIds {
             return v.clone();
         }
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let id = format!("{:016x}{:08x}", self.prefix, n);
-        HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+        // Hex by hand: `format!` costs more than the rest of this function.
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut id = [0u8; 32];
+        for (i, byte) in self.prefix.to_be_bytes().iter().chain(n.to_be_bytes().iter()).enumerate() {
+            id[2 * i] = HEX[usize::from(byte >> 4)];
+            id[2 * i + 1] = HEX[usize::from(byte & 0xf)];
+        }
+        HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
     }
 }

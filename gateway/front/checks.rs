@@ -29,6 +29,10 @@ fn accepts(headers: &HeaderMap, wanted: &str) -> bool {
 
 /// A POST must accept both response forms, since the server picks one.
 pub fn accept_post(headers: &HeaderMap) -> Result<(), GatewayError> {
+    // What every SDK sends, checked first without splitting.
+    if headers.get(header::ACCEPT).is_some_and(|v| v.as_bytes() == b"application/json, text/event-stream") {
+        return Ok(());
+    }
     if accepts(headers, "application/json") && accepts(headers, "text/event-stream") {
         Ok(())
     } else {

@@ -113,8 +113,8 @@ struct Wire<'a> {
     id: Option<&'a RawValue>,
     #[serde(borrow, default)]
     method: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    params: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    params: Option<ParamsField<'a>>,
     #[serde(borrow, default, deserialize_with = "present")]
     result: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
@@ -124,6 +124,34 @@ struct Wire<'a> {
 /// Keeps an explicit `null` as `Some("null")`, so it can be told from absence.
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
     <&RawValue>::deserialize(d).map(Some)
+}
+
+/// `params`, read in the same pass as the envelope: an object yields the
+/// fields the gateway cares about, an array yields nothing, anything else is
+/// an invalid request.
+enum ParamsField<'a> {
+    Object(Params<'a>),
+    Array,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ParamsField<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = ParamsField<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object or an array")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                Params::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(ParamsField::Object)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(ParamsField::Array)
+            }
+        }
+        d.deserialize_any(Visitor(std::marker::PhantomData))
+    }
 }
 
 #[derive(Deserialize)]
@@ -150,7 +178,10 @@ fn parse_one(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
         serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(parse_error)?;
         return Err(EnvelopeError::Invalid("a message must be a JSON object"));
     }
-    let wire: Wire = serde_json::from_slice(bytes).map_err(parse_error)?;
+    let wire: Wire = serde_json::from_slice(bytes).map_err(|e| match parse_error(e) {
+        EnvelopeError::Invalid(_) => EnvelopeError::Invalid("a field of the message has the wrong type"),
+        parse => parse,
+    })?;
     if wire.jsonrpc.as_deref() != Some("2.0") {
         return Err(EnvelopeError::Invalid("`jsonrpc` must be \"2.0\""));
     }
@@ -176,23 +207,13 @@ fn parse_one(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
         }
     };
     let (mut name, mut meta_version) = (None, None);
-    if let Some(params) = wire.params {
-        match params.get().as_bytes().first() {
-            Some(b'{') => {
-                let p: Params = serde_json::from_str(params.get()).map_err(|_| {
-                    EnvelopeError::Invalid("`params.name`, `params.uri` and `params._meta` have the wrong type")
-                })?;
-                let method = wire.method.as_deref().unwrap_or("");
-                name = match name_param(method) {
-                    Some("name") => p.name.map(|n| n.into()),
-                    Some(_) => p.uri.map(|u| u.into()),
-                    None => None,
-                };
-                meta_version = p.meta.and_then(|m| m.protocol_version).map(|v| v.into());
-            }
-            Some(b'[') => {}
-            _ => return Err(EnvelopeError::Invalid("`params` must be an object or an array")),
-        }
+    if let Some(ParamsField::Object(p)) = wire.params {
+        name = match name_param(wire.method.as_deref().unwrap_or("")) {
+            Some("name") => p.name.map(|n| n.into()),
+            Some(_) => p.uri.map(|u| u.into()),
+            None => None,
+        };
+        meta_version = p.meta.and_then(|m| m.protocol_version).map(|v| v.into());
     }
     Ok(Envelope { kind, id: wire.id.map(ToOwned::to_owned), method: wire.method.map(|m| m.into()), name, meta_version })
 }

@@ -37,15 +37,40 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 }
 
 /// Names listed in `Connection`, which are hop-by-hop for this message.
-fn connection_listed(headers: &HeaderMap) -> Vec<String> {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_ascii_lowercase())
-        .filter(|s| !s.is_empty())
-        .collect()
+/// `keep-alive` and `close` are options, not header names, and are skipped,
+/// so the usual `Connection: keep-alive` costs no allocation.
+fn connection_listed(headers: &HeaderMap) -> Vec<&str> {
+    let mut listed = Vec::new();
+    for value in headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok()) {
+        for token in value.split(',').map(str::trim) {
+            if !token.is_empty() && !token.eq_ignore_ascii_case("keep-alive") && !token.eq_ignore_ascii_case("close") {
+                listed.push(token);
+            }
+        }
+    }
+    listed
+}
+
+fn is_listed(listed: &[&str], name: &HeaderName) -> bool {
+    listed.iter().any(|l| l.eq_ignore_ascii_case(name.as_str()))
+}
+
+/// The client's side of a connection, formatted once per connection rather
+/// than once per request.
+pub struct Peer {
+    /// The client's address.
+    pub addr: SocketAddr,
+    /// The client's IP as an `X-Forwarded-For` value.
+    pub forwarded_for: HeaderValue,
+}
+
+impl Peer {
+    /// Describes a newly accepted connection.
+    pub fn new(addr: SocketAddr) -> Self {
+        let forwarded_for =
+            HeaderValue::from_str(&addr.ip().to_string()).unwrap_or(HeaderValue::from_static("unknown"));
+        Self { addr, forwarded_for }
+    }
 }
 
 /// Headers the gateway sets itself, or must never forward upstream.
@@ -68,8 +93,8 @@ fn is_replaced_upstream(name: &HeaderName) -> bool {
 pub struct Forwarding<'a> {
     /// The backend's static headers.
     pub configured: &'a [(HeaderName, HeaderValue)],
-    /// The client's address.
-    pub peer: SocketAddr,
+    /// The client's connection.
+    pub peer: &'a Peer,
     /// Whether the client connected over TLS.
     pub tls: bool,
     /// The request id.
@@ -83,7 +108,7 @@ pub fn upstream(client: &HeaderMap, f: &Forwarding<'_>) -> HeaderMap {
     let listed = connection_listed(client);
     let mut out = HeaderMap::with_capacity(client.len() + f.configured.len() + 3);
     for (name, value) in client {
-        if is_hop_by_hop(name) || is_replaced_upstream(name) || listed.iter().any(|l| l == name.as_str()) {
+        if is_hop_by_hop(name) || is_replaced_upstream(name) || is_listed(&listed, name) {
             continue;
         }
         out.append(name.clone(), value.clone());
@@ -91,14 +116,14 @@ pub fn upstream(client: &HeaderMap, f: &Forwarding<'_>) -> HeaderMap {
     for (name, value) in f.configured {
         out.insert(name.clone(), value.clone());
     }
-    let peer_ip = f.peer.ip().to_string();
     let xff = match client.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prior) => format!("{prior}, {peer_ip}"),
-        None => peer_ip,
+        Some(prior) => {
+            let ip = f.peer.forwarded_for.to_str().unwrap_or("unknown");
+            HeaderValue::from_str(&format!("{prior}, {ip}")).unwrap_or_else(|_| f.peer.forwarded_for.clone())
+        }
+        None => f.peer.forwarded_for.clone(),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        out.insert("x-forwarded-for", v);
-    }
+    out.insert("x-forwarded-for", xff);
     out.insert("x-forwarded-proto", HeaderValue::from_static(if f.tls { "https" } else { "http" }));
     out.insert(REQUEST_ID, f.request_id.clone());
     if let Some(sid) = f.upstream_session.and_then(|s| HeaderValue::from_str(s).ok()) {
@@ -110,11 +135,8 @@ pub fn upstream(client: &HeaderMap, f: &Forwarding<'_>) -> HeaderMap {
 /// Cleans the upstream response's headers for the client, in place.
 pub fn downstream(headers: &mut HeaderMap, request_id: &HeaderValue) {
     let listed = connection_listed(headers);
-    let drop: Vec<HeaderName> = headers
-        .keys()
-        .filter(|n| is_hop_by_hop(n) || *n == SESSION_ID || listed.iter().any(|l| l == n.as_str()))
-        .cloned()
-        .collect();
+    let drop: Vec<HeaderName> =
+        headers.keys().filter(|n| is_hop_by_hop(n) || *n == SESSION_ID || is_listed(&listed, n)).cloned().collect();
     for name in drop {
         headers.remove(&name);
     }
@@ -158,7 +180,7 @@ mod tests {
             &c,
             &Forwarding {
                 configured: &configured,
-                peer: "10.1.1.1:5000".parse().unwrap(),
+                peer: &Peer::new("10.1.1.1:5000".parse().unwrap()),
                 tls: true,
                 request_id: &rid,
                 upstream_session: Some("up-1"),

@@ -27,7 +27,6 @@ mod initialize;
 pub mod stateless;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -58,6 +57,8 @@ pub struct Route {
     pub backend: Arc<Backend>,
     /// The backend's composed stack.
     pub service: BackendService,
+    /// The route's metric handles.
+    pub metrics: crate::telemetry::RouteMetrics,
 }
 
 /// Front-door settings, from `[gateway]`.
@@ -95,8 +96,8 @@ pub struct Info {
 
 /// Who is asking.
 pub struct Client {
-    /// The peer's address.
-    pub peer: SocketAddr,
+    /// The client's connection.
+    pub peer: Arc<headers::Peer>,
     /// The request id, propagated or generated.
     pub request_id: HeaderValue,
 }
@@ -290,7 +291,7 @@ impl Front {
     ) -> Request<Full<Bytes>> {
         let forwarding = headers::Forwarding {
             configured: &route.backend.headers,
-            peer: client.peer,
+            peer: &client.peer,
             tls: self.settings.tls,
             request_id: &client.request_id,
             upstream_session: ticket.map(|t| t.upstream_session.as_str()),

@@ -24,6 +24,7 @@ use tokio::sync::Semaphore;
 pub use tls::{TlsError, acceptor};
 
 use crate::app::App;
+use crate::front::headers::Peer;
 
 /// Listener limits, from `[gateway]`.
 pub struct Limits {
@@ -94,9 +95,10 @@ pub async fn serve(
         let handshake_deadline = limits.header_read_timeout;
         connections.spawn(async move {
             let _permit = permit;
+            let client = Arc::new(Peer::new(peer));
             let service = service_fn(move |req| {
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(app.handle(req, peer).await) }
+                let (app, client) = (app.clone(), client.clone());
+                async move { Ok::<_, Infallible>(app.handle(req, client).await) }
             });
             let result = match tls {
                 None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned()).await,

@@ -17,7 +17,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram};
+use metrics::{Counter, Gauge, Histogram, SharedString, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::error::{GatewayError, Origin};
@@ -82,19 +82,40 @@ const KNOWN_METHODS: &[&str] = &[
     "tasks/list",
     "tasks/cancel",
     "tasks/result",
+    "other",
+    "none",
 ];
+const OTHER: usize = KNOWN_METHODS.len() - 2;
+const NONE: usize = KNOWN_METHODS.len() - 1;
+
+const OUTCOMES: &[&str] = &["ok", "upstream_4xx", "upstream_5xx", "rejected", "upstream_error", "unavailable"];
+
+/// The index of a method's label.
+pub fn method_index(method: Option<&str>) -> usize {
+    match method {
+        None => NONE,
+        Some(m) => KNOWN_METHODS[..OTHER].iter().position(|k| *k == m).unwrap_or(OTHER),
+    }
+}
 
 /// The label for a method.
 pub fn method_label(method: Option<&str>) -> &'static str {
-    match method {
-        None => "none",
-        Some(m) => KNOWN_METHODS.iter().find(|k| **k == m).copied().unwrap_or("other"),
-    }
+    KNOWN_METHODS[method_index(method)]
+}
+
+fn in_flight_gauge() -> &'static Gauge {
+    static G: OnceLock<Gauge> = OnceLock::new();
+    G.get_or_init(|| gauge!("switchyard_requests_in_flight"))
+}
+
+fn sessions_gauge() -> &'static Gauge {
+    static G: OnceLock<Gauge> = OnceLock::new();
+    G.get_or_init(|| gauge!("switchyard_sessions_active"))
 }
 
 /// Counts a request that is now in flight; the returned guard un-counts it.
 pub fn in_flight() -> InFlight {
-    gauge!("switchyard_requests_in_flight").increment(1.0);
+    in_flight_gauge().increment(1.0);
     InFlight
 }
 
@@ -103,18 +124,14 @@ pub struct InFlight;
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        gauge!("switchyard_requests_in_flight").decrement(1.0);
+        in_flight_gauge().decrement(1.0);
     }
 }
 
 /// Everything known about a finished exchange.
 pub struct Outcome<'a> {
-    /// Route path.
-    pub route: &'a str,
-    /// Backend name.
-    pub backend: &'a str,
-    /// Method label.
-    pub method: &'static str,
+    /// Index of the method label ([`method_index`]).
+    pub method: usize,
     /// HTTP status sent.
     pub status: u16,
     /// The gateway error, when there was one.
@@ -125,25 +142,64 @@ pub struct Outcome<'a> {
     pub session_delta: i8,
 }
 
-/// Records the metrics of one exchange.
-pub fn record(o: &Outcome<'_>) {
-    let outcome = match o.error.map(GatewayError::origin) {
-        None if o.status < 400 => "ok",
-        None if o.status < 500 => "upstream_4xx",
-        None => "upstream_5xx",
-        Some(Origin::Client) => "rejected",
-        Some(Origin::Upstream) => "upstream_error",
-        Some(Origin::Gateway) => "unavailable",
-    };
-    let (route, backend) = (o.route.to_string(), o.backend.to_string());
-    counter!("switchyard_requests_total", "route" => route.clone(), "backend" => backend.clone(), "method" => o.method, "outcome" => outcome)
-        .increment(1);
-    histogram!("switchyard_request_duration_seconds", "route" => route, "backend" => backend.clone())
-        .record(o.elapsed.as_secs_f64());
-    if let Some(e) = o.error.filter(|e| e.origin() == Origin::Upstream) {
-        counter!("switchyard_upstream_errors_total", "backend" => backend, "kind" => e.kind()).increment(1);
+/// A route's metric handles, made once per label set and then reused.
+///
+/// Looking a metric up by name and labels hashes and compares every label on
+/// each call; on the request path that cost more than the rest of the
+/// bookkeeping together, so each handle is resolved the first time its label
+/// set is seen and kept.
+pub struct RouteMetrics {
+    route: SharedString,
+    backend: SharedString,
+    requests: Box<[OnceLock<Counter>]>,
+    duration: Histogram,
+    upstream_errors: [OnceLock<Counter>; UPSTREAM_KINDS.len()],
+}
+
+const UPSTREAM_KINDS: &[&str] = &["connect", "upstream_failed", "timeout"];
+
+impl RouteMetrics {
+    /// Handles for one route and its backend.
+    pub fn new(route: &str, backend: &str) -> Self {
+        let _ = handle();
+        let (route, backend) = (SharedString::from(route.to_string()), SharedString::from(backend.to_string()));
+        Self {
+            duration: histogram!("switchyard_request_duration_seconds", "route" => route.clone(), "backend" => backend.clone()),
+            requests: (0..KNOWN_METHODS.len() * OUTCOMES.len()).map(|_| OnceLock::new()).collect(),
+            upstream_errors: Default::default(),
+            route,
+            backend,
+        }
     }
-    if o.session_delta != 0 {
-        gauge!("switchyard_sessions_active").increment(f64::from(o.session_delta));
+
+    /// Records the metrics of one exchange.
+    pub fn record(&self, o: &Outcome<'_>) {
+        let outcome = match o.error.map(GatewayError::origin) {
+            None if o.status < 400 => 0,
+            None if o.status < 500 => 1,
+            None => 2,
+            Some(Origin::Client) => 3,
+            Some(Origin::Upstream) => 4,
+            Some(Origin::Gateway) => 5,
+        };
+        let method = o.method.min(NONE);
+        self.requests[method * OUTCOMES.len() + outcome]
+            .get_or_init(|| {
+                counter!("switchyard_requests_total", "route" => self.route.clone(), "backend" => self.backend.clone(),
+                    "method" => KNOWN_METHODS[method], "outcome" => OUTCOMES[outcome])
+            })
+            .increment(1);
+        self.duration.record(o.elapsed.as_secs_f64());
+        if let Some(e) = o.error.filter(|e| e.origin() == Origin::Upstream) {
+            let kind = e.kind();
+            if let Some(i) = UPSTREAM_KINDS.iter().position(|k| *k == kind) {
+                self.upstream_errors[i]
+                    .get_or_init(|| counter!("switchyard_upstream_errors_total", "backend" => self.backend.clone(), "kind" => kind))
+                    .increment(1);
+            }
+        }
+        if o.session_delta != 0 {
+            sessions_gauge().increment(f64::from(o.session_delta));
+        }
     }
 }

@@ -1,9 +1,9 @@
 //! Logs and metrics.
 //!
 //! Every request ends in one log line and one set of metric updates, both made
-//! by [`record`], so the two always agree.
+//! by [`RouteMetrics::record`], so the two always agree.
 
 pub mod logs;
 pub mod metrics;
 
-pub use metrics::record;
+pub use metrics::RouteMetrics;
