@@ -16,10 +16,15 @@ async fn sse_stream_in_flight_completes_after_sigterm() {
     let backend = mock(MockOptions::default()).await;
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     let path = dir.join(format!("shutdown-{}.toml", std::process::id()));
-    std::fs::write(&path, config_for(&[("/mcp", &backend.url("/mcp"))], "")).unwrap();
+    let config = config_for(&[("/mcp", &backend.url("/mcp"))], "").replace(
+        "timeout = \"5s\"",
+        "timeout = \"5s\"\nheaders = { authorization = \"Bearer upstream-secret-value\" }",
+    );
+    std::fs::write(&path, config).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(["run", "--config"])
         .arg(&path)
+        .args(["--log", "debug"])
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -37,8 +42,16 @@ async fn sse_stream_in_flight_completes_after_sigterm() {
     })
     .await
     .expect("gateway did not start");
-    // Keep draining stderr so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // Keep draining stderr so the child never blocks on a full pipe; the log
+    // is checked for secrets at the end.
+    let log = tokio::spawn(async move {
+        let mut all = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
 
     let sid = initialize(&url, "2025-06-18").await;
     let body = r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"progress","arguments":{"steps":8,"interval_ms":100},"_meta":{"progressToken":"p"}}}"#;
@@ -64,6 +77,11 @@ async fn sse_stream_in_flight_completes_after_sigterm() {
 
     let status = tokio::time::timeout(DEADLINE, child.wait()).await.expect("gateway did not exit").unwrap();
     assert!(status.success(), "{status:?}");
+    let log = tokio::time::timeout(DEADLINE, log).await.unwrap().unwrap();
+    assert!(log.contains("switchyard::access") && log.contains("tools/call"), "no access log line: {log}");
+    for secret in [sid.as_str(), "upstream-secret-value", "test-key"] {
+        assert!(!log.contains(secret), "secret `{secret}` in the log:\n{log}");
+    }
     // And it no longer accepts connections.
     assert!(http().get(url.replace("/mcp", "/health/live")).send().await.is_err());
     let _ = std::fs::remove_file(&path);

@@ -62,3 +62,66 @@ async fn missing_tls_files_fail_to_start_with_the_path() {
     let err = switchyard::run(&parse(&cfg), listener, std::future::pending()).await.unwrap_err();
     assert!(err.to_string().contains("/nonexistent/c.pem"), "{err}");
 }
+
+/// An HTTPS upstream that records the HTTP version of each request.
+async fn tls_recording_upstream(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> (std::net::SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<http::Version>>>) {
+    use hyper::service::service_fn;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let acceptor = switchyard::listener::acceptor(cert, key).unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen2 = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, seen) = (acceptor.clone(), seen2.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    seen.lock().unwrap().push(req.version());
+                    async move {
+                        let mut resp = http::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(
+                            br#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+                        )));
+                        resp.headers_mut().insert("content-type", "application/json".parse().unwrap());
+                        Ok::<_, std::convert::Infallible>(resp)
+                    }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn https_upstream_with_extra_ca_speaks_h2() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("tls-up-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let (addr, seen) = tls_recording_upstream(&cert_path, &key_path).await;
+    let url = format!("https://localhost:{}/mcp", addr.port());
+
+    // Trusted through `ca`: the request arrives over h2, chosen by ALPN.
+    let cfg = config_for(&[("/mcp", &url)], "")
+        .replace("timeout = \"5s\"", &format!("timeout = \"5s\"\nca = \"{}\"", cert_path.display()));
+    let gw = gateway(parse(&cfg)).await;
+    let (status, msgs) = call(&gw.url("/mcp"), r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, &[]).await;
+    assert_eq!(status, 200, "{msgs:?}");
+    assert_eq!(seen.lock().unwrap().as_slice(), &[http::Version::HTTP_2]);
+
+    // Without the extra root, the self-signed upstream is refused: 502.
+    let gw2 = gateway(parse(&config_for(&[("/mcp", &url)], ""))).await;
+    let (status, msgs) = call(&gw2.url("/mcp"), r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, &[]).await;
+    assert_eq!(status, 502, "{msgs:?}");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
