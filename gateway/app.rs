@@ -13,14 +13,15 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::backend::{Backend, BuildError};
-use crate::config::Config;
+use crate::config::{Config, Transport};
 use crate::error::GatewayError;
 use crate::front::body::ProxyBody;
 use crate::front::headers::{Peer, REQUEST_ID};
-use crate::front::{Client, Front, Info, Route, Settings};
+use crate::front::{Client, Front, Info, Route, Settings, Target};
 use crate::ops::Ops;
 use crate::session::SessionKey;
 use crate::stack;
+use crate::stdio::StdioBackend;
 use crate::telemetry::RouteMetrics;
 use crate::telemetry::metrics::{self, Outcome};
 
@@ -36,20 +37,35 @@ impl App {
     /// Builds the runtime tables from a validated config.
     pub fn build(config: &Config) -> Result<App, BuildError> {
         let mut backends = std::collections::HashMap::new();
+        let mut stdio_backends = std::collections::HashMap::new();
         for b in &config.backends {
-            backends.insert(b.name.get_ref().clone(), Arc::new(Backend::build(b)?));
+            match b.transport {
+                Transport::Http => {
+                    backends.insert(b.name.get_ref().clone(), Arc::new(Backend::build(b)?));
+                }
+                Transport::Stdio => {
+                    stdio_backends.insert(b.name.get_ref().clone(), StdioBackend::start(b));
+                }
+            }
         }
         let routes = config
             .routes
             .iter()
             .filter_map(|r| {
-                let backend = backends.get(r.backend.get_ref())?.clone();
+                let name = r.backend.get_ref();
+                let target = match (backends.get(name), stdio_backends.get(name)) {
+                    (Some(backend), _) => {
+                        Target::Http { backend: backend.clone(), service: stack::build(backend.clone()) }
+                    }
+                    (None, Some(stdio)) => Target::Stdio(stdio.clone()),
+                    (None, None) => return None,
+                };
                 let path = r.path.get_ref().as_str();
                 Some(Route {
                     path: path.into(),
-                    service: stack::build(backend.clone()),
-                    metrics: RouteMetrics::new(path, &backend.name),
-                    backend,
+                    backend_name: name.as_str().into(),
+                    target,
+                    metrics: RouteMetrics::new(path, name),
                 })
             })
             .collect();
@@ -72,7 +88,7 @@ impl App {
         let _ = metrics::handle();
         Ok(App {
             front: Front::new(routes, key, settings),
-            ops: Ops::new(backends.into_values().collect()),
+            ops: Ops::new(backends.into_values().collect(), stdio_backends.into_values().collect()),
             request_ids: RequestIds::new(),
         })
     }
@@ -123,7 +139,7 @@ impl App {
             target: "switchyard::access",
             request_id = client.request_id.to_str().unwrap_or(""),
             route = &*route.path,
-            backend = &*route.backend.name,
+            backend = &*route.backend_name,
             method = info.method.as_deref().unwrap_or(""),
             name = info.name.as_deref().unwrap_or(""),
             status,

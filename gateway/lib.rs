@@ -9,10 +9,11 @@
 //! `session` seals the gateway's own session tokens, `ops` serves health and
 //! metrics, `telemetry` writes the log line and metrics of every request, and
 //! `error` is the one table from failure to response.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod app;
 pub mod backend;
+pub mod bench;
 pub mod config;
 pub mod error;
 pub mod front;
@@ -22,6 +23,7 @@ pub mod mock;
 pub mod ops;
 pub mod session;
 pub mod stack;
+pub mod stdio;
 pub mod telemetry;
 
 use std::sync::Arc;
@@ -59,6 +61,7 @@ pub async fn run(config: &Config, listener: TcpListener, shutdown: impl Future<O
         max_headers: g.max_headers,
         shutdown_grace: g.shutdown_grace.0,
     };
-    listener::serve(listener, app, limits, tls, shutdown).await;
+    listener::serve(listener, app.clone(), limits, tls, shutdown).await;
+    app.ops.stop_processes().await;
     Ok(())
 }

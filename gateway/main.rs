@@ -59,6 +59,8 @@ enum Command {
         #[arg(long)]
         json_only: bool,
     },
+    /// Load-test an MCP endpoint (the gateway, or any MCP server).
+    Bench(switchyard::bench::BenchArgs),
 }
 
 fn parse_latency(s: &str) -> Result<Duration, String> {
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
                 let opts = MockOptions { latency, error_rate: error_rate.clamp(0.0, 1.0), json_only };
                 run_mock(http, opts).await
             }
+            Command::Bench(args) => switchyard::bench::main(args).await,
         }
         .map(|()| ExitCode::SUCCESS)
     });

@@ -96,12 +96,39 @@ impl Config {
                     ));
                 }
             }
-            if b.instances.is_empty() {
-                issues.push(Issue::new(
-                    &format!("backends.{i}.instances"),
+            let at = |key: &str| format!("backends.{i}.{key}");
+            match b.transport {
+                Transport::Http if b.instances.is_empty() => {
+                    issues.push(Issue::new(
+                        &at("instances"),
+                        line(b.name.span()),
+                        "a backend needs at least one instance",
+                    ));
+                }
+                Transport::Http if b.command.is_some() => issues.push(Issue::new(
+                    &at("command"),
                     line(b.name.span()),
-                    "a backend needs at least one instance",
-                ));
+                    "`command` is for transport = \"stdio\"; an http backend lists `instances`",
+                )),
+                Transport::Stdio if b.command.as_deref().is_none_or(str::is_empty) => {
+                    issues.push(Issue::new(&at("command"), line(b.name.span()), "a stdio backend needs a `command`"));
+                }
+                Transport::Stdio if !b.instances.is_empty() => issues.push(Issue::new(
+                    &at("instances"),
+                    line(b.name.span()),
+                    "a stdio backend runs `command`; `instances` is for transport = \"http\"",
+                )),
+                Transport::Stdio if b.mode == StdioMode::PerSession => issues.push(Issue::new(
+                    &at("mode"),
+                    line(b.name.span()),
+                    "mode = \"per_session\" is not implemented yet; use \"shared\"",
+                )),
+                Transport::Stdio if b.processes == 0 || b.max_processes == 0 => issues.push(Issue::new(
+                    &at("processes"),
+                    line(b.name.span()),
+                    "`processes` and `max_processes` must be at least 1",
+                )),
+                _ => {}
             }
         }
         let mut paths = HashSet::new();

@@ -87,6 +87,35 @@ pub enum Transport {
     /// Streamable HTTP.
     #[default]
     Http,
+    /// Child processes speaking newline-delimited JSON on stdin and stdout.
+    Stdio,
+}
+
+/// How client sessions map onto a stdio backend's processes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StdioMode {
+    /// Every process serves every client; requests go to the least loaded.
+    #[default]
+    Shared,
+    /// Each client session gets a process of its own.
+    PerSession,
+}
+
+/// Restart backoff for stdio processes.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Restart {
+    /// First delay after a crash.
+    pub initial: Duration,
+    /// Largest delay, reached by doubling.
+    pub max: Duration,
+}
+
+impl Default for Restart {
+    fn default() -> Self {
+        Self { initial: Duration::millis(250), max: Duration::secs(30) }
+    }
 }
 
 /// `[[backends]]`: a named pool of interchangeable MCP servers.
@@ -110,6 +139,27 @@ pub struct Backend {
     /// Extra PEM root certificates to trust for `https` instances, beside the
     /// webpki roots.
     pub ca: Option<PathBuf>,
+    /// stdio: the program to run. Commands come only from config, never from
+    /// a request.
+    pub command: Option<String>,
+    /// stdio: its arguments.
+    pub args: Vec<String>,
+    /// stdio: extra environment variables (values may use `${VAR}`).
+    pub env: BTreeMap<String, String>,
+    /// stdio: working directory.
+    pub cwd: Option<PathBuf>,
+    /// stdio: pool size in `shared` mode.
+    pub processes: usize,
+    /// stdio: `shared` or `per_session`.
+    pub mode: StdioMode,
+    /// stdio: longest stdout line accepted; a longer one fails only its request.
+    pub max_line_bytes: ByteSize,
+    /// stdio: restart backoff.
+    pub restart: Restart,
+    /// stdio `per_session`: a session's process is stopped after this long unused.
+    pub idle_timeout: Duration,
+    /// stdio `per_session`: most processes at once; past it new sessions get 503.
+    pub max_processes: usize,
 }
 
 impl Default for Backend {
@@ -122,6 +172,16 @@ impl Default for Backend {
             connect_timeout: Duration::secs(5),
             headers: BTreeMap::new(),
             ca: None,
+            command: None,
+            args: Vec::new(),
+            env: BTreeMap::new(),
+            cwd: None,
+            processes: 1,
+            mode: StdioMode::Shared,
+            max_line_bytes: ByteSize(16 << 20),
+            restart: Restart::default(),
+            idle_timeout: Duration::secs(600),
+            max_processes: 64,
         }
     }
 }

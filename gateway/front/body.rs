@@ -24,7 +24,12 @@ pub struct ProxyBody {
 
 enum Kind {
     Full(Option<Bytes>),
-    Stream { inner: Incoming, sse: bool },
+    Stream {
+        inner: Incoming,
+        sse: bool,
+    },
+    /// JSON-RPC messages from a channel, each sent as one SSE event.
+    Events(tokio::sync::mpsc::UnboundedReceiver<Bytes>),
 }
 
 impl ProxyBody {
@@ -36,6 +41,12 @@ impl ProxyBody {
     /// The upstream's body, streamed.
     pub fn stream(inner: Incoming, sse: bool) -> Self {
         Self { kind: Kind::Stream { inner, sse }, _guard: None }
+    }
+
+    /// Messages from a channel, framed as SSE `message` events; the body ends
+    /// when the sender is dropped.
+    pub fn events(rx: tokio::sync::mpsc::UnboundedReceiver<Bytes>) -> Self {
+        Self { kind: Kind::Events(rx), _guard: None }
     }
 
     /// Keeps `guard` alive until the body is finished.
@@ -53,6 +64,20 @@ impl Body for ProxyBody {
         let this = self.get_mut();
         match &mut this.kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Events(rx) => match rx.poll_recv(cx) {
+                Poll::Ready(Some(msg)) => {
+                    let mut event = Vec::with_capacity(msg.len() + 24);
+                    event.extend_from_slice(b"event: message\ndata: ");
+                    event.extend_from_slice(&msg);
+                    event.extend_from_slice(b"\n\n");
+                    Poll::Ready(Some(Ok(Frame::data(Bytes::from(event)))))
+                }
+                Poll::Ready(None) => {
+                    this._guard = None;
+                    Poll::Ready(None)
+                }
+                Poll::Pending => Poll::Pending,
+            },
             Kind::Stream { inner, sse } => match Pin::new(inner).poll_frame(cx) {
                 Poll::Ready(Some(Err(e))) if *sse => {
                     tracing::debug!(error = %e, "upstream SSE stream cut; ending the client's stream");
@@ -72,6 +97,7 @@ impl Body for ProxyBody {
         match &self.kind {
             Kind::Full(b) => b.is_none(),
             Kind::Stream { inner, .. } => inner.is_end_stream(),
+            Kind::Events(_) => false,
         }
     }
 
@@ -80,6 +106,7 @@ impl Body for ProxyBody {
             Kind::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Kind::Full(None) => SizeHint::with_exact(0),
             Kind::Stream { inner, .. } => inner.size_hint(),
+            Kind::Events(_) => SizeHint::default(),
         }
     }
 }

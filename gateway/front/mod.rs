@@ -25,6 +25,7 @@ pub mod envelope;
 pub mod headers;
 mod initialize;
 pub mod stateless;
+mod stdio;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -49,16 +50,29 @@ const BATCH_VERSION: &str = "2025-03-26";
 /// Most bytes of an `initialize` response the gateway will buffer.
 const MAX_INITIALIZE_RESPONSE: usize = 1 << 20;
 
-/// A route: a path and the backend stack behind it.
+/// A route: a path and the backend behind it.
 pub struct Route {
     /// The path, which is also the session token's associated data.
     pub path: Arc<str>,
-    /// The backend.
-    pub backend: Arc<Backend>,
-    /// The backend's composed stack.
-    pub service: BackendService,
+    /// The backend's name, for logs and metrics.
+    pub backend_name: Arc<str>,
+    /// Where requests go.
+    pub target: Target,
     /// The route's metric handles.
     pub metrics: crate::telemetry::RouteMetrics,
+}
+
+/// What a route's backend is.
+pub enum Target {
+    /// HTTP instances behind the per-backend policy stack.
+    Http {
+        /// The backend.
+        backend: Arc<Backend>,
+        /// The backend's composed stack.
+        service: BackendService,
+    },
+    /// A supervised pool of stdio processes.
+    Stdio(Arc<crate::stdio::StdioBackend>),
 }
 
 /// Front-door settings, from `[gateway]`.
@@ -156,6 +170,7 @@ impl Front {
         })?;
         let version_header = header_str(&parts.headers, &PROTOCOL_VERSION);
 
+        let mut stateless_client = false;
         let (ticket, initialize) = match &message {
             Message::Single(env) => {
                 info.method = env.method.clone();
@@ -165,6 +180,7 @@ impl Front {
                 let header_stateless = version_header.is_some_and(stateless::is_stateless);
                 if meta_stateless || header_stateless {
                     stateless::validate(&parts.headers, env, version_header).map_err(GatewayError::HeaderMismatch)?;
+                    stateless_client = true;
                     (None, false)
                 } else if env.method() == "initialize" && env.kind == Kind::Request {
                     // A new session: any token the client still sends is stale.
@@ -194,15 +210,22 @@ impl Front {
             }
         };
 
+        let (backend, service) = match &route.target {
+            Target::Http { backend, service } => (backend, service),
+            Target::Stdio(stdio_backend) => {
+                let post = stdio::Post { headers: &parts.headers, body: bytes, message, stateless: stateless_client };
+                return self.post_stdio(route, stdio_backend, post, client, info).await;
+            }
+        };
         // A new session is pinned to the instance that creates it, so it is
         // chosen here rather than in the stack.
         let pinned = match initialize {
-            true => Some(route.backend.pick().clone()),
-            false => self.pinned_instance(route, ticket.as_ref())?,
+            true => Some(backend.pick().clone()),
+            false => self.pinned_instance(backend, ticket.as_ref())?,
         };
         let upstream_req =
-            self.upstream_request(Method::POST, &parts.headers, parts.uri, bytes, client, ticket.as_ref(), route);
-        let resp = stack::call(&route.service, UpstreamRequest { http: upstream_req, pinned: pinned.clone() }).await?;
+            self.upstream_request(Method::POST, &parts.headers, parts.uri, bytes, client, ticket.as_ref(), backend);
+        let resp = stack::call(service, UpstreamRequest { http: upstream_req, pinned: pinned.clone() }).await?;
         if let (true, Some(instance)) = (initialize, pinned)
             && resp.status().is_success()
             && resp.headers().contains_key(SESSION_ID)
@@ -229,7 +252,11 @@ impl Front {
             checks::accept_get(req.headers())?;
         }
         let ticket = self.open_session(route, req.headers())?;
-        let pinned = self.pinned_instance(route, ticket.as_ref())?;
+        let (backend, service) = match &route.target {
+            Target::Http { backend, service } => (backend, service),
+            Target::Stdio(stdio_backend) => return Ok(self.get_or_delete_stdio(stdio_backend, is_get, ticket, info)),
+        };
+        let pinned = self.pinned_instance(backend, ticket.as_ref())?;
         let (parts, _) = req.into_parts();
         let upstream_req = self.upstream_request(
             parts.method,
@@ -238,9 +265,9 @@ impl Front {
             Bytes::new(),
             client,
             ticket.as_ref(),
-            route,
+            backend,
         );
-        let resp = stack::call(&route.service, UpstreamRequest { http: upstream_req, pinned }).await?;
+        let resp = stack::call(service, UpstreamRequest { http: upstream_req, pinned }).await?;
         if !is_get && ticket.is_some() && resp.status().is_success() {
             info.session_delta = -1;
         }
@@ -271,10 +298,14 @@ impl Front {
 
     /// The instance a session is pinned to. A session whose instance is gone
     /// gets 404, so that the client starts a new one.
-    fn pinned_instance(&self, route: &Route, ticket: Option<&Ticket>) -> Result<Option<Arc<Instance>>, GatewayError> {
+    fn pinned_instance(
+        &self,
+        backend: &Backend,
+        ticket: Option<&Ticket>,
+    ) -> Result<Option<Arc<Instance>>, GatewayError> {
         match ticket {
             None => Ok(None),
-            Some(t) => route.backend.find(&t.instance).cloned().map(Some).ok_or(GatewayError::SessionNotFound),
+            Some(t) => backend.find(&t.instance).cloned().map(Some).ok_or(GatewayError::SessionNotFound),
         }
     }
 
@@ -287,10 +318,10 @@ impl Front {
         body: Bytes,
         client: &Client,
         ticket: Option<&Ticket>,
-        route: &Route,
+        backend: &Backend,
     ) -> Request<Full<Bytes>> {
         let forwarding = headers::Forwarding {
-            configured: &route.backend.headers,
+            configured: &backend.headers,
             peer: &client.peer,
             tls: self.settings.tls,
             request_id: &client.request_id,

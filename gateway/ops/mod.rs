@@ -16,6 +16,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::backend::{Backend, Health, Instance};
+use crate::stdio::StdioBackend;
 use crate::telemetry;
 
 /// How long an instance probe may take.
@@ -33,11 +34,12 @@ pub struct Ops {
     /// Sessions opened minus sessions closed.
     pub sessions: AtomicI64,
     backends: Vec<Arc<Backend>>,
+    stdio: Vec<Arc<StdioBackend>>,
 }
 
 impl Ops {
     /// Builds the state for these backends.
-    pub fn new(backends: Vec<Arc<Backend>>) -> Self {
+    pub fn new(backends: Vec<Arc<Backend>>, stdio: Vec<Arc<StdioBackend>>) -> Self {
         Self {
             started: Instant::now(),
             draining: AtomicBool::new(false),
@@ -45,6 +47,7 @@ impl Ops {
             errors: AtomicU64::new(0),
             sessions: AtomicI64::new(0),
             backends,
+            stdio,
         }
     }
 
@@ -136,7 +139,18 @@ impl Ops {
                 }),
             });
         }
+        for backend in &self.stdio {
+            let (reachable, json) = backend.health();
+            reports.push(BackendReport { reachable, json });
+        }
         reports
+    }
+
+    /// Stops the stdio processes in the spec's order (on shutdown).
+    pub async fn stop_processes(&self) {
+        for backend in &self.stdio {
+            backend.shutdown().await;
+        }
     }
 }
 
@@ -192,7 +206,7 @@ mod tests {
             instances: vec![crate::config::Instance { url: crate::config::InstanceUrl(url), weight: 1 }],
             ..Default::default()
         };
-        let ops = Ops::new(vec![Arc::new(Backend::build(&cfg).unwrap())]);
+        let ops = Ops::new(vec![Arc::new(Backend::build(&cfg).unwrap())], Vec::new());
         assert_eq!(ops.serve("/health/ready").await.status(), StatusCode::OK);
         ops.draining.store(true, Ordering::Relaxed);
         assert_eq!(ops.serve("/health/ready").await.status(), StatusCode::SERVICE_UNAVAILABLE);

@@ -162,3 +162,42 @@ pub async fn call(url: &str, body: &str, extra: &[(&str, &str)]) -> (u16, Vec<se
     let text = tokio::time::timeout(DEADLINE, resp.text()).await.unwrap().unwrap();
     (status, messages(&ct, &text))
 }
+
+/// A config with one stdio backend behind `/mcp`.
+pub fn stdio_config(command: &str, args: &[&str], extra_backend: &str) -> String {
+    let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
+    format!(
+        "[gateway]\nlisten = \"127.0.0.1:0\"\nsession_key = \"test-key\"\nshutdown_grace = \"1s\"\n\n\
+         [[backends]]\nname = \"kids\"\ntransport = \"stdio\"\ncommand = {command:?}\nargs = [{}]\ntimeout = \"10s\"\n{extra_backend}\n\n\
+         [[routes]]\npath = \"/mcp\"\nbackend = \"kids\"\n",
+        args.join(", ")
+    )
+}
+
+/// The stateless-era headers for a request.
+pub fn stateless_headers<'a>(method: &'a str, name: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+    let mut h = vec![("mcp-protocol-version", "2026-07-28"), ("mcp-method", method)];
+    if let Some(n) = name {
+        h.push(("mcp-name", n));
+    }
+    h
+}
+
+/// Polls `/health` until `pred` holds for it, within [`DEADLINE`].
+pub async fn wait_health(gw: &Running, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let url = gw.url("/health");
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            if let Ok(resp) = http().get(&url).send().await
+                && let Ok(v) = resp.json::<serde_json::Value>().await
+                && pred(&v)
+            {
+                return v;
+            }
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("health never reached the expected state")
+}

@@ -1,0 +1,199 @@
+//! The front door for stdio backends.
+//!
+//! A shared stdio process has one upstream session, the gateway's own, so the
+//! client-facing lifecycle is the gateway's: it answers `initialize` and
+//! `server/discover` from the child's handshake, mints the session token, and
+//! forwards everything else through the pool.
+
+use std::hash::{Hash, Hasher};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use serde::Deserialize;
+
+use super::body::ProxyBody;
+use super::envelope::{Envelope, Kind, Message};
+use super::headers::SESSION_ID;
+use super::{Client, Front, Info, Route};
+use crate::error::GatewayError;
+use crate::jsonrpc;
+use crate::session::Ticket;
+use crate::stdio::{Reply, StdioBackend};
+
+/// What the front learned about a POST before handing it to a stdio backend.
+pub struct Post<'a> {
+    /// The request headers.
+    pub headers: &'a HeaderMap,
+    /// The body as sent.
+    pub body: Bytes,
+    /// The parsed envelope.
+    pub message: Message,
+    /// Whether the client speaks the stateless era.
+    pub stateless: bool,
+}
+
+impl Front {
+    pub(super) async fn post_stdio(
+        &self,
+        route: &Route,
+        stdio: &StdioBackend,
+        post: Post<'_>,
+        client: &Client,
+        info: &mut Info,
+    ) -> Result<Response<ProxyBody>, GatewayError> {
+        let env = match post.message {
+            Message::Single(env) => env,
+            Message::Batch(_) => {
+                return Err(GatewayError::InvalidRequest(
+                    "JSON-RPC batches are not supported on stdio backends".into(),
+                ));
+            }
+        };
+        let owner = owner_of(post.headers);
+        match env.kind {
+            // The client answering a server request: shared processes do not
+            // send any (see stdio::process), so there is nothing to route.
+            Kind::Response => Ok(accepted()),
+            Kind::Notification if env.method() == "notifications/initialized" => Ok(accepted()),
+            Kind::Notification => {
+                stdio.notify(&post.body, env.method(), owner);
+                Ok(accepted())
+            }
+            Kind::Request => match env.method() {
+                "initialize" => self.stdio_initialize(route, stdio, &env, &post.body, info),
+                "server/discover" => {
+                    let upstream = stdio.upstream().ok_or_else(|| not_ready(stdio))?;
+                    Ok(json(jsonrpc::result_body(id(&env)?, &upstream.discover_result())))
+                }
+                method => {
+                    // Progress needs a stream; anything else is one JSON answer.
+                    let stream = memchr_contains(&post.body, b"\"progressToken\"");
+                    match stdio.request(&post.body, id(&env)?, method, post.stateless, owner, stream).await? {
+                        Reply::Json(reply) => Ok(json(reply)),
+                        Reply::Stream(rx) => Ok(sse(ProxyBody::events(rx))),
+                    }
+                }
+            },
+        }
+        .map(|mut resp| {
+            resp.headers_mut().insert(super::headers::REQUEST_ID, client.request_id.clone());
+            resp
+        })
+    }
+
+    fn stdio_initialize(
+        &self,
+        route: &Route,
+        stdio: &StdioBackend,
+        env: &Envelope,
+        body: &[u8],
+        info: &mut Info,
+    ) -> Result<Response<ProxyBody>, GatewayError> {
+        #[derive(Deserialize)]
+        struct Init<'a> {
+            #[serde(borrow)]
+            params: Option<InitParams<'a>>,
+        }
+        #[derive(Deserialize)]
+        struct InitParams<'a> {
+            #[serde(borrow, rename = "protocolVersion")]
+            protocol_version: Option<&'a str>,
+        }
+        let upstream = stdio.upstream().ok_or_else(|| not_ready(stdio))?;
+        let requested = serde_json::from_slice::<Init>(body).ok().and_then(|i| i.params?.protocol_version);
+        let result = upstream.initialize_result(requested);
+        let version = crate::stdio::handshake::SESSION_VERSIONS
+            .iter()
+            .find(|v| Some(**v) == requested)
+            .copied()
+            .unwrap_or(crate::stdio::handshake::OFFERED_VERSION);
+        let ticket = Ticket {
+            instance: format!("stdio:{}", stdio.name),
+            upstream_session: String::new(),
+            protocol_version: version.to_string(),
+            issued_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        };
+        let token = HeaderValue::from_str(&self.key.seal(&route.path, &ticket))
+            .map_err(|_| GatewayError::UpstreamFailed("session token is not a header value".into()))?;
+        let mut resp = json(jsonrpc::result_body(id(env)?, &result));
+        resp.headers_mut().insert(SESSION_ID, token);
+        info.session_delta = 1;
+        Ok(resp)
+    }
+
+    pub(super) fn get_or_delete_stdio(
+        &self,
+        stdio: &StdioBackend,
+        is_get: bool,
+        ticket: Option<Ticket>,
+        info: &mut Info,
+    ) -> Response<ProxyBody> {
+        if !is_get {
+            if ticket.is_some() {
+                info.session_delta = -1;
+            }
+            let mut resp = Response::new(ProxyBody::full(Bytes::new()));
+            *resp.status_mut() = StatusCode::OK;
+            return resp;
+        }
+        // The server stream carries the child's change notifications.
+        let mut changes = stdio.subscribe();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    msg = changes.recv() => match msg {
+                        Ok(msg) => if tx.send(msg).is_err() { return },
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(_) => return,
+                    },
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        sse(ProxyBody::events(rx))
+    }
+}
+
+fn id(env: &Envelope) -> Result<&serde_json::value::RawValue, GatewayError> {
+    env.id.as_deref().ok_or_else(|| GatewayError::InvalidRequest("a request needs an id".into()))
+}
+
+fn not_ready(stdio: &StdioBackend) -> GatewayError {
+    GatewayError::UpstreamConnect(format!("stdio backend `{}` has no process running yet", stdio.name))
+}
+
+/// Who sent a request, so that a client's cancellation reaches only its own
+/// requests: a hash of its session token, or 0 without one.
+fn owner_of(headers: &HeaderMap) -> u64 {
+    headers.get(SESSION_ID).map_or(0, |v| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        v.as_bytes().hash(&mut h);
+        h.finish() | 1
+    })
+}
+
+fn memchr_contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn accepted() -> Response<ProxyBody> {
+    let mut resp = Response::new(ProxyBody::full(Bytes::new()));
+    *resp.status_mut() = StatusCode::ACCEPTED;
+    resp
+}
+
+fn json(body: Bytes) -> Response<ProxyBody> {
+    let mut resp = Response::new(ProxyBody::full(body));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn sse(body: ProxyBody) -> Response<ProxyBody> {
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}

@@ -1,0 +1,89 @@
+//! Starting and stopping one child process.
+//!
+//! A child must never outlive the gateway: it runs in its own process group,
+//! is killed when its handle drops, and on Linux gets SIGKILL from the kernel
+//! when the gateway dies, even by SIGKILL (a parent-death signal). Stopping
+//! follows the MCP spec's order: close stdin, wait, SIGTERM, wait, SIGKILL;
+//! the child is always reaped.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+
+use crate::config;
+
+/// How long a child gets after stdin closes, and again after SIGTERM.
+pub const STOP_WAIT: Duration = Duration::from_secs(2);
+
+/// A started child and its pipes.
+pub struct Spawned {
+    /// The process handle; dropping it kills the child.
+    pub child: Child,
+    /// Requests go here.
+    pub stdin: ChildStdin,
+    /// Replies and notifications come from here.
+    pub stdout: ChildStdout,
+    /// Logging comes from here.
+    pub stderr: ChildStderr,
+}
+
+/// Starts the backend's command.
+///
+/// Must be called from a runtime worker thread: the parent-death signal fires
+/// when the *thread* that forked the child exits, and worker threads live as
+/// long as the runtime, unlike blocking-pool threads.
+pub fn spawn(cfg: &config::Backend) -> std::io::Result<Spawned> {
+    let program = cfg.command.as_deref().unwrap_or_default();
+    let mut cmd = Command::new(program);
+    cmd.args(&cfg.args)
+        .envs(&cfg.env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .process_group(0);
+    if let Some(cwd) = &cfg.cwd {
+        cmd.current_dir(cwd);
+    }
+    #[cfg(target_os = "linux")]
+    set_parent_death_signal(&mut cmd);
+    let mut child = cmd.spawn()?;
+    let missing = || std::io::Error::other("child pipe missing");
+    let stdin = child.stdin.take().ok_or_else(missing)?;
+    let stdout = child.stdout.take().ok_or_else(missing)?;
+    let stderr = child.stderr.take().ok_or_else(missing)?;
+    Ok(Spawned { child, stdin, stdout, stderr })
+}
+
+/// The one use of `unsafe` in the crate: `pre_exec` runs between fork and
+/// exec, where only async-signal-safe calls are allowed; `prctl` is one.
+/// Without it, a gateway killed by SIGKILL would leave its children running.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn set_parent_death_signal(cmd: &mut Command) {
+    // SAFETY: the closure only calls prctl(PR_SET_PDEATHSIG), which is
+    // async-signal-safe, and allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from));
+    }
+}
+
+/// Stops a child in the spec's order and reaps it. `stdin` is dropped first
+/// (by the caller or here), which closes the child's input.
+pub async fn stop(mut child: Child, stdin: Option<ChildStdin>) {
+    drop(stdin);
+    if let Ok(Ok(_)) = tokio::time::timeout(STOP_WAIT, child.wait()).await {
+        return;
+    }
+    if let Some(pid) = child.id() {
+        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+    }
+    if let Ok(Ok(_)) = tokio::time::timeout(STOP_WAIT, child.wait()).await {
+        return;
+    }
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+}

@@ -1,0 +1,275 @@
+//! stdio backends: supervised pools of child processes, shared by every
+//! client.
+//!
+//! Each process is an actor (`process`) started and restarted by a
+//! supervisor (`supervisor`). The gateway performs `initialize` with each
+//! child itself (`handshake`) and multiplexes all clients over it, rewriting
+//! request ids and progress tokens both ways (`wire`). A request goes to the
+//! process with the fewest requests in flight.
+//!
+//! What a client sees:
+//! - a session-era client's `initialize` is answered by the gateway from the
+//!   child's own result, with a gateway session token; no process is pinned,
+//!   so any process, on any replica, serves the next request;
+//! - a stateless client's `server/discover` is answered from the same result,
+//!   and results gain the fields the 2026-07-28 wire requires;
+//! - a request carrying a `progressToken` is answered as SSE, so progress
+//!   reaches the client as it happens; others are answered as JSON.
+
+mod child;
+pub mod handshake;
+mod process;
+pub mod supervisor;
+mod wire;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::value::RawValue;
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::config;
+use crate::error::GatewayError;
+use crate::jsonrpc;
+pub use handshake::Upstream;
+pub use process::{Pending, Process};
+use supervisor::Slot;
+use wire::Patch;
+
+/// Timeouts in a row after which a process counts as hung and is recycled.
+pub const HANG_TIMEOUTS: u32 = 3;
+
+/// A stdio backend: its config, its pool, and the change feed for listeners.
+pub struct StdioBackend {
+    /// The backend's name.
+    pub name: Arc<str>,
+    /// The deadline for each request.
+    pub timeout: Duration,
+    slots: Vec<Arc<Slot>>,
+    changes: broadcast::Sender<Bytes>,
+    stop: watch::Sender<bool>,
+    supervisors: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// How a request is answered.
+pub enum Reply {
+    /// One JSON-RPC message.
+    Json(Bytes),
+    /// Messages as they come (progress, then the reply), to be sent as SSE.
+    Stream(mpsc::UnboundedReceiver<Bytes>),
+}
+
+impl StdioBackend {
+    /// Starts the pool's supervisors. Must run inside the runtime.
+    pub fn start(cfg: &config::Backend) -> Arc<StdioBackend> {
+        let cfg = Arc::new(cfg.clone());
+        let (changes, _) = broadcast::channel(64);
+        let (stop, stop_rx) = watch::channel(false);
+        let slots: Vec<Arc<Slot>> = (0..cfg.processes.max(1)).map(|_| Arc::new(Slot::default())).collect();
+        let supervisors = slots
+            .iter()
+            .map(|slot| {
+                tokio::spawn(supervisor::supervise(slot.clone(), cfg.clone(), changes.clone(), stop_rx.clone()))
+            })
+            .collect();
+        Arc::new(StdioBackend {
+            name: cfg.name.get_ref().as_str().into(),
+            timeout: cfg.timeout.0,
+            slots,
+            changes,
+            stop,
+            supervisors: std::sync::Mutex::new(supervisors),
+        })
+    }
+
+    /// Stops every process in the spec's order and waits until each is reaped.
+    pub async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        let handles: Vec<_> = self.supervisors.lock().map(|mut h| h.drain(..).collect()).unwrap_or_default();
+        for handle in handles {
+            let _ = handle.await;
+        }
+    }
+
+    /// The pid of each running process, for tests and the backend table.
+    pub fn pids(&self) -> Vec<u32> {
+        self.slots.iter().filter_map(|s| s.current.load_full()?.pid).collect()
+    }
+
+    /// Restarts so far, summed over the pool.
+    pub fn restarts(&self) -> u32 {
+        self.slots.iter().map(|s| s.restarts.load(Ordering::Relaxed)).sum()
+    }
+
+    /// The live process with the fewest requests in flight.
+    pub fn pick(&self) -> Option<Arc<Process>> {
+        self.slots.iter().filter_map(|s| s.current.load_full()).filter(|p| p.is_alive()).min_by_key(|p| p.in_flight())
+    }
+
+    /// What a child said about itself in its handshake, once one has started.
+    pub fn upstream(&self) -> Option<Arc<Upstream>> {
+        self.slots.iter().find_map(|s| s.upstream.load_full())
+    }
+
+    /// Why the backend cannot serve, for error bodies.
+    fn unavailable(&self) -> GatewayError {
+        let why = self.slots.iter().find_map(|s| s.last_error.load_full()).map(|e| e.to_string());
+        GatewayError::UpstreamConnect(why.unwrap_or_else(|| "no stdio process is running yet".into()))
+    }
+
+    /// A JSON summary for `/health`: per process, its pid, restarts and last error.
+    pub fn health(&self) -> (bool, serde_json::Value) {
+        let processes: Vec<_> = self
+            .slots
+            .iter()
+            .map(|s| {
+                let p = s.current.load_full();
+                serde_json::json!({
+                    "status": if p.as_ref().is_some_and(|p| p.is_alive()) { "up" } else { "down" },
+                    "pid": p.as_ref().and_then(|p| p.pid),
+                    "inFlight": p.as_ref().map_or(0, |p| p.in_flight()),
+                    "restarts": s.restarts.load(Ordering::Relaxed),
+                    "lastError": s.last_error.load_full().map(|e| e.to_string()),
+                })
+            })
+            .collect();
+        let up = self.pick().is_some();
+        (
+            up,
+            serde_json::json!({ "name": &*self.name, "transport": "stdio", "status": if up { "up" } else { "down" }, "processes": processes }),
+        )
+    }
+
+    /// Change notifications (`list_changed`, `resources/updated`) for a listener.
+    pub fn subscribe(&self) -> broadcast::Receiver<Bytes> {
+        self.changes.subscribe()
+    }
+
+    /// Forwards a client notification. `notifications/cancelled` is mapped to
+    /// the upstream id of the client's own request.
+    pub fn notify(&self, body: &[u8], method: &str, owner: u64) {
+        if method == "notifications/cancelled" {
+            #[derive(serde::Deserialize)]
+            struct Cancelled<'a> {
+                #[serde(borrow)]
+                params: Params<'a>,
+            }
+            #[derive(serde::Deserialize)]
+            struct Params<'a> {
+                #[serde(borrow, rename = "requestId")]
+                request_id: &'a RawValue,
+            }
+            if let Ok(c) = serde_json::from_slice::<Cancelled>(body) {
+                for slot in &self.slots {
+                    if let Some(p) = slot.current.load_full() {
+                        p.cancel_by_client(owner, c.params.request_id.get(), "cancelled by the client");
+                    }
+                }
+            }
+            return;
+        }
+        if let Some(p) = self.pick() {
+            p.notify(one_line(body));
+        }
+    }
+
+    /// Sends a client request to the least loaded process.
+    ///
+    /// `stream` asks for every message (progress included) as it comes;
+    /// otherwise only the reply is awaited. Either way the request is bounded
+    /// by the backend's `timeout`: on expiry the child gets
+    /// `notifications/cancelled` and the client an error.
+    pub async fn request(
+        &self,
+        body: &[u8],
+        id: &RawValue,
+        method: &str,
+        stateless_client: bool,
+        owner: u64,
+        stream: bool,
+    ) -> Result<Reply, GatewayError> {
+        let process = self.pick().ok_or_else(|| self.unavailable())?;
+        let child_stateless = self.upstream().is_some_and(|u| u.is_stateless());
+        let patch = Patch::for_method(stateless_client, child_stateless, method);
+        let up_id = process.next_id();
+        let (line, token) =
+            wire::request_line(up_id, body).map_err(|e| GatewayError::InvalidRequest(format!("bad request: {e}")))?;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let waiter = Pending { sink: tx, original_id: id.to_owned(), original_token: token, patch, owner };
+        process.send(up_id, one_line(&line), waiter).map_err(|e| GatewayError::UpstreamConnect(e.into()))?;
+        let deadline = self.timeout;
+        if !stream {
+            return match tokio::time::timeout(deadline, rx.recv()).await {
+                Ok(Some(reply)) => {
+                    process.answered();
+                    Ok(Reply::Json(reply))
+                }
+                Ok(None) => Err(GatewayError::UpstreamFailed("backend process exited".into())),
+                Err(_) => {
+                    timed_out(&process, up_id);
+                    Err(GatewayError::UpstreamTimeout(deadline))
+                }
+            };
+        }
+        let (out, out_rx) = mpsc::unbounded_channel();
+        let id = id.to_owned();
+        tokio::spawn(async move {
+            let expiry = tokio::time::sleep(deadline);
+            tokio::pin!(expiry);
+            loop {
+                tokio::select! {
+                    msg = rx.recv() => match msg {
+                        Some(msg) => {
+                            let last = !msg.starts_with(b"{\"jsonrpc\":\"2.0\",\"method\"");
+                            if out.send(msg).is_err() {
+                                process.cancel(up_id, "the client went away");
+                                return;
+                            }
+                            if last {
+                                process.answered();
+                                return;
+                            }
+                        }
+                        None => return,
+                    },
+                    _ = &mut expiry => {
+                        timed_out(&process, up_id);
+                        let msg = format!("upstream did not answer within {deadline:?}");
+                        let _ = out.send(jsonrpc::error_body(Some(&id), crate::error::codes::GATEWAY_TIMEOUT, &msg));
+                        return;
+                    }
+                    _ = out.closed() => {
+                        process.cancel(up_id, "the client went away");
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Reply::Stream(out_rx))
+    }
+}
+
+impl Drop for StdioBackend {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Cancels upstream and counts the timeout; enough in a row recycle the child.
+fn timed_out(process: &Process, up_id: u64) {
+    process.cancel(up_id, "deadline exceeded");
+    if process.consecutive_timeouts.fetch_add(1, Ordering::Relaxed) + 1 >= HANG_TIMEOUTS {
+        process.recycle.notify_one();
+    }
+}
+
+/// A message as one stdio line. JSON allows raw newlines only as whitespace
+/// (inside strings they are escaped), so replacing them keeps the meaning.
+fn one_line(body: &[u8]) -> Bytes {
+    let trimmed = body.strip_suffix(b"\n").unwrap_or(body);
+    let mut line: Vec<u8> = trimmed.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }).collect();
+    line.push(b'\n');
+    Bytes::from(line)
+}

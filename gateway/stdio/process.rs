@@ -1,0 +1,354 @@
+//! One child process as an actor.
+//!
+//! The supervisor spawns the child; this module owns its pipes. A writer task
+//! drains a channel into stdin, a reader task reads stdout line by line (up to
+//! `max_line_bytes`) and routes each message: a reply to the request waiting
+//! for it, a progress notification to the request that owns the token, a
+//! change notification to every listener, and a request from the server gets
+//! an answer so that the server never waits on the gateway. A third task
+//! forwards stderr to the log under the backend's name.
+//!
+//! When stdout ends, every request still waiting is failed at once with a
+//! JSON-RPC error, so a dying process never leaves a client hanging.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use serde_json::value::RawValue;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
+use tokio::sync::{Notify, broadcast, mpsc};
+
+use super::wire::{self, Line, Patch};
+use crate::jsonrpc;
+
+/// Messages for one client request: progress, then the reply.
+pub type Sink = mpsc::UnboundedSender<Bytes>;
+
+/// A request waiting for its reply.
+pub struct Pending {
+    /// Where its progress and reply go.
+    pub sink: Sink,
+    /// The client's id, restored on the reply.
+    pub original_id: Box<RawValue>,
+    /// The client's progress token, restored on progress.
+    pub original_token: Option<Box<RawValue>>,
+    /// How the result is adjusted for the client's era.
+    pub patch: Patch,
+    /// Who sent it (a hash of the session token, 0 when stateless), so that a
+    /// client's `notifications/cancelled` only reaches its own requests.
+    pub owner: u64,
+}
+
+/// A running child, shared by the requests using it.
+pub struct Process {
+    /// The child's pid, for the backend table and logs.
+    pub pid: Option<u32>,
+    lines: mpsc::UnboundedSender<Bytes>,
+    pending: Mutex<HashMap<u64, Pending>>,
+    next_id: AtomicU64,
+    in_flight: AtomicUsize,
+    alive: AtomicBool,
+    /// Requests that timed out in a row; several mean the child hangs.
+    pub consecutive_timeouts: AtomicU32,
+    /// Signalled when the child should be recycled (it hangs).
+    pub recycle: Notify,
+    /// Signalled when stdout ends.
+    pub ended: Notify,
+}
+
+/// What the reader needs besides the process.
+pub struct ReaderContext {
+    /// The backend's name, for logs.
+    pub backend: Arc<str>,
+    /// Longest line accepted.
+    pub max_line_bytes: usize,
+    /// Change notifications for every listening client.
+    pub changes: broadcast::Sender<Bytes>,
+}
+
+impl Process {
+    /// Takes over a child's pipes and starts its tasks.
+    pub fn start(
+        pid: Option<u32>,
+        stdin: ChildStdin,
+        stdout: ChildStdout,
+        stderr: ChildStderr,
+        ctx: ReaderContext,
+    ) -> Arc<Process> {
+        let (lines, rx) = mpsc::unbounded_channel();
+        let process = Arc::new(Process {
+            pid,
+            lines,
+            pending: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            in_flight: AtomicUsize::new(0),
+            alive: AtomicBool::new(true),
+            consecutive_timeouts: AtomicU32::new(0),
+            recycle: Notify::new(),
+            ended: Notify::new(),
+        });
+        tokio::spawn(write_loop(stdin, rx));
+        tokio::spawn(log_stderr(stderr, ctx.backend.clone()));
+        tokio::spawn(read_loop(process.clone(), stdout, ctx));
+        process
+    }
+
+    /// Whether the child is still answering.
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    /// Requests waiting for a reply.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// A fresh upstream id.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Registers a request under `up_id` and writes its line.
+    pub fn send(&self, up_id: u64, line: Bytes, entry: Pending) -> Result<(), &'static str> {
+        if !self.is_alive() {
+            return Err("backend process is not running");
+        }
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.insert(up_id, entry);
+        }
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.lines.send(line).map_err(|_| "backend process is not running")
+    }
+
+    /// Writes a line that expects no reply (a notification).
+    pub fn notify(&self, line: Bytes) {
+        let _ = self.lines.send(line);
+    }
+
+    /// Gives up on a request (deadline, or the client went away) and tells the
+    /// child to stop working on it.
+    pub fn cancel(&self, up_id: u64, reason: &str) {
+        if self.take(up_id).is_some() {
+            let mut line = format!(
+                "{{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{{\"requestId\":{up_id},\"reason\":"
+            )
+            .into_bytes();
+            serde_json::to_writer(&mut line, reason).unwrap_or_default();
+            line.extend_from_slice(b"}}\n");
+            self.notify(Bytes::from(line));
+        }
+    }
+
+    /// Forwards a client's `notifications/cancelled` for its own request.
+    pub fn cancel_by_client(&self, owner: u64, request_id: &str, reason: &str) {
+        let found = self.pending.lock().ok().and_then(|p| {
+            p.iter().find(|(_, e)| e.owner == owner && e.original_id.get() == request_id).map(|(id, _)| *id)
+        });
+        if let Some(up_id) = found {
+            self.cancel(up_id, reason);
+        }
+    }
+
+    /// Notes that a request finished in time, for hang detection.
+    pub fn answered(&self) {
+        self.consecutive_timeouts.store(0, Ordering::Relaxed);
+    }
+
+    fn take(&self, up_id: u64) -> Option<Pending> {
+        let entry = self.pending.lock().ok()?.remove(&up_id);
+        if entry.is_some() {
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+        entry
+    }
+
+    /// Fails every waiting request: the child is gone.
+    fn fail_all(&self, why: &str) {
+        self.alive.store(false, Ordering::Release);
+        let drained: Vec<Pending> = match self.pending.lock() {
+            Ok(mut p) => p.drain().map(|(_, e)| e).collect(),
+            Err(_) => Vec::new(),
+        };
+        self.in_flight.store(0, Ordering::Relaxed);
+        for entry in drained {
+            let _ = entry.sink.send(jsonrpc::error_body(Some(&entry.original_id), jsonrpc::INTERNAL_ERROR, why));
+        }
+    }
+
+    fn route(&self, line: &[u8], ctx: &ReaderContext) {
+        let Ok(msg) = serde_json::from_slice::<Line>(line) else {
+            tracing::warn!(backend = &*ctx.backend, "skipping a stdout line that is not JSON-RPC");
+            return;
+        };
+        match (&msg.method, msg.id) {
+            // A reply to one of ours.
+            (None, Some(id)) => {
+                let Some(entry) = id.get().parse::<u64>().ok().and_then(|id| self.take(id)) else {
+                    tracing::debug!(backend = &*ctx.backend, id = id.get(), "reply to no waiting request");
+                    return;
+                };
+                let reply = wire::reply_for_client(&entry.original_id, msg.result, msg.error, entry.patch);
+                let _ = entry.sink.send(reply);
+            }
+            // A request from the server. Sampling, elicitation and roots need a
+            // client session to route to, which shared processes do not have
+            // yet; answering at once keeps the server from waiting forever.
+            (Some(method), Some(id)) => {
+                let body = if method == "ping" {
+                    jsonrpc::result_body(id, b"{}")
+                } else {
+                    jsonrpc::error_body(Some(id), jsonrpc::METHOD_NOT_FOUND, "not supported through this gateway")
+                };
+                let mut line = body.to_vec();
+                line.push(b'\n');
+                self.notify(Bytes::from(line));
+            }
+            (Some(method), None) if method == "notifications/progress" => {
+                let Some(params) = msg.params else { return };
+                let Some(token) = wire::progress_token(params) else { return };
+                let Ok(pending) = self.pending.lock() else { return };
+                if let Some(entry) = pending.get(&token)
+                    && let Some(original) = &entry.original_token
+                    && let Some(note) = wire::progress_for_client(params, original)
+                {
+                    let _ = entry.sink.send(note);
+                }
+            }
+            (Some(method), None)
+                if method.ends_with("/list_changed") || method == "notifications/resources/updated" =>
+            {
+                let _ = ctx.changes.send(Bytes::copy_from_slice(line));
+            }
+            (Some(method), None) => {
+                tracing::debug!(backend = &*ctx.backend, method = &**method, "notification from the server dropped");
+            }
+            (None, None) => tracing::warn!(backend = &*ctx.backend, "skipping a stdout line with no id or method"),
+        }
+    }
+
+    fn fail_oversized(&self, prefix: &[u8], max: usize, ctx: &ReaderContext) {
+        match wire::id_in_prefix(prefix).and_then(|id| self.take(id)) {
+            Some(entry) => {
+                let msg = format!("the server's reply is longer than max_line_bytes ({max})");
+                let _ = entry.sink.send(jsonrpc::error_body(Some(&entry.original_id), jsonrpc::INTERNAL_ERROR, &msg));
+            }
+            None => tracing::warn!(backend = &*ctx.backend, max, "dropped a stdout line over max_line_bytes"),
+        }
+    }
+}
+
+async fn write_loop(mut stdin: ChildStdin, mut rx: mpsc::UnboundedReceiver<Bytes>) {
+    while let Some(line) = rx.recv().await {
+        if stdin.write_all(&line).await.is_err() {
+            return;
+        }
+        // Batch whatever else is queued before flushing.
+        while let Ok(line) = rx.try_recv() {
+            if stdin.write_all(&line).await.is_err() {
+                return;
+            }
+        }
+        if stdin.flush().await.is_err() {
+            return;
+        }
+    }
+    // The channel closed: dropping stdin closes the child's input, the first
+    // step of the spec's shutdown.
+}
+
+async fn read_loop(process: Arc<Process>, stdout: ChildStdout, ctx: ReaderContext) {
+    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
+    let mut line = Vec::with_capacity(4096);
+    loop {
+        line.clear();
+        match read_line(&mut reader, &mut line, ctx.max_line_bytes).await {
+            Ok(LineRead::Line) => process.route(&line, &ctx),
+            Ok(LineRead::Oversized) => process.fail_oversized(&line, ctx.max_line_bytes, &ctx),
+            Ok(LineRead::Eof) | Err(_) => break,
+        }
+    }
+    process.fail_all("backend process exited");
+    process.ended.notify_waiters();
+    process.ended.notify_one();
+}
+
+enum LineRead {
+    Line,
+    /// The line was longer than allowed; `buf` holds its first bytes.
+    Oversized,
+    Eof,
+}
+
+/// Reads one line into `buf`, keeping at most `max` bytes of it.
+async fn read_line<R: AsyncRead + Unpin>(
+    r: &mut BufReader<R>,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<LineRead> {
+    let mut oversized = false;
+    loop {
+        let available = r.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(if buf.is_empty() && !oversized { LineRead::Eof } else { LineRead::Line });
+        }
+        let newline = available.iter().position(|&b| b == b'\n');
+        let (chunk, done) = match newline {
+            Some(i) => (&available[..i], i + 1),
+            None => (available, available.len()),
+        };
+        let found_newline = newline.is_some();
+        if !oversized {
+            if buf.len() + chunk.len() > max {
+                oversized = true;
+                let keep = 256usize.saturating_sub(buf.len()).min(chunk.len());
+                buf.extend_from_slice(&chunk[..keep]);
+            } else {
+                buf.extend_from_slice(chunk);
+            }
+        }
+        r.consume(done);
+        if found_newline {
+            if oversized {
+                return Ok(LineRead::Oversized);
+            }
+            if buf.iter().all(u8::is_ascii_whitespace) {
+                buf.clear();
+                continue;
+            }
+            return Ok(LineRead::Line);
+        }
+    }
+}
+
+async fn log_stderr(stderr: ChildStderr, backend: Arc<str>) {
+    let mut lines = BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let line: String = line.chars().take(2000).collect();
+        tracing::info!(target: "switchyard::stdio", backend = &*backend, "{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn read_line_caps_and_recovers() {
+        let data = format!("{{\"a\":1}}\n{}\n\n{{\"b\":2}}\n", "x".repeat(1000));
+        let mut r = BufReader::with_capacity(64, data.as_bytes());
+        let mut buf = Vec::new();
+        assert!(matches!(read_line(&mut r, &mut buf, 100).await.unwrap(), LineRead::Line));
+        assert_eq!(buf, b"{\"a\":1}");
+        buf.clear();
+        assert!(matches!(read_line(&mut r, &mut buf, 100).await.unwrap(), LineRead::Oversized));
+        assert!(buf.len() <= 256);
+        buf.clear();
+        assert!(matches!(read_line(&mut r, &mut buf, 100).await.unwrap(), LineRead::Line));
+        assert_eq!(buf, b"{\"b\":2}");
+        buf.clear();
+        assert!(matches!(read_line(&mut r, &mut buf, 100).await.unwrap(), LineRead::Eof));
+    }
+}

@@ -1,0 +1,245 @@
+//! stdio backends: real child processes (`switchyard mock --stdio`, and a
+//! misbehaving Python server) behind the gateway.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+
+fn misbehaving() -> String {
+    format!("{}/tests/fixtures/misbehaving_server.py", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn pid_of(health: &Value) -> Option<u64> {
+    health["backends"][0]["processes"][0]["pid"].as_u64()
+}
+
+async fn up(gw: &Running) -> u64 {
+    let h = wait_health(gw, |h| h["backends"][0]["processes"][0]["status"] == "up").await;
+    pid_of(&h).unwrap()
+}
+
+fn echo(id: &str, text: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":"{id}","method":"tools/call","params":{{"name":"echo","arguments":{{"text":"{text}"}}}}}}"#
+    )
+}
+
+#[tokio::test]
+async fn both_eras_through_one_process() {
+    let gw = gateway(parse(&stdio_config(BIN, &["mock", "--stdio"], ""))).await;
+    up(&gw).await;
+    let url = gw.url("/mcp");
+    // Session era: the gateway answers initialize and mints a token.
+    let resp = post(&url, &initialize_body("2025-06-18"), &[]).await;
+    assert_eq!(resp.status(), 200);
+    let sid = resp.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let init: Value = resp.json().await.unwrap();
+    assert_eq!(init["result"]["protocolVersion"], "2025-06-18");
+    assert_eq!(init["result"]["serverInfo"]["name"], "switchyard-mock");
+    let (status, msgs) = call(&url, &echo("a", "hello"), &[("mcp-session-id", &sid)]).await;
+    assert_eq!(status, 200);
+    assert_eq!(msgs[0]["id"], "a");
+    assert_eq!(msgs[0]["result"]["content"][0]["text"], "hello");
+    // A forged token is refused as for HTTP backends.
+    let (status, _) = call(&url, &echo("a", "x"), &[("mcp-session-id", "forged")]).await;
+    assert_eq!(status, 404);
+    // Stateless era: discover comes from the child's handshake.
+    let discover = r#"{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
+    let (status, msgs) = call(&url, discover, &stateless_headers("server/discover", None)).await;
+    assert_eq!(status, 200);
+    assert_eq!(msgs[0]["result"]["resultType"], "complete");
+    assert!(msgs[0]["result"]["supportedVersions"].as_array().unwrap().iter().any(|v| v == "2026-07-28"));
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
+    let (status, msgs) = call(&url, list, &stateless_headers("tools/list", None)).await;
+    assert_eq!(status, 200);
+    assert_eq!(msgs[0]["result"]["tools"].as_array().unwrap().len(), 6);
+    // DELETE ends the session from the client's point of view.
+    let resp = http().delete(&url).header("mcp-session-id", &sid).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn two_hundred_clients_share_one_process_without_crosstalk() {
+    let gw = gateway(parse(&stdio_config(BIN, &["mock", "--stdio"], ""))).await;
+    let pid = up(&gw).await;
+    let url = gw.url("/mcp");
+    let client = http();
+    let mut tasks = Vec::new();
+    for c in 0..200 {
+        let (client, url) = (client.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            for r in 0..50 {
+                // Every client uses the same ids; only the gateway's rewriting keeps them apart.
+                let body = echo(&format!("req-{r}"), &format!("client-{c}-req-{r}"));
+                let resp = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("accept", ACCEPT_BOTH)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let v: Value = resp.json().await.unwrap();
+                assert_eq!(v["id"], format!("req-{r}"));
+                assert_eq!(v["result"]["content"][0]["text"], format!("client-{c}-req-{r}"));
+            }
+        }));
+    }
+    tokio::time::timeout(Duration::from_secs(120), async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    })
+    .await
+    .expect("10,000 requests did not finish");
+    let h = wait_health(&gw, |_| true).await;
+    assert_eq!(pid_of(&h), Some(pid), "the process was restarted");
+    assert_eq!(h["backends"][0]["processes"][0]["restarts"], 0);
+    assert_eq!(h["metrics"]["requests"]["errors"], 0);
+}
+
+async fn progress_events(url: String, token: &str, steps: u32) -> Vec<Value> {
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":"same-id","method":"tools/call","params":{{"name":"progress","arguments":{{"steps":{steps},"interval_ms":20}},"_meta":{{"progressToken":"{token}"}}}}}}"#
+    );
+    let (status, msgs) = call(&url, &body, &[]).await;
+    assert_eq!(status, 200);
+    msgs
+}
+
+#[tokio::test]
+async fn progress_reaches_the_client_that_owns_the_token() {
+    let gw = gateway(parse(&stdio_config(BIN, &["mock", "--stdio"], ""))).await;
+    up(&gw).await;
+    // Two clients pick the same token and the same id.
+    let (a, b) = tokio::join!(progress_events(gw.url("/mcp"), "p", 3), progress_events(gw.url("/mcp"), "p", 6));
+    for (msgs, steps) in [(a, 3), (b, 6)] {
+        let progress: Vec<_> = msgs.iter().filter(|m| m["method"] == "notifications/progress").collect();
+        assert_eq!(progress.len(), steps, "{msgs:?}");
+        assert!(progress.iter().all(|p| p["params"]["progressToken"] == "p" && p["params"]["total"] == steps));
+        assert_eq!(msgs.last().unwrap()["result"]["content"][0]["text"], format!("completed {steps} steps"));
+    }
+}
+
+#[tokio::test]
+async fn a_killed_child_fails_its_requests_at_once_and_restarts() {
+    let gw = gateway(parse(&stdio_config(BIN, &["mock", "--stdio"], "restart = { initial = \"50ms\", max = \"1s\" }")))
+        .await;
+    let pid = up(&gw).await;
+    let url = gw.url("/mcp");
+    let slow =
+        r#"{"jsonrpc":"2.0","id":"slow","method":"tools/call","params":{"name":"sleep","arguments":{"ms":8000}}}"#;
+    let pending = tokio::spawn({
+        let url = url.clone();
+        async move {
+            let (status, msgs) = call(&url, slow, &[]).await;
+            (status, msgs, tokio::time::Instant::now())
+        }
+    });
+    // Wait until the request is in flight on the child.
+    wait_health(&gw, |h| h["backends"][0]["processes"][0]["inFlight"] == 1).await;
+    let killed_at = tokio::time::Instant::now();
+    assert!(std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
+    let (status, msgs, answered_at) = tokio::time::timeout(DEADLINE, pending).await.unwrap().unwrap();
+    let took = answered_at - killed_at;
+    assert!(took < Duration::from_secs(2), "error took {took:?}");
+    assert_eq!(status, 200, "{msgs:?}");
+    assert_eq!(msgs[0]["id"], "slow");
+    assert_eq!(msgs[0]["error"]["code"], -32603);
+    // A new child comes up and serves.
+    let h =
+        wait_health(&gw, |h| h["backends"][0]["processes"][0]["status"] == "up" && pid_of(h).is_some_and(|p| p != pid))
+            .await;
+    assert_eq!(h["backends"][0]["processes"][0]["restarts"], 1);
+    let (status, msgs) = call(&url, &echo("after", "back"), &[]).await;
+    assert_eq!((status, msgs[0]["result"]["content"][0]["text"].as_str()), (200, Some("back")));
+}
+
+#[tokio::test]
+async fn junk_lines_and_a_20_mib_line_do_not_break_the_process() {
+    let gw = gateway(parse(&stdio_config("python3", &[&misbehaving()], ""))).await;
+    let pid = up(&gw).await;
+    let url = gw.url("/mcp");
+    let call_tool =
+        |name: &str| format!(r#"{{"jsonrpc":"2.0","id":"{name}","method":"tools/call","params":{{"name":"{name}"}}}}"#);
+    let (status, msgs) = call(&url, &call_tool("junk"), &[]).await;
+    assert_eq!((status, msgs[0]["result"]["content"][0]["text"].as_str()), (200, Some("junk")));
+    let (status, msgs) = call(&url, &call_tool("huge"), &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(msgs[0]["id"], "huge");
+    assert!(msgs[0]["error"]["message"].as_str().unwrap().contains("max_line_bytes"), "{msgs:?}");
+    let (status, msgs) = call(&url, &echo("after", "still here"), &[]).await;
+    assert_eq!((status, msgs[0]["result"]["content"][0]["text"].as_str()), (200, Some("still here")));
+    let h = wait_health(&gw, |_| true).await;
+    assert_eq!(pid_of(&h), Some(pid));
+    assert_eq!(h["backends"][0]["processes"][0]["restarts"], 0);
+}
+
+fn alive(pid: u64) -> bool {
+    // A zombie still has a /proc entry, so absence also proves it was reaped.
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[tokio::test]
+async fn a_child_that_ignores_eof_and_sigterm_is_killed_and_reaped() {
+    let gw = gateway(parse(&stdio_config("python3", &[&misbehaving(), "--ignore-eof"], ""))).await;
+    let pid = up(&gw).await;
+    assert!(alive(pid));
+    // Stopping the gateway stops its children: stdin EOF, SIGTERM, SIGKILL.
+    gw.stop().await;
+    assert!(!alive(pid), "child {pid} outlived the gateway");
+}
+
+#[tokio::test]
+async fn spawn_failures_are_reported_in_health_and_the_error_body() {
+    let gw = gateway(parse(&stdio_config("/nonexistent/mcp-server", &[], ""))).await;
+    let h = wait_health(&gw, |h| h["backends"][0]["processes"][0]["lastError"].is_string()).await;
+    assert!(h["backends"][0]["processes"][0]["lastError"].as_str().unwrap().contains("cannot start"));
+    assert_eq!(h["status"], "unhealthy");
+    let (status, msgs) = call(&gw.url("/mcp"), &echo("x", "y"), &[]).await;
+    assert_eq!(status, 502);
+    assert!(msgs[0]["error"]["message"].as_str().unwrap().contains("/nonexistent/mcp-server"), "{msgs:?}");
+}
+
+#[tokio::test]
+async fn sigkill_of_the_gateway_leaves_no_child() {
+    use tokio::io::AsyncBufReadExt;
+    let path =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("stdio-kill-{}.toml", std::process::id()));
+    std::fs::write(&path, stdio_config(BIN, &["mock", "--stdio"], "")).unwrap();
+    let mut gateway = tokio::process::Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&path)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(gateway.stderr.take().unwrap()).lines();
+    let pid = tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("started stdio process") {
+                let at = line.find("pid=").unwrap() + 4;
+                return line[at..].split_whitespace().next().unwrap().parse::<u64>().unwrap();
+            }
+        }
+        panic!("gateway exited before starting its child");
+    })
+    .await
+    .unwrap();
+    assert!(alive(pid));
+    gateway.start_kill().unwrap();
+    gateway.wait().await.unwrap();
+    tokio::time::timeout(DEADLINE, async {
+        while alive(pid) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("child {pid} outlived a SIGKILLed gateway"));
+    let _ = std::fs::remove_file(&path);
+}
