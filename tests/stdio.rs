@@ -84,7 +84,10 @@ async fn two_hundred_clients_share_one_process_without_crosstalk() {
                     .send()
                     .await
                     .unwrap();
-                let v: Value = resp.json().await.unwrap();
+                let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+                let msgs = messages(&ct, &resp.text().await.unwrap());
+                assert_eq!(msgs.len(), 1, "{msgs:?}");
+                let v = &msgs[0];
                 assert_eq!(v["id"], format!("req-{r}"));
                 assert_eq!(v["result"]["content"][0]["text"], format!("client-{c}-req-{r}"));
             }
@@ -242,4 +245,48 @@ async fn sigkill_of_the_gateway_leaves_no_child() {
     .await
     .unwrap_or_else(|_| panic!("child {pid} outlived a SIGKILLed gateway"));
     let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test]
+async fn a_server_request_reaches_the_client_and_its_answer_comes_back() {
+    use futures::StreamExt;
+    let gw = gateway(parse(&stdio_config("python3", &[&misbehaving()], ""))).await;
+    up(&gw).await;
+    let url = gw.url("/mcp");
+    let ask = r#"{"jsonrpc":"2.0","id":"ask-1","method":"tools/call","params":{"name":"ask"}}"#;
+    let resp = post(&url, ask, &[]).await;
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut stream = resp.bytes_stream();
+    let mut seen = String::new();
+    // The server's sampling request arrives on the tool call's stream.
+    let request: Value = tokio::time::timeout(DEADLINE, async {
+        loop {
+            seen.push_str(&String::from_utf8_lossy(&stream.next().await.unwrap().unwrap()));
+            if let Some(m) =
+                messages("text/event-stream", &seen).into_iter().find(|m| m["method"] == "sampling/createMessage")
+            {
+                return m;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(request["params"]["maxTokens"], 10);
+    // The client answers with the id it was given; the gateway routes it back.
+    let answer = format!(
+        r#"{{"jsonrpc":"2.0","id":{},"result":{{"role":"assistant","content":{{"type":"text","text":"hi from the client"}},"model":"m"}}}}"#,
+        request["id"]
+    );
+    assert_eq!(post(&url, &answer, &[]).await.status(), 202);
+    let reply = tokio::time::timeout(DEADLINE, async {
+        loop {
+            if let Some(m) = messages("text/event-stream", &seen).into_iter().find(|m| m["id"] == "ask-1") {
+                return m;
+            }
+            seen.push_str(&String::from_utf8_lossy(&stream.next().await.unwrap().unwrap()));
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(reply["result"]["content"][0]["text"], "hi from the client");
 }

@@ -51,9 +51,11 @@ impl Front {
         };
         let owner = owner_of(post.headers);
         match env.kind {
-            // The client answering a server request: shared processes do not
-            // send any (see stdio::process), so there is nothing to route.
-            Kind::Response => Ok(accepted()),
+            // The client answering a server request made on its stream.
+            Kind::Response => {
+                stdio.respond(&post.body);
+                Ok(accepted())
+            }
             Kind::Notification if env.method() == "notifications/initialized" => Ok(accepted()),
             Kind::Notification => {
                 stdio.notify(&post.body, env.method(), owner);
@@ -66,8 +68,9 @@ impl Front {
                     Ok(json(jsonrpc::result_body(id(&env)?, &upstream.discover_result())))
                 }
                 method => {
-                    // Progress needs a stream; anything else is one JSON answer.
-                    let stream = memchr_contains(&post.body, b"\"progressToken\"");
+                    // Progress, and the server's own requests during a tool
+                    // call, need a stream; anything else is one JSON answer.
+                    let stream = method == "tools/call" || memchr_contains(&post.body, b"\"progressToken\"");
                     match stdio.request(&post.body, id(&env)?, method, post.stateless, owner, stream).await? {
                         Reply::Json(reply) => Ok(json(reply)),
                         Reply::Stream(rx) => Ok(sse(ProxyBody::events(rx))),

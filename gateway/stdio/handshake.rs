@@ -81,10 +81,17 @@ pub async fn run(process: &Process, timeout: Duration) -> Result<Upstream, Strin
     let line = format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"initialize\",\"params\":{params}}}\n");
     let (tx, mut rx) = mpsc::unbounded_channel();
     let original = RawValue::from_string("0".into()).map_err(|e| e.to_string())?;
-    let waiter = Pending { sink: tx, original_id: original, original_token: None, patch: Patch::None, owner: 0 };
+    let waiter = Pending {
+        sink: tx,
+        original_id: original,
+        original_token: None,
+        patch: Patch::None,
+        owner: 0,
+        streaming: false,
+    };
     process.send(id, Bytes::from(line), waiter).map_err(str::to_string)?;
     let reply = match tokio::time::timeout(timeout, rx.recv()).await {
-        Ok(Some(reply)) => reply,
+        Ok(Some((reply, _))) => reply,
         Ok(None) => return Err("the process closed before answering initialize".into()),
         Err(_) => {
             process.cancel(id, "initialize timed out");

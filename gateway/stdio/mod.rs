@@ -70,8 +70,9 @@ impl StdioBackend {
         let slots: Vec<Arc<Slot>> = (0..cfg.processes.max(1)).map(|_| Arc::new(Slot::default())).collect();
         let supervisors = slots
             .iter()
-            .map(|slot| {
-                tokio::spawn(supervisor::supervise(slot.clone(), cfg.clone(), changes.clone(), stop_rx.clone()))
+            .enumerate()
+            .map(|(i, slot)| {
+                tokio::spawn(supervisor::supervise(i, slot.clone(), cfg.clone(), changes.clone(), stop_rx.clone()))
             })
             .collect();
         Arc::new(StdioBackend {
@@ -175,6 +176,16 @@ impl StdioBackend {
         }
     }
 
+    /// Passes a client's answer to a server request back to the process that
+    /// asked. An answer for a process that has since restarted is dropped:
+    /// the request it answers died with that process.
+    pub fn respond(&self, body: &[u8]) {
+        let Some((slot, line)) = wire::client_answer_for_server(body) else { return };
+        if let Some(process) = self.slots.get(slot).and_then(|s| s.current.load_full()) {
+            process.notify(line);
+        }
+    }
+
     /// Sends a client request to the least loaded process.
     ///
     /// `stream` asks for every message (progress included) as it comes;
@@ -197,11 +208,20 @@ impl StdioBackend {
         let (line, token) =
             wire::request_line(up_id, body).map_err(|e| GatewayError::InvalidRequest(format!("bad request: {e}")))?;
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let waiter = Pending { sink: tx, original_id: id.to_owned(), original_token: token, patch, owner };
+        let waiter =
+            Pending { sink: tx, original_id: id.to_owned(), original_token: token, patch, owner, streaming: stream };
         process.send(up_id, one_line(&line), waiter).map_err(|e| GatewayError::UpstreamConnect(e.into()))?;
         let deadline = self.timeout;
         if !stream {
-            return match tokio::time::timeout(deadline, rx.recv()).await {
+            let reply = async {
+                while let Some((msg, last)) = rx.recv().await {
+                    if last {
+                        return Some(msg);
+                    }
+                }
+                None
+            };
+            return match tokio::time::timeout(deadline, reply).await {
                 Ok(Some(reply)) => {
                     process.answered();
                     Ok(Reply::Json(reply))
@@ -221,8 +241,7 @@ impl StdioBackend {
             loop {
                 tokio::select! {
                     msg = rx.recv() => match msg {
-                        Some(msg) => {
-                            let last = !msg.starts_with(b"{\"jsonrpc\":\"2.0\",\"method\"");
+                        Some((msg, last)) => {
                             if out.send(msg).is_err() {
                                 process.cancel(up_id, "the client went away");
                                 return;

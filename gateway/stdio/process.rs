@@ -24,8 +24,9 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use super::wire::{self, Line, Patch};
 use crate::jsonrpc;
 
-/// Messages for one client request: progress, then the reply.
-pub type Sink = mpsc::UnboundedSender<Bytes>;
+/// Messages for one client request: progress and server requests, then the
+/// reply. The flag marks the last message.
+pub type Sink = mpsc::UnboundedSender<(Bytes, bool)>;
 
 /// A request waiting for its reply.
 pub struct Pending {
@@ -40,12 +41,18 @@ pub struct Pending {
     /// Who sent it (a hash of the session token, 0 when stateless), so that a
     /// client's `notifications/cancelled` only reaches its own requests.
     pub owner: u64,
+    /// Whether the client reads an SSE stream for it, which can also carry
+    /// the server's requests (sampling, elicitation, roots) to that client.
+    pub streaming: bool,
 }
 
 /// A running child, shared by the requests using it.
 pub struct Process {
     /// The child's pid, for the backend table and logs.
     pub pid: Option<u32>,
+    /// The pool slot it runs in; ids of server requests name it, so the
+    /// client's answer finds its way back.
+    pub slot: usize,
     lines: mpsc::UnboundedSender<Bytes>,
     pending: Mutex<HashMap<u64, Pending>>,
     next_id: AtomicU64,
@@ -67,6 +74,8 @@ pub struct ReaderContext {
     pub max_line_bytes: usize,
     /// Change notifications for every listening client.
     pub changes: broadcast::Sender<Bytes>,
+    /// The pool slot the process runs in.
+    pub slot: usize,
 }
 
 impl Process {
@@ -81,6 +90,7 @@ impl Process {
         let (lines, rx) = mpsc::unbounded_channel();
         let process = Arc::new(Process {
             pid,
+            slot: ctx.slot,
             lines,
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
@@ -152,6 +162,12 @@ impl Process {
         }
     }
 
+    /// The sink of the newest request whose client reads a stream.
+    fn newest_streaming(&self) -> Option<Sink> {
+        let pending = self.pending.lock().ok()?;
+        pending.iter().filter(|(_, e)| e.streaming).max_by_key(|(id, _)| **id).map(|(_, e)| e.sink.clone())
+    }
+
     /// Notes that a request finished in time, for hang detection.
     pub fn answered(&self) {
         self.consecutive_timeouts.store(0, Ordering::Relaxed);
@@ -174,7 +190,8 @@ impl Process {
         };
         self.in_flight.store(0, Ordering::Relaxed);
         for entry in drained {
-            let _ = entry.sink.send(jsonrpc::error_body(Some(&entry.original_id), jsonrpc::INTERNAL_ERROR, why));
+            let _ =
+                entry.sink.send((jsonrpc::error_body(Some(&entry.original_id), jsonrpc::INTERNAL_ERROR, why), true));
         }
     }
 
@@ -191,20 +208,35 @@ impl Process {
                     return;
                 };
                 let reply = wire::reply_for_client(&entry.original_id, msg.result, msg.error, entry.patch);
-                let _ = entry.sink.send(reply);
+                let _ = entry.sink.send((reply, true));
             }
-            // A request from the server. Sampling, elicitation and roots need a
-            // client session to route to, which shared processes do not have
-            // yet; answering at once keeps the server from waiting forever.
+            // A request from the server (sampling, elicitation, roots). stdio
+            // says nothing of which request caused it, so it goes to the
+            // newest request whose client reads a stream; its id is rewritten
+            // to name this slot, so the client's answer comes back here.
+            // With no such client, or for ping, the gateway answers at once
+            // so the server never waits.
             (Some(method), Some(id)) => {
-                let body = if method == "ping" {
-                    jsonrpc::result_body(id, b"{}")
-                } else {
-                    jsonrpc::error_body(Some(id), jsonrpc::METHOD_NOT_FOUND, "not supported through this gateway")
-                };
-                let mut line = body.to_vec();
-                line.push(b'\n');
-                self.notify(Bytes::from(line));
+                let target = (method != "ping").then(|| self.newest_streaming()).flatten();
+                match target {
+                    Some(sink) => {
+                        let _ = sink.send((wire::server_request_for_client(self.slot, id, method, msg.params), false));
+                    }
+                    None => {
+                        let body = if method == "ping" {
+                            jsonrpc::result_body(id, b"{}")
+                        } else {
+                            jsonrpc::error_body(
+                                Some(id),
+                                jsonrpc::METHOD_NOT_FOUND,
+                                "no client can answer this request",
+                            )
+                        };
+                        let mut line = body.to_vec();
+                        line.push(b'\n');
+                        self.notify(Bytes::from(line));
+                    }
+                }
             }
             (Some(method), None) if method == "notifications/progress" => {
                 let Some(params) = msg.params else { return };
@@ -214,7 +246,7 @@ impl Process {
                     && let Some(original) = &entry.original_token
                     && let Some(note) = wire::progress_for_client(params, original)
                 {
-                    let _ = entry.sink.send(note);
+                    let _ = entry.sink.send((note, false));
                 }
             }
             (Some(method), None)
@@ -233,7 +265,9 @@ impl Process {
         match wire::id_in_prefix(prefix).and_then(|id| self.take(id)) {
             Some(entry) => {
                 let msg = format!("the server's reply is longer than max_line_bytes ({max})");
-                let _ = entry.sink.send(jsonrpc::error_body(Some(&entry.original_id), jsonrpc::INTERNAL_ERROR, &msg));
+                let _ = entry
+                    .sink
+                    .send((jsonrpc::error_body(Some(&entry.original_id), jsonrpc::INTERNAL_ERROR, &msg), true));
             }
             None => tracing::warn!(backend = &*ctx.backend, max, "dropped a stdout line over max_line_bytes"),
         }

@@ -47,6 +47,7 @@ pub fn backoff(restart: &config::Restart, attempt: u32, jitter: f64) -> Duration
 
 /// Runs the slot until `stop` turns true, then stops the child in the spec's order.
 pub async fn supervise(
+    slot_index: usize,
     slot: Arc<Slot>,
     cfg: Arc<config::Backend>,
     changes: broadcast::Sender<bytes::Bytes>,
@@ -77,6 +78,7 @@ pub async fn supervise(
                     backend: name.clone(),
                     max_line_bytes: usize::try_from(cfg.max_line_bytes.0).unwrap_or(usize::MAX),
                     changes: changes.clone(),
+                    slot: slot_index,
                 };
                 let process = Process::start(pid, spawned.stdin, spawned.stdout, spawned.stderr, ctx);
                 let mut child = spawned.child;
@@ -148,7 +150,7 @@ mod tests {
         };
         let slot = Arc::new(Slot::default());
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(supervise(slot.clone(), Arc::new(cfg), broadcast::channel(1).0, stop_rx));
+        let task = tokio::spawn(supervise(0, slot.clone(), Arc::new(cfg), broadcast::channel(1).0, stop_rx));
         // Attempts start at 0, then after delays in [75%, 100%] of 100, 200,
         // 400, 800, 1000, 1000 ... ms.
         let restarts_at = |ms: u64| {

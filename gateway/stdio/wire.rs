@@ -157,6 +157,48 @@ impl Patch {
     }
 }
 
+/// Prefix of the ids the gateway gives requests from a server.
+const SERVER_REQUEST_PREFIX: &str = "sy:";
+
+/// A server's request as the client sees it: its id becomes
+/// `"sy:<slot>:<the server's id as JSON>"`.
+pub fn server_request_for_client(slot: usize, id: &RawValue, method: &str, params: Option<&RawValue>) -> Bytes {
+    let mut out = b"{\"jsonrpc\":\"2.0\",\"id\":".to_vec();
+    serde_json::to_writer(&mut out, &format!("{SERVER_REQUEST_PREFIX}{slot}:{}", id.get())).unwrap_or_default();
+    out.extend_from_slice(b",\"method\":");
+    serde_json::to_writer(&mut out, method).unwrap_or_default();
+    if let Some(p) = params {
+        out.extend_from_slice(b",\"params\":");
+        out.extend_from_slice(p.get().as_bytes());
+    }
+    out.push(b'}');
+    Bytes::from(out)
+}
+
+/// The slot, and the line for the child, for a client's answer to a server
+/// request. `None` when the id is not one the gateway made.
+pub fn client_answer_for_server(body: &[u8]) -> Option<(usize, Bytes)> {
+    let msg: Line = serde_json::from_slice(body).ok()?;
+    let id: String = serde_json::from_str(msg.id?.get()).ok()?;
+    let (slot, server_id) = id.strip_prefix(SERVER_REQUEST_PREFIX)?.split_once(':')?;
+    let server_id = RawValue::from_string(server_id.to_string()).ok()?;
+    let mut line = b"{\"jsonrpc\":\"2.0\",\"id\":".to_vec();
+    line.extend_from_slice(server_id.get().as_bytes());
+    match (msg.result, msg.error) {
+        (Some(r), _) => {
+            line.extend_from_slice(b",\"result\":");
+            line.extend_from_slice(r.get().as_bytes());
+        }
+        (None, Some(e)) => {
+            line.extend_from_slice(b",\"error\":");
+            line.extend_from_slice(e.get().as_bytes());
+        }
+        (None, None) => return None,
+    }
+    line.extend_from_slice(b"}\n");
+    Some((slot.parse().ok()?, Bytes::from(line)))
+}
+
 /// Finds a numeric `"id":N` near the start of a line too long to parse, so
 /// that only its own request fails.
 pub fn id_in_prefix(prefix: &[u8]) -> Option<u64> {
@@ -210,6 +252,25 @@ mod tests {
         let v: serde_json::Value =
             serde_json::from_slice(&reply_for_client(&id, None, Some(&err), Patch::None)).unwrap();
         assert_eq!(v["error"]["code"], -1);
+    }
+
+    #[test]
+    fn server_requests_round_trip_through_the_client() {
+        let id = RawValue::from_string("\"s-1\"".into()).unwrap();
+        let params = RawValue::from_string("{\"maxTokens\":5}".into()).unwrap();
+        let out: serde_json::Value =
+            serde_json::from_slice(&server_request_for_client(3, &id, "sampling/createMessage", Some(&params)))
+                .unwrap();
+        assert_eq!(out["id"], "sy:3:\"s-1\"");
+        assert_eq!(out["params"]["maxTokens"], 5);
+        let answer = format!(r#"{{"jsonrpc":"2.0","id":{},"result":{{"role":"assistant"}}}}"#, out["id"]);
+        let (slot, line) = client_answer_for_server(answer.as_bytes()).unwrap();
+        assert_eq!(slot, 3);
+        let back: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(back["id"], "s-1");
+        assert_eq!(back["result"]["role"], "assistant");
+        assert!(client_answer_for_server(br#"{"jsonrpc":"2.0","id":"other","result":{}}"#).is_none());
+        assert!(client_answer_for_server(br#"{"jsonrpc":"2.0","id":7,"result":{}}"#).is_none());
     }
 
     #[test]
