@@ -60,6 +60,9 @@ pub enum GatewayError {
     /// The gateway is shutting down.
     #[error("gateway is draining")]
     Draining,
+    /// Every process slot is taken; retry after this many seconds.
+    #[error("no capacity for a new session; retry in {0} s")]
+    Overloaded(u64),
     /// Could not connect to the upstream.
     #[error("upstream unreachable: {0}")]
     UpstreamConnect(String),
@@ -79,6 +82,8 @@ pub mod codes {
     pub const SESSION_NOT_FOUND: i32 = -32001;
     /// The gateway is shutting down.
     pub const DRAINING: i32 = -32002;
+    /// No capacity for a new session.
+    pub const OVERLOADED: i32 = -32003;
     /// The upstream could not be reached or failed.
     pub const BAD_GATEWAY: i32 = -32010;
     /// The upstream did not answer in time.
@@ -101,6 +106,7 @@ impl GatewayError {
             Forbidden(_) => (StatusCode::FORBIDDEN, codes::FORBIDDEN),
             SessionNotFound => (StatusCode::NOT_FOUND, codes::SESSION_NOT_FOUND),
             Draining => (StatusCode::SERVICE_UNAVAILABLE, codes::DRAINING),
+            Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::OVERLOADED),
             UpstreamConnect(_) | UpstreamFailed(_) => (StatusCode::BAD_GATEWAY, codes::BAD_GATEWAY),
             UpstreamTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, codes::GATEWAY_TIMEOUT),
         }
@@ -111,7 +117,7 @@ impl GatewayError {
         use GatewayError::*;
         match self {
             UpstreamConnect(_) | UpstreamFailed(_) | UpstreamTimeout(_) => Origin::Upstream,
-            Draining => Origin::Gateway,
+            Draining | Overloaded(_) => Origin::Gateway,
             _ => Origin::Client,
         }
     }
@@ -131,6 +137,7 @@ impl GatewayError {
             Forbidden(_) => "forbidden",
             SessionNotFound => "session_not_found",
             Draining => "draining",
+            Overloaded(_) => "overloaded",
             UpstreamConnect(_) => "connect",
             UpstreamFailed(_) => "upstream_failed",
             UpstreamTimeout(_) => "timeout",
@@ -148,6 +155,9 @@ impl GatewayError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let GatewayError::MethodNotAllowed(allow) = self {
             headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        if let GatewayError::Overloaded(secs) = self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(*secs));
         }
         response
     }

@@ -290,3 +290,45 @@ async fn a_server_request_reaches_the_client_and_its_answer_comes_back() {
     .unwrap();
     assert_eq!(reply["result"]["content"][0]["text"], "hi from the client");
 }
+
+#[tokio::test]
+async fn per_session_mode_gives_each_session_its_own_process() {
+    let extra = "mode = \"per_session\"\nmax_processes = 2\nidle_timeout = \"300ms\"";
+    let gw = gateway(parse(&stdio_config(BIN, &["mock", "--stdio"], extra))).await;
+    let url = gw.url("/mcp");
+    let a = initialize(&url, "2025-06-18").await;
+    let b = initialize(&url, "2025-06-18").await;
+    let h = wait_health(&gw, |_| true).await;
+    let pids: Vec<u64> =
+        h["backends"][0]["sessionProcesses"].as_array().unwrap().iter().map(|p| p.as_u64().unwrap()).collect();
+    assert_eq!(pids.len(), 2, "{h}");
+    assert_ne!(pids[0], pids[1]);
+    // Past max_processes: 503 with Retry-After.
+    let resp = post(&url, &initialize_body("2025-06-18"), &[]).await;
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["code"], -32003);
+    // Each session is served by its own process.
+    for sid in [&a, &b] {
+        let (status, msgs) = call(&url, &echo("e", "mine"), &[("mcp-session-id", sid)]).await;
+        assert_eq!((status, msgs[0]["result"]["content"][0]["text"].as_str()), (200, Some("mine")));
+    }
+    // A request without a session has no process to go to.
+    let (status, _) = call(&url, &echo("e", "x"), &[]).await;
+    assert_eq!(status, 400);
+    // DELETE stops the session's process.
+    assert_eq!(http().delete(&url).header("mcp-session-id", &a).send().await.unwrap().status(), 200);
+    let (status, msgs) = call(&url, &echo("e", "gone"), &[("mcp-session-id", &a)]).await;
+    assert_eq!((status, msgs[0]["error"]["code"].as_i64()), (404, Some(-32001)));
+    // The idle session is reaped, and its process with it.
+    wait_health(&gw, |h| h["backends"][0]["sessionProcesses"].as_array().is_some_and(Vec::is_empty)).await;
+    tokio::time::timeout(DEADLINE, async {
+        while pids.iter().any(|p| alive(*p)) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("a session's process outlived its session");
+    let (status, _) = call(&url, &echo("e", "late"), &[("mcp-session-id", &b)]).await;
+    assert_eq!(status, 404);
+}

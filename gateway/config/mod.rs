@@ -118,11 +118,6 @@ impl Config {
                     line(b.name.span()),
                     "a stdio backend runs `command`; `instances` is for transport = \"http\"",
                 )),
-                Transport::Stdio if b.mode == StdioMode::PerSession => issues.push(Issue::new(
-                    &at("mode"),
-                    line(b.name.span()),
-                    "mode = \"per_session\" is not implemented yet; use \"shared\"",
-                )),
                 Transport::Stdio if b.processes == 0 || b.max_processes == 0 => issues.push(Issue::new(
                     &at("processes"),
                     line(b.name.span()),

@@ -213,7 +213,8 @@ impl Front {
         let (backend, service) = match &route.target {
             Target::Http { backend, service } => (backend, service),
             Target::Stdio(stdio_backend) => {
-                let post = stdio::Post { headers: &parts.headers, body: bytes, message, stateless: stateless_client };
+                let post =
+                    stdio::Post { headers: &parts.headers, body: bytes, message, stateless: stateless_client, ticket };
                 return self.post_stdio(route, stdio_backend, post, client, info).await;
             }
         };
@@ -254,7 +255,9 @@ impl Front {
         let ticket = self.open_session(route, req.headers())?;
         let (backend, service) = match &route.target {
             Target::Http { backend, service } => (backend, service),
-            Target::Stdio(stdio_backend) => return Ok(self.get_or_delete_stdio(stdio_backend, is_get, ticket, info)),
+            Target::Stdio(stdio_backend) => {
+                return Ok(self.get_or_delete_stdio(stdio_backend, is_get, ticket, info).await);
+            }
         };
         let pinned = self.pinned_instance(backend, ticket.as_ref())?;
         let (parts, _) = req.into_parts();

@@ -30,6 +30,13 @@ pub struct Post<'a> {
     pub message: Message,
     /// Whether the client speaks the stateless era.
     pub stateless: bool,
+    /// The client's session, when it sent a token.
+    pub ticket: Option<Ticket>,
+}
+
+/// The per-session process a token names.
+fn session_key(ticket: Option<&Ticket>) -> Option<u64> {
+    ticket.and_then(|t| t.upstream_session.parse().ok())
 }
 
 impl Front {
@@ -62,7 +69,11 @@ impl Front {
                 Ok(accepted())
             }
             Kind::Request => match env.method() {
-                "initialize" => self.stdio_initialize(route, stdio, &env, &post.body, info),
+                "initialize" => self.stdio_initialize(route, stdio, &env, &post.body, info).await,
+                _ if stdio.per_session() && post.stateless => Err(GatewayError::InvalidRequest(format!(
+                    "backend `{}` gives each session its own process, and the 2026-07-28 era has no sessions",
+                    stdio.name
+                ))),
                 "server/discover" => {
                     let upstream = stdio.upstream().ok_or_else(|| not_ready(stdio))?;
                     Ok(json(jsonrpc::result_body(id(&env)?, &upstream.discover_result())))
@@ -71,7 +82,8 @@ impl Front {
                     // Progress, and the server's own requests during a tool
                     // call, need a stream; anything else is one JSON answer.
                     let stream = method == "tools/call" || memchr_contains(&post.body, b"\"progressToken\"");
-                    match stdio.request(&post.body, id(&env)?, method, post.stateless, owner, stream).await? {
+                    let session = session_key(post.ticket.as_ref());
+                    match stdio.request(session, &post.body, id(&env)?, method, post.stateless, owner, stream).await? {
                         Reply::Json(reply) => Ok(json(reply)),
                         Reply::Stream(rx) => Ok(sse(ProxyBody::events(rx))),
                     }
@@ -84,7 +96,7 @@ impl Front {
         })
     }
 
-    fn stdio_initialize(
+    async fn stdio_initialize(
         &self,
         route: &Route,
         stdio: &StdioBackend,
@@ -102,7 +114,12 @@ impl Front {
             #[serde(borrow, rename = "protocolVersion")]
             protocol_version: Option<&'a str>,
         }
-        let upstream = stdio.upstream().ok_or_else(|| not_ready(stdio))?;
+        let (session, upstream) = if stdio.per_session() {
+            let (key, upstream) = stdio.open_session().await?;
+            (key.to_string(), upstream)
+        } else {
+            (String::new(), stdio.upstream().ok_or_else(|| not_ready(stdio))?)
+        };
         let requested = serde_json::from_slice::<Init>(body).ok().and_then(|i| i.params?.protocol_version);
         let result = upstream.initialize_result(requested);
         let version = crate::stdio::handshake::SESSION_VERSIONS
@@ -112,7 +129,7 @@ impl Front {
             .unwrap_or(crate::stdio::handshake::OFFERED_VERSION);
         let ticket = Ticket {
             instance: format!("stdio:{}", stdio.name),
-            upstream_session: String::new(),
+            upstream_session: session,
             protocol_version: version.to_string(),
             issued_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         };
@@ -124,7 +141,7 @@ impl Front {
         Ok(resp)
     }
 
-    pub(super) fn get_or_delete_stdio(
+    pub(super) async fn get_or_delete_stdio(
         &self,
         stdio: &StdioBackend,
         is_get: bool,
@@ -132,6 +149,9 @@ impl Front {
         info: &mut Info,
     ) -> Response<ProxyBody> {
         if !is_get {
+            if let Some(key) = session_key(ticket.as_ref()) {
+                stdio.close_session(key).await;
+            }
             if ticket.is_some() {
                 info.session_delta = -1;
             }

@@ -19,6 +19,7 @@
 mod child;
 pub mod handshake;
 mod process;
+mod sessions;
 pub mod supervisor;
 mod wire;
 
@@ -51,6 +52,8 @@ pub struct StdioBackend {
     changes: broadcast::Sender<Bytes>,
     stop: watch::Sender<bool>,
     supervisors: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// In `per_session` mode, each session's own process.
+    sessions: Option<Arc<sessions::Sessions>>,
 }
 
 /// How a request is answered.
@@ -67,14 +70,28 @@ impl StdioBackend {
         let cfg = Arc::new(cfg.clone());
         let (changes, _) = broadcast::channel(64);
         let (stop, stop_rx) = watch::channel(false);
-        let slots: Vec<Arc<Slot>> = (0..cfg.processes.max(1)).map(|_| Arc::new(Slot::default())).collect();
-        let supervisors = slots
+        let per_session = cfg.mode == config::StdioMode::PerSession;
+        let pool_size = if per_session { 0 } else { cfg.processes.max(1) };
+        let slots: Vec<Arc<Slot>> = (0..pool_size).map(|_| Arc::new(Slot::default())).collect();
+        let mut supervisors: Vec<_> = slots
             .iter()
             .enumerate()
             .map(|(i, slot)| {
-                tokio::spawn(supervisor::supervise(i, slot.clone(), cfg.clone(), changes.clone(), stop_rx.clone()))
+                let lifecycle = supervisor::Lifecycle::Restart;
+                tokio::spawn(supervisor::supervise(
+                    i,
+                    slot.clone(),
+                    cfg.clone(),
+                    changes.clone(),
+                    stop_rx.clone(),
+                    lifecycle,
+                ))
             })
             .collect();
+        let sessions = per_session.then(|| sessions::Sessions::new(cfg.clone(), changes.clone()));
+        if let Some(s) = &sessions {
+            supervisors.push(tokio::spawn(s.clone().reap(stop_rx.clone())));
+        }
         Arc::new(StdioBackend {
             name: cfg.name.get_ref().as_str().into(),
             timeout: cfg.timeout.0,
@@ -82,6 +99,7 @@ impl StdioBackend {
             changes,
             stop,
             supervisors: std::sync::Mutex::new(supervisors),
+            sessions,
         })
     }
 
@@ -96,7 +114,33 @@ impl StdioBackend {
 
     /// The pid of each running process, for tests and the backend table.
     pub fn pids(&self) -> Vec<u32> {
-        self.slots.iter().filter_map(|s| s.current.load_full()?.pid).collect()
+        let mut pids: Vec<u32> = self.slots.iter().filter_map(|s| s.current.load_full()?.pid).collect();
+        if let Some(sessions) = &self.sessions {
+            pids.extend(sessions.pids());
+        }
+        pids
+    }
+
+    /// Whether each client session gets its own process.
+    pub fn per_session(&self) -> bool {
+        self.sessions.is_some()
+    }
+
+    /// `per_session`: starts a process for a new session; returns the
+    /// session's key and what its process said in the handshake.
+    pub async fn open_session(&self) -> Result<(u64, Arc<Upstream>), GatewayError> {
+        match &self.sessions {
+            Some(s) => s.open().await,
+            None => Err(GatewayError::UpstreamFailed("not a per-session backend".into())),
+        }
+    }
+
+    /// `per_session`: stops a session's process.
+    pub async fn close_session(&self, key: u64) -> bool {
+        match &self.sessions {
+            Some(s) => s.close(key).await,
+            None => false,
+        }
     }
 
     /// Restarts so far, summed over the pool.
@@ -136,11 +180,20 @@ impl StdioBackend {
                 })
             })
             .collect();
-        let up = self.pick().is_some();
-        (
-            up,
-            serde_json::json!({ "name": &*self.name, "transport": "stdio", "status": if up { "up" } else { "down" }, "processes": processes }),
-        )
+        // A per-session backend starts processes on demand: it can serve
+        // while it has room for one more.
+        let up = match &self.sessions {
+            Some(s) => s.len() < s.capacity(),
+            None => self.pick().is_some(),
+        };
+        let mut json = serde_json::json!({
+            "name": &*self.name, "transport": "stdio", "status": if up { "up" } else { "down" }, "processes": processes,
+        });
+        if let Some(s) = &self.sessions {
+            json["mode"] = "per_session".into();
+            json["sessionProcesses"] = s.pids().into();
+        }
+        (up, json)
     }
 
     /// Change notifications (`list_changed`, `resources/updated`) for a listener.
@@ -181,7 +234,11 @@ impl StdioBackend {
     /// the request it answers died with that process.
     pub fn respond(&self, body: &[u8]) {
         let Some((slot, line)) = wire::client_answer_for_server(body) else { return };
-        if let Some(process) = self.slots.get(slot).and_then(|s| s.current.load_full()) {
+        let process = match &self.sessions {
+            Some(s) => s.process(slot as u64),
+            None => self.slots.get(slot).and_then(|s| s.current.load_full()),
+        };
+        if let Some(process) = process {
             process.notify(line);
         }
     }
@@ -192,8 +249,10 @@ impl StdioBackend {
     /// otherwise only the reply is awaited. Either way the request is bounded
     /// by the backend's `timeout`: on expiry the child gets
     /// `notifications/cancelled` and the client an error.
+    #[allow(clippy::too_many_arguments)]
     pub async fn request(
         &self,
+        session: Option<u64>,
         body: &[u8],
         id: &RawValue,
         method: &str,
@@ -201,7 +260,16 @@ impl StdioBackend {
         owner: u64,
         stream: bool,
     ) -> Result<Reply, GatewayError> {
-        let process = self.pick().ok_or_else(|| self.unavailable())?;
+        let process = match (&self.sessions, session) {
+            (Some(sessions), Some(key)) => sessions.process(key).ok_or(GatewayError::SessionNotFound)?,
+            (Some(_), None) => {
+                return Err(GatewayError::InvalidRequest(format!(
+                    "backend `{}` gives each session its own process: initialize a session first",
+                    self.name
+                )));
+            }
+            (None, _) => self.pick().ok_or_else(|| self.unavailable())?,
+        };
         let child_stateless = self.upstream().is_some_and(|u| u.is_stateless());
         let patch = Patch::for_method(stateless_client, child_stateless, method);
         let up_id = process.next_id();

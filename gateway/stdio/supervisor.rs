@@ -35,6 +35,17 @@ pub struct Slot {
     pub restarts: AtomicU32,
     /// Why the last start or run failed, for `/health` and error bodies.
     pub last_error: ArcSwapOption<String>,
+    /// Woken after every start attempt, successful or not.
+    pub settled: tokio::sync::Notify,
+}
+
+/// Whether a slot's child is restarted when it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Shared pool: always restart.
+    Restart,
+    /// A session's own process: when it ends, so does the session.
+    Once,
 }
 
 /// The delay before restart number `attempt` (0-based): doubling from
@@ -52,6 +63,7 @@ pub async fn supervise(
     cfg: Arc<config::Backend>,
     changes: broadcast::Sender<bytes::Bytes>,
     mut stop: watch::Receiver<bool>,
+    lifecycle: Lifecycle,
 ) {
     let name: Arc<str> = cfg.name.get_ref().as_str().into();
     let mut attempt = 0u32;
@@ -65,6 +77,7 @@ pub async fn supervise(
                 let why = format!("cannot start `{}`: {e}", cfg.command.as_deref().unwrap_or_default());
                 tracing::error!(backend = &*name, "{why}");
                 slot.last_error.store(Some(Arc::new(why)));
+                slot.settled.notify_waiters();
             }
             Ok(spawned) => {
                 let pid = spawned.child.id();
@@ -93,6 +106,7 @@ pub async fn supervise(
                         slot.last_error.store(Some(Arc::new(format!("handshake failed: {why}"))));
                     }
                 }
+                slot.settled.notify_waiters();
                 let ended = process.ended.notified();
                 let recycle = process.recycle.notified();
                 let reason = if slot.current.load().is_none() {
@@ -116,7 +130,7 @@ pub async fn supervise(
                 process.ended.notify_waiters();
             }
         }
-        if *stop.borrow() {
+        if *stop.borrow() || lifecycle == Lifecycle::Once {
             return;
         }
         if started.elapsed() >= STABLE {
@@ -150,7 +164,14 @@ mod tests {
         };
         let slot = Arc::new(Slot::default());
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(supervise(0, slot.clone(), Arc::new(cfg), broadcast::channel(1).0, stop_rx));
+        let task = tokio::spawn(supervise(
+            0,
+            slot.clone(),
+            Arc::new(cfg),
+            broadcast::channel(1).0,
+            stop_rx,
+            Lifecycle::Restart,
+        ));
         // Attempts start at 0, then after delays in [75%, 100%] of 100, 200,
         // 400, 800, 1000, 1000 ... ms.
         let restarts_at = |ms: u64| {

@@ -1,0 +1,194 @@
+//! `mode = "per_session"`: each client session gets a process of its own.
+//!
+//! The process starts on the client's `initialize` and is the session: the
+//! gateway's token names it, a DELETE or `idle_timeout` stops it (in the
+//! spec's order), and if it dies the session is over (the client gets 404 and
+//! starts again). `max_processes` caps how many run at once; past it a new
+//! session gets 503 with `Retry-After`. Such a session lives on the replica
+//! that started it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::handshake::Upstream;
+use super::process::Process;
+use super::supervisor::{self, HANDSHAKE_TIMEOUT, Lifecycle, Slot};
+use crate::config;
+use crate::error::GatewayError;
+
+/// How long a client is told to wait when every process slot is taken.
+const RETRY_AFTER_SECS: u64 = 5;
+
+struct Session {
+    slot: Arc<Slot>,
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+    /// Milliseconds after `Sessions::epoch` when the session was last used.
+    last_used: AtomicU64,
+}
+
+/// The processes of a per-session backend, by session.
+pub struct Sessions {
+    cfg: Arc<config::Backend>,
+    changes: broadcast::Sender<Bytes>,
+    map: Mutex<HashMap<u64, Arc<Session>>>,
+    next: AtomicU64,
+    epoch: Instant,
+}
+
+impl Sessions {
+    /// An empty set for this backend.
+    pub fn new(cfg: Arc<config::Backend>, changes: broadcast::Sender<Bytes>) -> Arc<Sessions> {
+        Arc::new(Sessions {
+            cfg,
+            changes,
+            map: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(1),
+            epoch: Instant::now(),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Processes running now.
+    pub fn len(&self) -> usize {
+        self.map.lock().map_or(0, |m| m.len())
+    }
+
+    /// Whether no session has a process.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `max_processes`.
+    pub fn capacity(&self) -> usize {
+        self.cfg.max_processes
+    }
+
+    /// Starts a process for a new session and waits for its handshake.
+    pub async fn open(&self) -> Result<(u64, Arc<Upstream>), GatewayError> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let slot = Arc::new(Slot::default());
+        let (stop, stop_rx) = watch::channel(false);
+        // Created before the supervisor starts, so its wake-up cannot be missed.
+        let settled = slot.settled.notified();
+        self.admit(id, &slot, stop, stop_rx)?;
+        let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT + Duration::from_secs(1), settled).await;
+        match slot.upstream.load_full() {
+            Some(upstream) if slot.current.load().is_some() => Ok((id, upstream)),
+            _ => {
+                let why =
+                    slot.last_error.load_full().map_or_else(|| "the process did not start".into(), |e| e.to_string());
+                self.close(id).await;
+                Err(GatewayError::UpstreamConnect(why))
+            }
+        }
+    }
+
+    /// Takes a place under `max_processes` and starts the session's supervisor.
+    fn admit(
+        &self,
+        id: u64,
+        slot: &Arc<Slot>,
+        stop: watch::Sender<bool>,
+        stop_rx: watch::Receiver<bool>,
+    ) -> Result<(), GatewayError> {
+        let mut map = self.map.lock().map_err(|_| GatewayError::UpstreamFailed("session table poisoned".into()))?;
+        if map.len() >= self.cfg.max_processes {
+            return Err(GatewayError::Overloaded(RETRY_AFTER_SECS));
+        }
+        let task = tokio::spawn(supervisor::supervise(
+            usize::try_from(id).unwrap_or(usize::MAX),
+            slot.clone(),
+            self.cfg.clone(),
+            self.changes.clone(),
+            stop_rx,
+            Lifecycle::Once,
+        ));
+        let session = Session {
+            slot: slot.clone(),
+            stop,
+            task: Mutex::new(Some(task)),
+            last_used: AtomicU64::new(self.now_ms()),
+        };
+        map.insert(id, Arc::new(session));
+        Ok(())
+    }
+
+    /// The live process of session `id`, marking the session used.
+    pub fn process(&self, id: u64) -> Option<Arc<Process>> {
+        let session = self.map.lock().ok()?.get(&id).cloned()?;
+        session.last_used.store(self.now_ms(), Ordering::Relaxed);
+        session.slot.current.load_full().filter(|p| p.is_alive())
+    }
+
+    /// Stops session `id`'s process in the spec's order and forgets it.
+    pub async fn close(&self, id: u64) -> bool {
+        let Some(session) = self.map.lock().ok().and_then(|mut m| m.remove(&id)) else { return false };
+        let _ = session.stop.send(true);
+        let task = session.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        true
+    }
+
+    /// Stops sessions unused for `idle_timeout`, and forgets those whose
+    /// process has ended. Runs until the backend is dropped.
+    pub async fn reap(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let idle = self.cfg.idle_timeout.0;
+        let every = (idle / 4).max(Duration::from_millis(50));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => break,
+            }
+            let now = self.now_ms();
+            let expired: Vec<u64> = self.map.lock().map_or_else(
+                |_| Vec::new(),
+                |m| {
+                    m.iter()
+                        .filter(|(_, s)| {
+                            now.saturating_sub(s.last_used.load(Ordering::Relaxed)) >= idle.as_millis() as u64
+                                || s.task.lock().map_or(true, |t| t.as_ref().is_none_or(JoinHandle::is_finished))
+                        })
+                        .map(|(id, _)| *id)
+                        .collect()
+                },
+            );
+            for id in expired {
+                tracing::info!(
+                    backend = self.cfg.name.get_ref().as_str(),
+                    session = id,
+                    "stopping an idle or ended session process"
+                );
+                self.close(id).await;
+            }
+        }
+        self.shutdown().await;
+    }
+
+    /// Stops every session's process.
+    pub async fn shutdown(&self) {
+        let ids: Vec<u64> = self.map.lock().map_or_else(|_| Vec::new(), |m| m.keys().copied().collect());
+        for id in ids {
+            self.close(id).await;
+        }
+    }
+
+    /// The pid of each session's process.
+    pub fn pids(&self) -> Vec<u32> {
+        self.map
+            .lock()
+            .map_or_else(|_| Vec::new(), |m| m.values().filter_map(|s| s.slot.current.load_full()?.pid).collect())
+    }
+}
