@@ -64,11 +64,6 @@ impl Sessions {
         self.map.lock().map_or(0, |m| m.len())
     }
 
-    /// Whether no session has a process.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// `max_processes`.
     pub fn capacity(&self) -> usize {
         self.cfg.max_processes
