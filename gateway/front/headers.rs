@@ -19,6 +19,8 @@ pub const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The protocol version header.
 pub const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
 fn is_hop_by_hop(name: &HeaderName) -> bool {
@@ -103,33 +105,38 @@ pub struct Forwarding<'a> {
     pub upstream_session: Option<&'a str>,
 }
 
-/// Builds the upstream request's headers from the client's.
-pub fn upstream(client: &HeaderMap, f: &Forwarding<'_>) -> HeaderMap {
-    let listed = connection_listed(client);
-    let mut out = HeaderMap::with_capacity(client.len() + f.configured.len() + 3);
-    for (name, value) in client {
-        if is_hop_by_hop(name) || is_replaced_upstream(name) || is_listed(&listed, name) {
-            continue;
-        }
-        out.append(name.clone(), value.clone());
-    }
-    for (name, value) in f.configured {
-        out.insert(name.clone(), value.clone());
-    }
-    let xff = match client.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+/// Turns the client's headers into the upstream request's, in place: most
+/// headers pass, so removing the few that must not is cheaper than copying
+/// the rest into a new map.
+pub fn upstream(mut headers: HeaderMap, f: &Forwarding<'_>) -> HeaderMap {
+    let xff = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prior) => {
             let ip = f.peer.forwarded_for.to_str().unwrap_or("unknown");
             HeaderValue::from_str(&format!("{prior}, {ip}")).unwrap_or_else(|_| f.peer.forwarded_for.clone())
         }
         None => f.peer.forwarded_for.clone(),
     };
-    out.insert("x-forwarded-for", xff);
-    out.insert("x-forwarded-proto", HeaderValue::from_static(if f.tls { "https" } else { "http" }));
-    out.insert(REQUEST_ID, f.request_id.clone());
-    if let Some(sid) = f.upstream_session.and_then(|s| HeaderValue::from_str(s).ok()) {
-        out.insert(SESSION_ID, sid);
+    let drop: Vec<HeaderName> = {
+        let listed = connection_listed(&headers);
+        headers
+            .keys()
+            .filter(|n| is_hop_by_hop(n) || is_replaced_upstream(n) || is_listed(&listed, n))
+            .cloned()
+            .collect()
+    };
+    for name in drop {
+        headers.remove(&name);
     }
-    out
+    for (name, value) in f.configured {
+        headers.insert(name.clone(), value.clone());
+    }
+    headers.insert(X_FORWARDED_FOR, xff);
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(if f.tls { "https" } else { "http" }));
+    headers.insert(REQUEST_ID, f.request_id.clone());
+    if let Some(sid) = f.upstream_session.and_then(|s| HeaderValue::from_str(s).ok()) {
+        headers.insert(SESSION_ID, sid);
+    }
+    headers
 }
 
 /// Cleans the upstream response's headers for the client, in place.
@@ -177,7 +184,7 @@ mod tests {
         let configured = vec![(HeaderName::from_static("authorization"), HeaderValue::from_static("Bearer upstream"))];
         let rid = HeaderValue::from_static("rid-1");
         let out = upstream(
-            &c,
+            c,
             &Forwarding {
                 configured: &configured,
                 peer: &Peer::new("10.1.1.1:5000".parse().unwrap()),

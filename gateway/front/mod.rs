@@ -162,7 +162,7 @@ impl Front {
     ) -> Result<Response<ProxyBody>, GatewayError> {
         checks::content_type(req.headers())?;
         checks::accept_post(req.headers())?;
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
         let bytes = self.read_body(&parts.headers, body).await?;
         let message = envelope::parse(&bytes).map_err(|e| match e {
             envelope::EnvelopeError::Parse(m) => GatewayError::Parse(m),
@@ -224,8 +224,9 @@ impl Front {
             true => Some(backend.pick().clone()),
             false => self.pinned_instance(backend, ticket.as_ref())?,
         };
+        let headers = std::mem::take(&mut parts.headers);
         let upstream_req =
-            self.upstream_request(Method::POST, &parts.headers, parts.uri, bytes, client, ticket.as_ref(), backend);
+            self.upstream_request(Method::POST, headers, parts.uri, bytes, client, ticket.as_ref(), backend);
         let resp = stack::call(service, UpstreamRequest { http: upstream_req, pinned: pinned.clone() }).await?;
         if let (true, Some(instance)) = (initialize, pinned)
             && resp.status().is_success()
@@ -263,7 +264,7 @@ impl Front {
         let (parts, _) = req.into_parts();
         let upstream_req = self.upstream_request(
             parts.method,
-            &parts.headers,
+            parts.headers,
             parts.uri,
             Bytes::new(),
             client,
@@ -316,7 +317,7 @@ impl Front {
     fn upstream_request(
         &self,
         method: Method,
-        headers: &HeaderMap,
+        headers: HeaderMap,
         uri: http::Uri,
         body: Bytes,
         client: &Client,
