@@ -34,6 +34,10 @@ async fn both_eras_through_one_process() {
     let gw = gateway(parse(&stdio_config(BIN, &["mock", "--stdio"], ""))).await;
     up(&gw).await;
     let url = gw.url("/mcp");
+    // The mock speaks 2026-07-28, so the gateway discovered it rather than
+    // initializing it, and adds `_meta` to session-era clients' requests.
+    let h = wait_health(&gw, |_| true).await;
+    assert_eq!(h["backends"][0]["protocolVersion"], "2026-07-28");
     // Session era: the gateway answers initialize and mints a token.
     let resp = post(&url, &initialize_body("2025-06-18"), &[]).await;
     assert_eq!(resp.status(), 200);
@@ -168,6 +172,9 @@ async fn junk_lines_and_a_20_mib_line_do_not_break_the_process() {
     let gw = gateway(parse(&stdio_config("python3", &[&misbehaving()], ""))).await;
     let pid = up(&gw).await;
     let url = gw.url("/mcp");
+    // A session-era server: it refuses server/discover, so it is initialized.
+    let h = wait_health(&gw, |_| true).await;
+    assert_eq!(h["backends"][0]["protocolVersion"], "2025-06-18");
     let call_tool =
         |name: &str| format!(r#"{{"jsonrpc":"2.0","id":"{name}","method":"tools/call","params":{{"name":"{name}"}}}}"#);
     let (status, msgs) = call(&url, &call_tool("junk"), &[]).await;

@@ -70,15 +70,70 @@ impl Upstream {
     }
 }
 
-/// Initializes `process` and sends `notifications/initialized`.
+/// How long a child gets to answer `server/discover` before the gateway
+/// falls back to `initialize`. A session-era server answers an unknown method
+/// with an error at once; this only bounds one that says nothing.
+const DISCOVER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The client capabilities the gateway declares to a child: everything a
+/// real client behind it may answer.
+fn capabilities() -> serde_json::Value {
+    json!({ "sampling": {}, "elicitation": {}, "roots": { "listChanged": true } })
+}
+
+fn client_info() -> serde_json::Value {
+    json!({ "name": "switchyard", "version": env!("CARGO_PKG_VERSION") })
+}
+
+/// The `_meta` every request to a stateless child carries.
+pub fn request_meta() -> serde_json::Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": FIRST_STATELESS_VERSION,
+        "io.modelcontextprotocol/clientInfo": client_info(),
+        "io.modelcontextprotocol/clientCapabilities": capabilities(),
+    })
+}
+
+/// Learns what the child speaks: `server/discover` first, and when the child
+/// supports 2026-07-28 that is all (there is no session to open); otherwise
+/// `initialize` and `notifications/initialized`.
 pub async fn run(process: &Process, timeout: Duration) -> Result<Upstream, String> {
+    let discover = json!({ "_meta": request_meta() });
+    if let Ok(result) = ask(process, "server/discover", &discover, timeout.min(DISCOVER_TIMEOUT)).await
+        && result["supportedVersions"].as_array().is_some_and(|v| v.iter().any(|v| v == FIRST_STATELESS_VERSION))
+    {
+        // Shaped like an initialize result, which is what session-era
+        // clients are answered from.
+        let mut init = json!({
+            "protocolVersion": FIRST_STATELESS_VERSION,
+            "capabilities": result.get("capabilities").cloned().unwrap_or_else(|| json!({})),
+        });
+        if let Some(info) = result.pointer("/_meta/io.modelcontextprotocol~1serverInfo") {
+            init["serverInfo"] = info.clone();
+        }
+        if let Some(instructions) = result.get("instructions") {
+            init["instructions"] = instructions.clone();
+        }
+        return Ok(Upstream { protocol_version: FIRST_STATELESS_VERSION.into(), result: init });
+    }
+    let params =
+        json!({ "protocolVersion": OFFERED_VERSION, "capabilities": capabilities(), "clientInfo": client_info() });
+    let result = ask(process, "initialize", &params, timeout).await?;
+    let protocol_version =
+        result.get("protocolVersion").and_then(|v| v.as_str()).unwrap_or(OFFERED_VERSION).to_string();
+    process.notify(Bytes::from_static(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"));
+    Ok(Upstream { protocol_version, result })
+}
+
+/// Sends one request of the gateway's own and returns its result.
+async fn ask(
+    process: &Process,
+    method: &str,
+    params: &serde_json::Value,
+    timeout: Duration,
+) -> Result<serde_json::Value, String> {
     let id = process.next_id();
-    let params = json!({
-        "protocolVersion": OFFERED_VERSION,
-        "capabilities": { "sampling": {}, "elicitation": {}, "roots": { "listChanged": true } },
-        "clientInfo": { "name": "switchyard", "version": env!("CARGO_PKG_VERSION") },
-    });
-    let line = format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"initialize\",\"params\":{params}}}\n");
+    let line = format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"{method}\",\"params\":{params}}}\n");
     let (tx, mut rx) = mpsc::unbounded_channel();
     let original = RawValue::from_string("0".into()).map_err(|e| e.to_string())?;
     let waiter = Pending {
@@ -92,19 +147,15 @@ pub async fn run(process: &Process, timeout: Duration) -> Result<Upstream, Strin
     process.send(id, Bytes::from(line), waiter).map_err(str::to_string)?;
     let reply = match tokio::time::timeout(timeout, rx.recv()).await {
         Ok(Some((reply, _))) => reply,
-        Ok(None) => return Err("the process closed before answering initialize".into()),
+        Ok(None) => return Err(format!("the process closed before answering {method}")),
         Err(_) => {
-            process.cancel(id, "initialize timed out");
-            return Err(format!("no answer to initialize within {timeout:?}"));
+            process.cancel(id, "timed out");
+            return Err(format!("no answer to {method} within {timeout:?}"));
         }
     };
-    let reply: serde_json::Value = serde_json::from_slice(&reply).map_err(|e| e.to_string())?;
+    let mut reply: serde_json::Value = serde_json::from_slice(&reply).map_err(|e| e.to_string())?;
     if let Some(error) = reply.get("error") {
-        return Err(format!("initialize failed: {error}"));
+        return Err(format!("{method} failed: {error}"));
     }
-    let result = reply.get("result").cloned().ok_or("initialize reply has no result")?;
-    let protocol_version =
-        result.get("protocolVersion").and_then(|v| v.as_str()).unwrap_or(OFFERED_VERSION).to_string();
-    process.notify(Bytes::from_static(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"));
-    Ok(Upstream { protocol_version, result })
+    reply.get_mut("result").map(serde_json::Value::take).ok_or_else(|| format!("{method} reply has no result"))
 }

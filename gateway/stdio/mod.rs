@@ -54,6 +54,8 @@ pub struct StdioBackend {
     supervisors: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// In `per_session` mode, each session's own process.
     sessions: Option<Arc<sessions::Sessions>>,
+    /// `_meta` for requests to a stateless child, built once.
+    request_meta: serde_json::Value,
 }
 
 /// How a request is answered.
@@ -100,6 +102,7 @@ impl StdioBackend {
             stop,
             supervisors: std::sync::Mutex::new(supervisors),
             sessions,
+            request_meta: handshake::request_meta(),
         })
     }
 
@@ -189,6 +192,9 @@ impl StdioBackend {
         let mut json = serde_json::json!({
             "name": &*self.name, "transport": "stdio", "status": if up { "up" } else { "down" }, "processes": processes,
         });
+        if let Some(u) = self.upstream() {
+            json["protocolVersion"] = u.protocol_version.clone().into();
+        }
         if let Some(s) = &self.sessions {
             json["mode"] = "per_session".into();
             json["sessionProcesses"] = s.pids().into();
@@ -273,8 +279,11 @@ impl StdioBackend {
         let child_stateless = self.upstream().is_some_and(|u| u.is_stateless());
         let patch = Patch::for_method(stateless_client, child_stateless, method);
         let up_id = process.next_id();
-        let (line, token) =
-            wire::request_line(up_id, body).map_err(|e| GatewayError::InvalidRequest(format!("bad request: {e}")))?;
+        // A stateless child needs `_meta` on every request; a session-era
+        // client does not send it, so the gateway adds its own.
+        let meta = (child_stateless && !stateless_client).then(|| &self.request_meta);
+        let (line, token) = wire::request_line(up_id, body, meta)
+            .map_err(|e| GatewayError::InvalidRequest(format!("bad request: {e}")))?;
         let (tx, mut rx) = mpsc::unbounded_channel();
         let waiter =
             Pending { sink: tx, original_id: id.to_owned(), original_token: token, patch, owner, streaming: stream };

@@ -38,8 +38,14 @@ pub struct ClientRequest<'a> {
 
 /// Builds the line sent to the child for a client request: the upstream id,
 /// and a `progressToken`, when the client sent one, replaced by the same id.
+/// `meta`, when given (a stateless child serving a session-era client), is
+/// added to `params._meta` where the client did not set those keys.
 /// Returns the line and the client's original token.
-pub fn request_line(up_id: u64, body: &[u8]) -> Result<(Bytes, Option<Box<RawValue>>), String> {
+pub fn request_line(
+    up_id: u64,
+    body: &[u8],
+    meta: Option<&serde_json::Value>,
+) -> Result<(Bytes, Option<Box<RawValue>>), String> {
     let req: ClientRequest = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(body.len() + 16);
     out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
@@ -47,7 +53,15 @@ pub fn request_line(up_id: u64, body: &[u8]) -> Result<(Bytes, Option<Box<RawVal
     out.extend_from_slice(b",\"method\":");
     serde_json::to_writer(&mut out, &req.method).map_err(|e| e.to_string())?;
     let mut original_token = None;
-    if let Some(params) = req.params {
+    let with_meta;
+    let params = match (meta, req.params) {
+        (Some(meta), params) => {
+            with_meta = add_meta(params, meta)?;
+            Some(with_meta.as_ref())
+        }
+        (None, params) => params,
+    };
+    if let Some(params) = params {
         out.extend_from_slice(b",\"params\":");
         match swap_progress_token(params, up_id) {
             Some((rewritten, token)) => {
@@ -59,6 +73,22 @@ pub fn request_line(up_id: u64, body: &[u8]) -> Result<(Bytes, Option<Box<RawVal
     }
     out.extend_from_slice(b"}\n");
     Ok((Bytes::from(out), original_token))
+}
+
+/// `params` with `meta`'s keys added to its `_meta` (the client's own keys win).
+fn add_meta(params: Option<&RawValue>, meta: &serde_json::Value) -> Result<Box<RawValue>, String> {
+    let mut value: serde_json::Value = match params {
+        Some(p) => serde_json::from_str(p.get()).map_err(|e| e.to_string())?,
+        None => serde_json::json!({}),
+    };
+    let Some(obj) = value.as_object_mut() else { return Err("`params` must be an object".into()) };
+    let slot = obj.entry("_meta").or_insert_with(|| serde_json::json!({}));
+    if let (Some(slot), Some(meta)) = (slot.as_object_mut(), meta.as_object()) {
+        for (k, v) in meta {
+            slot.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    serde_json::value::to_raw_value(&value).map_err(|e| e.to_string())
 }
 
 /// Replaces `params._meta.progressToken`, if present, with `token`.
@@ -215,13 +245,28 @@ mod tests {
     #[test]
     fn request_line_rewrites_id_and_token() {
         let body = br#"{"jsonrpc":"2.0","id":"client-1","method":"tools/call","params":{"name":"progress","_meta":{"progressToken":"tok"}}}"#;
-        let (line, token) = request_line(77, body).unwrap();
+        let (line, token) = request_line(77, body, None).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
         assert_eq!(v["id"], 77);
         assert_eq!(v["params"]["_meta"]["progressToken"], 77);
         assert_eq!(v["params"]["name"], "progress");
         assert_eq!(token.unwrap().get(), "\"tok\"");
         assert!(line.ends_with(b"}\n"));
+    }
+
+    #[test]
+    fn request_line_adds_meta_for_a_stateless_child() {
+        let meta = serde_json::json!({ "io.modelcontextprotocol/protocolVersion": "2026-07-28", "keep": "gateway" });
+        let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+        let v: serde_json::Value = serde_json::from_slice(&request_line(5, body, Some(&meta)).unwrap().0).unwrap();
+        assert_eq!(v["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"], "2026-07-28");
+        let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"e","_meta":{"keep":"client","progressToken":"t"}}}"#;
+        let (line, token) = request_line(5, body, Some(&meta)).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["params"]["_meta"]["keep"], "client");
+        assert_eq!(v["params"]["_meta"]["progressToken"], 5);
+        assert_eq!(v["params"]["name"], "e");
+        assert_eq!(token.unwrap().get(), "\"t\"");
     }
 
     #[test]
