@@ -281,7 +281,7 @@ impl StdioBackend {
         let up_id = process.next_id();
         // A stateless child needs `_meta` on every request; a session-era
         // client does not send it, so the gateway adds its own.
-        let meta = (child_stateless && !stateless_client).then(|| &self.request_meta);
+        let meta = (child_stateless && !stateless_client).then_some(&self.request_meta);
         let (line, token) = wire::request_line(up_id, body, meta)
             .map_err(|e| GatewayError::InvalidRequest(format!("bad request: {e}")))?;
         let (tx, mut rx) = mpsc::unbounded_channel();
