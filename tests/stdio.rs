@@ -34,10 +34,10 @@ async fn both_eras_through_one_process() {
     let gw = gateway(parse(&stdio_config(BIN, &["mock", "--stdio"], ""))).await;
     up(&gw).await;
     let url = gw.url("/mcp");
-    // The mock speaks 2026-07-28, so the gateway discovered it rather than
-    // initializing it, and adds `_meta` to session-era clients' requests.
+    // The mock speaks both eras; the gateway initializes it (session era)
+    // and serves stateless clients from that session.
     let h = wait_health(&gw, |_| true).await;
-    assert_eq!(h["backends"][0]["protocolVersion"], "2026-07-28");
+    assert_eq!(h["backends"][0]["protocolVersion"], "2025-11-25");
     // Session era: the gateway answers initialize and mints a token.
     let resp = post(&url, &initialize_body("2025-06-18"), &[]).await;
     assert_eq!(resp.status(), 200);
@@ -172,7 +172,7 @@ async fn junk_lines_and_a_20_mib_line_do_not_break_the_process() {
     let gw = gateway(parse(&stdio_config("python3", &[&misbehaving()], ""))).await;
     let pid = up(&gw).await;
     let url = gw.url("/mcp");
-    // A session-era server: it refuses server/discover, so it is initialized.
+    // A session-era server, initialized by the gateway.
     let h = wait_health(&gw, |_| true).await;
     assert_eq!(h["backends"][0]["protocolVersion"], "2025-06-18");
     let call_tool =

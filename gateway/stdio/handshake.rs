@@ -70,11 +70,6 @@ impl Upstream {
     }
 }
 
-/// How long a child gets to answer `server/discover` before the gateway
-/// falls back to `initialize`. A session-era server answers an unknown method
-/// with an error at once; this only bounds one that says nothing.
-const DISCOVER_TIMEOUT: Duration = Duration::from_secs(2);
-
 /// The client capabilities the gateway declares to a child: everything a
 /// real client behind it may answer.
 fn capabilities() -> serde_json::Value {
@@ -94,14 +89,43 @@ pub fn request_meta() -> serde_json::Value {
     })
 }
 
-/// Learns what the child speaks: `server/discover` first, and when the child
-/// supports 2026-07-28 that is all (there is no session to open); otherwise
-/// `initialize` and `notifications/initialized`.
-pub async fn run(process: &Process, timeout: Duration) -> Result<Upstream, String> {
-    let discover = json!({ "_meta": request_meta() });
-    if let Ok(result) = ask(process, "server/discover", &discover, timeout.min(DISCOVER_TIMEOUT)).await
-        && result["supportedVersions"].as_array().is_some_and(|v| v.iter().any(|v| v == FIRST_STATELESS_VERSION))
-    {
+/// Which handshake to try.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `initialize`: the default, because a session-era upstream session
+    /// serves clients of both eras (see `wire::Patch`), and because some
+    /// servers let the first request fix a connection's era for good, so a
+    /// `server/discover` probe first would lock them out of `initialize`.
+    Initialize,
+    /// `server/discover`: for a child that refused `initialize`, on a fresh
+    /// process.
+    Discover,
+}
+
+/// Why a handshake failed.
+#[derive(Debug)]
+pub enum Failed {
+    /// The child answered `initialize` with an error: it may speak only the
+    /// stateless era, so the next process should be discovered instead.
+    Refused(String),
+    /// Anything else.
+    Other(String),
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failed::Refused(why) | Failed::Other(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Learns what the child speaks, by `initialize` (then
+/// `notifications/initialized`) or by `server/discover`.
+pub async fn run(process: &Process, timeout: Duration, mode: Mode) -> Result<Upstream, Failed> {
+    if mode == Mode::Discover {
+        let discover = json!({ "_meta": request_meta() });
+        let result = ask(process, "server/discover", &discover, timeout).await.map_err(Failed::Other)?;
         // Shaped like an initialize result, which is what session-era
         // clients are answered from.
         let mut init = json!({
@@ -118,7 +142,11 @@ pub async fn run(process: &Process, timeout: Duration) -> Result<Upstream, Strin
     }
     let params =
         json!({ "protocolVersion": OFFERED_VERSION, "capabilities": capabilities(), "clientInfo": client_info() });
-    let result = ask(process, "initialize", &params, timeout).await?;
+    let result = match ask(process, "initialize", &params, timeout).await {
+        Ok(result) => result,
+        Err(why) if why.starts_with("initialize failed") => return Err(Failed::Refused(why)),
+        Err(why) => return Err(Failed::Other(why)),
+    };
     let protocol_version =
         result.get("protocolVersion").and_then(|v| v.as_str()).unwrap_or(OFFERED_VERSION).to_string();
     process.notify(Bytes::from_static(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"));

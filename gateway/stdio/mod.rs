@@ -280,13 +280,25 @@ impl StdioBackend {
         let patch = Patch::for_method(stateless_client, child_stateless, method);
         let up_id = process.next_id();
         // A stateless child needs `_meta` on every request; a session-era
-        // client does not send it, so the gateway adds its own.
-        let meta = (child_stateless && !stateless_client).then_some(&self.request_meta);
+        // client does not send it, so the gateway adds its own. A
+        // session-era child refuses a stateless client's `_meta` version, so
+        // the gateway takes those keys out.
+        let meta = match (child_stateless, stateless_client) {
+            (true, false) => wire::Meta::Add(&self.request_meta),
+            (false, true) => wire::Meta::Strip,
+            _ => wire::Meta::Keep,
+        };
         let (line, token) = wire::request_line(up_id, body, meta)
             .map_err(|e| GatewayError::InvalidRequest(format!("bad request: {e}")))?;
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let waiter =
-            Pending { sink: tx, original_id: id.to_owned(), original_token: token, patch, owner, streaming: stream };
+        let waiter = Pending {
+            sink: tx,
+            original_id: id.to_owned(),
+            original_token: token,
+            patch,
+            owner,
+            streaming: stream && !stateless_client,
+        };
         process.send(up_id, one_line(&line), waiter).map_err(|e| GatewayError::UpstreamConnect(e.into()))?;
         let deadline = self.timeout;
         if !stream {

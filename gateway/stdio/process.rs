@@ -43,6 +43,8 @@ pub struct Pending {
     pub owner: u64,
     /// Whether the client reads an SSE stream for it, which can also carry
     /// the server's requests (sampling, elicitation, roots) to that client.
+    /// Only session-era clients: the 2026-07-28 era forbids server requests
+    /// on a response stream.
     pub streaming: bool,
 }
 
@@ -162,10 +164,15 @@ impl Process {
         }
     }
 
-    /// The sink of the newest request whose client reads a stream.
-    fn newest_streaming(&self) -> Option<Sink> {
+    /// The sink of the one request whose client could be asked. stdio says
+    /// nothing of which request caused a server request, so with two or
+    /// more candidates in flight the gateway refuses rather than guess: a
+    /// wrong guess would show one client's prompt to another.
+    fn sole_streaming(&self) -> Option<Sink> {
         let pending = self.pending.lock().ok()?;
-        pending.iter().filter(|(_, e)| e.streaming).max_by_key(|(id, _)| **id).map(|(_, e)| e.sink.clone())
+        let mut candidates = pending.values().filter(|e| e.streaming);
+        let only = candidates.next()?;
+        candidates.next().is_none().then(|| only.sink.clone())
     }
 
     /// Notes that a request finished in time, for hang detection.
@@ -210,14 +217,13 @@ impl Process {
                 let reply = wire::reply_for_client(&entry.original_id, msg.result, msg.error, entry.patch);
                 let _ = entry.sink.send((reply, true));
             }
-            // A request from the server (sampling, elicitation, roots). stdio
-            // says nothing of which request caused it, so it goes to the
-            // newest request whose client reads a stream; its id is rewritten
-            // to name this slot, so the client's answer comes back here.
-            // With no such client, or for ping, the gateway answers at once
-            // so the server never waits.
+            // A request from the server (sampling, elicitation, roots). It goes
+            // to the client of the one session-era request in flight with a
+            // stream, with its id rewritten to name this slot so the answer
+            // comes back here. With no such client, or several, or for
+            // ping, the gateway answers at once so the server never waits.
             (Some(method), Some(id)) => {
-                let target = (method != "ping").then(|| self.newest_streaming()).flatten();
+                let target = (method != "ping").then(|| self.sole_streaming()).flatten();
                 match target {
                     Some(sink) => {
                         let _ = sink.send((wire::server_request_for_client(self.slot, id, method, msg.params), false));

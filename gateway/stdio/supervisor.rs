@@ -37,6 +37,9 @@ pub struct Slot {
     pub last_error: ArcSwapOption<String>,
     /// Woken after every start attempt, successful or not.
     pub settled: tokio::sync::Notify,
+    /// Set once the child refused `initialize`: later processes are
+    /// discovered instead (stateless-only servers).
+    pub discover: std::sync::atomic::AtomicBool,
 }
 
 /// Whether a slot's child is restarted when it ends.
@@ -72,6 +75,7 @@ pub async fn supervise(
             return;
         }
         let started = Instant::now();
+        let mut refused = false;
         match child::spawn(&cfg) {
             Err(e) => {
                 let why = format!("cannot start `{}`: {e}", cfg.command.as_deref().unwrap_or_default());
@@ -95,13 +99,24 @@ pub async fn supervise(
                 };
                 let process = Process::start(pid, spawned.stdin, spawned.stdout, spawned.stderr, ctx);
                 let mut child = spawned.child;
-                match handshake::run(&process, HANDSHAKE_TIMEOUT).await {
+                let mode = if slot.discover.load(Ordering::Relaxed) {
+                    handshake::Mode::Discover
+                } else {
+                    handshake::Mode::Initialize
+                };
+                match handshake::run(&process, HANDSHAKE_TIMEOUT, mode).await {
                     Ok(upstream) => {
                         slot.upstream.store(Some(Arc::new(upstream)));
                         slot.current.store(Some(process.clone()));
                         slot.last_error.store(None);
                     }
                     Err(why) => {
+                        // A refused initialize is retried at once, on a fresh
+                        // process, with server/discover.
+                        refused = matches!(why, handshake::Failed::Refused(_)) && mode == handshake::Mode::Initialize;
+                        if refused {
+                            slot.discover.store(true, Ordering::Relaxed);
+                        }
                         tracing::error!(backend = &*name, pid, "handshake failed: {why}");
                         slot.last_error.store(Some(Arc::new(format!("handshake failed: {why}"))));
                     }
@@ -130,7 +145,14 @@ pub async fn supervise(
                 process.ended.notify_waiters();
             }
         }
-        if *stop.borrow() || lifecycle == Lifecycle::Once {
+        if *stop.borrow() {
+            return;
+        }
+        if refused {
+            // The next process is discovered instead; no backoff, nothing crashed.
+            continue;
+        }
+        if lifecycle == Lifecycle::Once {
             return;
         }
         if started.elapsed() >= STABLE {

