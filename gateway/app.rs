@@ -21,6 +21,7 @@ use crate::front::{Client, Front, Info, Route, Settings};
 use crate::ops::Ops;
 use crate::session::SessionKey;
 use crate::stack;
+use crate::table::Table;
 use crate::telemetry::RouteMetrics;
 use crate::telemetry::metrics::{self, Outcome};
 
@@ -29,6 +30,8 @@ pub struct App {
     front: Front,
     /// Health, readiness and counters.
     pub ops: Ops,
+    /// The live backend table.
+    pub table: Table,
     request_ids: RequestIds,
 }
 
@@ -70,9 +73,11 @@ impl App {
             tls: config.gateway.tls.is_some(),
         };
         let _ = metrics::handle();
+        let table = Table::new(backends.into_values().collect());
         Ok(App {
             front: Front::new(routes, key, settings),
-            ops: Ops::new(backends.into_values().collect()),
+            ops: Ops::new(table.clone()),
+            table,
             request_ids: RequestIds::new(),
         })
     }

@@ -69,6 +69,13 @@ pub enum GatewayError {
     /// The upstream did not answer within the backend's `timeout`.
     #[error("upstream did not answer within {0:?}")]
     UpstreamTimeout(std::time::Duration),
+    /// One attempt got no response head within `attempt_timeout` (and no
+    /// retry was allowed).
+    #[error("upstream did not answer one attempt within {0:?}")]
+    AttemptTimeout(std::time::Duration),
+    /// Every instance of the backend is drained or weighted 0.
+    #[error("no backend instance is taking requests")]
+    NoInstance,
 }
 
 /// Gateway-defined JSON-RPC codes, in the implementation-defined range.
@@ -83,6 +90,8 @@ pub mod codes {
     pub const BAD_GATEWAY: i32 = -32010;
     /// The upstream did not answer in time.
     pub const GATEWAY_TIMEOUT: i32 = -32011;
+    /// No instance is taking requests (all drained or weighted 0).
+    pub const NO_INSTANCE: i32 = -32012;
 }
 
 impl GatewayError {
@@ -102,7 +111,8 @@ impl GatewayError {
             SessionNotFound => (StatusCode::NOT_FOUND, codes::SESSION_NOT_FOUND),
             Draining => (StatusCode::SERVICE_UNAVAILABLE, codes::DRAINING),
             UpstreamConnect(_) | UpstreamFailed(_) => (StatusCode::BAD_GATEWAY, codes::BAD_GATEWAY),
-            UpstreamTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, codes::GATEWAY_TIMEOUT),
+            UpstreamTimeout(_) | AttemptTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, codes::GATEWAY_TIMEOUT),
+            NoInstance => (StatusCode::SERVICE_UNAVAILABLE, codes::NO_INSTANCE),
         }
     }
 
@@ -110,8 +120,8 @@ impl GatewayError {
     pub fn origin(&self) -> Origin {
         use GatewayError::*;
         match self {
-            UpstreamConnect(_) | UpstreamFailed(_) | UpstreamTimeout(_) => Origin::Upstream,
-            Draining => Origin::Gateway,
+            UpstreamConnect(_) | UpstreamFailed(_) | UpstreamTimeout(_) | AttemptTimeout(_) => Origin::Upstream,
+            Draining | NoInstance => Origin::Gateway,
             _ => Origin::Client,
         }
     }
@@ -134,6 +144,8 @@ impl GatewayError {
             UpstreamConnect(_) => "connect",
             UpstreamFailed(_) => "upstream_failed",
             UpstreamTimeout(_) => "timeout",
+            AttemptTimeout(_) => "attempt_timeout",
+            NoInstance => "no_instance",
         }
     }
 

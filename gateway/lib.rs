@@ -3,25 +3,35 @@
 //! The modules follow the request path (see `ARCHITECTURE.md`):
 //!
 //! ```text
-//! listener → app → front (checks, envelope, era, session) → stack (deadline → forward) → backend
+//! listener → app → front (checks, envelope, era, session)
+//!          → stack (deadline → retry → balance → forward) → backend
 //! ```
 //!
-//! `session` seals the gateway's own session tokens, `ops` serves health and
-//! metrics, `telemetry` writes the log line and metrics of every request, and
-//! `error` is the one table from failure to response.
+//! Beside the request path, `health` probes every instance and `outlier`
+//! ejects the ones real requests see failing; both write the live `table`,
+//! which the balancer reads without a lock. `session` seals the gateway's own
+//! session tokens, `ops` serves health and metrics, `telemetry` writes the
+//! log line and metrics of every request, and `error` is the one table from
+//! failure to response.
 #![forbid(unsafe_code)]
 
 pub mod app;
 pub mod backend;
+pub mod balance;
 pub mod config;
+pub mod deadline;
 pub mod error;
 pub mod front;
+pub mod health;
 pub mod jsonrpc;
 pub mod listener;
 pub mod mock;
 pub mod ops;
+pub mod outlier;
+pub mod retry;
 pub mod session;
 pub mod stack;
+pub mod table;
 pub mod telemetry;
 
 use std::sync::Arc;
@@ -48,6 +58,8 @@ pub enum StartError {
 /// Tests bind `127.0.0.1:0`, spawn this, and talk to the bound address.
 pub async fn run(config: &Config, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
     let app = Arc::new(App::build(config)?);
+    // Probes run as long as the gateway serves, and stop with it.
+    let _checker = health::Checker::start(app.table.backends());
     let tls = match &config.gateway.tls {
         Some(t) => Some(listener::acceptor(&t.cert, &t.key)?),
         None => None,
