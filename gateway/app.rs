@@ -12,6 +12,7 @@ use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
+use crate::admin::Admin;
 use crate::backend::{Backend, BuildError};
 use crate::config::Config;
 use crate::error::GatewayError;
@@ -32,6 +33,8 @@ pub struct App {
     pub ops: Ops,
     /// The live backend table.
     pub table: Table,
+    /// The admin API, when it is served under `/admin` on this listener.
+    admin: Option<Admin>,
     request_ids: RequestIds,
 }
 
@@ -74,10 +77,16 @@ impl App {
         };
         let _ = metrics::handle();
         let table = Table::new(backends.into_values().collect());
+        let gw = &config.gateway;
+        let admin = match (&gw.admin_listen, &gw.admin_token) {
+            (None, Some(token)) => Some(Admin::new(table.clone(), Some(token.clone()), gw.listen.ip().is_loopback())),
+            _ => None,
+        };
         Ok(App {
             front: Front::new(routes, key, settings),
             ops: Ops::new(table.clone()),
             table,
+            admin,
             request_ids: RequestIds::new(),
         })
     }
@@ -85,6 +94,11 @@ impl App {
     /// Answers one request.
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: Arc<Peer>) -> Response<ProxyBody> {
         let path = req.uri().path();
+        if let Some(admin) = &self.admin
+            && Admin::owns(path)
+        {
+            return admin.serve(req).await.map(ProxyBody::full);
+        }
         if Ops::owns(path) {
             let path = path.to_string();
             return self.ops.serve(&path).await.map(ProxyBody::full);

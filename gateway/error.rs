@@ -76,6 +76,12 @@ pub enum GatewayError {
     /// Every instance of the backend is drained or weighted 0.
     #[error("no backend instance is taking requests")]
     NoInstance,
+    /// An admin API request without the right bearer token.
+    #[error("the admin API needs `Authorization: Bearer <admin_token>`")]
+    Unauthorized,
+    /// An admin API request names a backend or instance that does not exist.
+    #[error("{0}")]
+    NotFound(String),
 }
 
 /// Gateway-defined JSON-RPC codes, in the implementation-defined range.
@@ -92,6 +98,8 @@ pub mod codes {
     pub const GATEWAY_TIMEOUT: i32 = -32011;
     /// No instance is taking requests (all drained or weighted 0).
     pub const NO_INSTANCE: i32 = -32012;
+    /// The admin API's bearer token is missing or wrong.
+    pub const UNAUTHORIZED: i32 = -32003;
 }
 
 impl GatewayError {
@@ -113,6 +121,8 @@ impl GatewayError {
             UpstreamConnect(_) | UpstreamFailed(_) => (StatusCode::BAD_GATEWAY, codes::BAD_GATEWAY),
             UpstreamTimeout(_) | AttemptTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, codes::GATEWAY_TIMEOUT),
             NoInstance => (StatusCode::SERVICE_UNAVAILABLE, codes::NO_INSTANCE),
+            Unauthorized => (StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED),
+            NotFound(_) => (StatusCode::NOT_FOUND, jsonrpc::METHOD_NOT_FOUND),
         }
     }
 
@@ -146,6 +156,8 @@ impl GatewayError {
             UpstreamTimeout(_) => "timeout",
             AttemptTimeout(_) => "attempt_timeout",
             NoInstance => "no_instance",
+            Unauthorized => "unauthorized",
+            NotFound(_) => "not_found",
         }
     }
 
@@ -160,6 +172,9 @@ impl GatewayError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let GatewayError::MethodNotAllowed(allow) = self {
             headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        if let GatewayError::Unauthorized = self {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -15,6 +15,7 @@
 //! failure to response.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
 pub mod backend;
 pub mod balance;
@@ -50,13 +51,32 @@ pub enum StartError {
     /// The TLS files could not be used.
     #[error(transparent)]
     Tls(#[from] listener::TlsError),
+    /// The admin listener could not be bound.
+    #[error("cannot listen on {0} for the admin API: {1}")]
+    AdminListen(std::net::SocketAddr, std::io::Error),
 }
 
 /// Runs the gateway on an already-bound listener until `shutdown` resolves,
 /// then drains within `shutdown_grace` and returns.
 ///
 /// Tests bind `127.0.0.1:0`, spawn this, and talk to the bound address.
+/// With `[gateway] admin_listen`, the admin listener is bound here too.
 pub async fn run(config: &Config, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    let admin = match config.gateway.admin_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| StartError::AdminListen(addr, e))?),
+        None => None,
+    };
+    run_with_admin(config, listener, admin, shutdown).await
+}
+
+/// [`run`], with the admin API on a listener the caller bound (tests bind
+/// `127.0.0.1:0`); `None` serves no admin listener.
+pub async fn run_with_admin(
+    config: &Config,
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
     let app = Arc::new(App::build(config)?);
     // Probes run as long as the gateway serves, and stop with it.
     let _checker = health::Checker::start(app.table.backends());
@@ -71,6 +91,21 @@ pub async fn run(config: &Config, listener: TcpListener, shutdown: impl Future<O
         max_headers: g.max_headers,
         shutdown_grace: g.shutdown_grace.0,
     };
-    listener::serve(listener, app, limits, tls, shutdown).await;
+    let admin_api = admin.map(|l| {
+        let loopback = l.local_addr().is_ok_and(|a| a.ip().is_loopback());
+        (l, Arc::new(admin::Admin::new(app.table.clone(), g.admin_token.clone(), loopback)))
+    });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let main = listener::serve(listener, app, limits, tls, async {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let admin_served = async move {
+        if let Some((l, api)) = admin_api {
+            let mut stopped = stopped;
+            admin::serve(l, api, async move { drop(stopped.wait_for(|s| *s).await) }).await;
+        }
+    };
+    tokio::join!(main, admin_served);
     Ok(())
 }

@@ -20,7 +20,7 @@
 //!   cannot match to its requests.
 
 pub mod body;
-mod checks;
+pub(crate) mod checks;
 pub mod envelope;
 pub mod headers;
 mod initialize;
