@@ -10,10 +10,10 @@
 //! backend can least take it: with three attempts each, a pool that starts
 //! failing sees three times its traffic, fails more, and the retries
 //! compound through every proxy in the path (a retry storm). The budget
-//! (tower's [`TpsBudget`](tower::retry::budget::TpsBudget), after finagle
-//! and linkerd) lets retries be at most `budget_percent` of the requests of
-//! the last second, plus `min_per_second` so that a quiet backend can still
-//! retry its rare failures. When a whole pool fails, the upstream sees at
+//! ([`budget`], after finagle, linkerd and tower's `TpsBudget`) lets retries
+//! be at most `budget_percent` of the requests of the last second, plus
+//! `min_per_second` so that a quiet backend can still retry its rare
+//! failures. When a whole pool fails, the upstream sees at
 //! most `1 + budget_percent/100` times the client load plus
 //! `min_per_second`, however many attempts a request may make.
 //! `attempts` still caps a single request, so that one request cannot spend
@@ -31,6 +31,7 @@
 //! A response discarded for a retry is dropped whole, body included, before
 //! the next attempt starts, which also returns its instance's load.
 
+pub mod budget;
 mod policy;
 
 use std::pin::Pin;

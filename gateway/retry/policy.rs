@@ -20,15 +20,10 @@
 use std::time::Duration;
 
 use http::{HeaderMap, StatusCode, header};
-use tower::retry::budget::{Budget, TpsBudget};
 
+use super::budget::Budget;
 use crate::config;
 use crate::error::GatewayError;
-
-/// How long the budget remembers requests and retries. linkerd remembers
-/// 10 s, which lets `10 × min_per_second` retries go out in one burst; one
-/// second keeps `min_per_second` true to its name.
-const BUDGET_WINDOW: Duration = Duration::from_secs(1);
 
 /// A backend's retry settings, resolved.
 pub struct Policy {
@@ -41,7 +36,7 @@ pub struct Policy {
     /// Tools the operator declared idempotent, sorted for binary search.
     idempotent_tools: Vec<String>,
     /// Caps retries at a share of requests plus a floor per second.
-    budget: TpsBudget,
+    budget: Budget,
 }
 
 /// What to do after an attempt.
@@ -63,12 +58,7 @@ impl Policy {
             backoff: cfg.backoff.0,
             max_backoff: cfg.max_backoff.0,
             idempotent_tools,
-            // The config check keeps these inside TpsBudget's asserts.
-            budget: TpsBudget::new(
-                BUDGET_WINDOW,
-                cfg.min_per_second.min(1_000_000),
-                cfg.budget_percent.min(1000) as f32 / 100.0,
-            ),
+            budget: Budget::new(cfg.budget_percent, cfg.min_per_second),
         }
     }
 
