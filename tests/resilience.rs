@@ -58,6 +58,12 @@ backend = "{name}"
     )
 }
 
+/// The scenarios measure time, so they run one at a time: side by side on a
+/// two-core CI machine they would mostly measure each other.
+/// tokio's mutex works across the tests' runtimes and is not poisoned by a
+/// failed scenario.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn urls(ups: &[Upstream]) -> Vec<String> {
     ups.iter().map(Upstream::url).collect()
 }
@@ -236,6 +242,7 @@ async fn metrics(gw: &Running) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_instance_costs_no_list_or_read_and_no_call_runs_twice() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let (mut ups, ledger) = fleet::fleet(3);
     let gw = gateway(parse(&config("kill", &urls(&ups), ""))).await;
     for i in 0..3 {
@@ -298,6 +305,7 @@ async fn killed_instance_costs_no_list_or_read_and_no_call_runs_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn black_holed_instances_never_hold_a_request_past_its_deadline() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let (ups, _ledger) = fleet::fleet(3);
     let deadline = Duration::from_secs(1);
     let gw =
@@ -343,6 +351,7 @@ async fn black_holed_instances_never_hold_a_request_past_its_deadline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pool_answering_503_sees_no_retry_storm() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let (ups, _ledger) = fleet::fleet(3);
     for up in &ups {
         up.set_mode(Mode::Fail503);
@@ -382,6 +391,7 @@ async fn a_pool_answering_503_sees_no_retry_storm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draining_under_load_costs_nothing_and_lets_sessions_finish() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let (ups, _ledger) = fleet::fleet(3);
     let gw = gateway(parse(&config("drain", &urls(&ups), ""))).await;
     let url = gw.url("/mcp");
@@ -441,6 +451,7 @@ async fn draining_under_load_costs_nothing_and_lets_sessions_finish() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deadline_cancels_upstream_and_ends_the_stream() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let (ups, ledger) = fleet::fleet(1);
     let deadline = Duration::from_millis(500);
     let gw =

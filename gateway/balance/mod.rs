@@ -73,7 +73,7 @@ pub fn pick<'a>(pool: &'a [Arc<Instance>], tried: Option<&Tried>) -> Option<Pick
         let is_healthy = r.healthy(now_ms);
         healthy += usize::from(is_healthy);
         let untried = !tried.is_some_and(|t| t.contains(i));
-        let score = Score::of(r.in_flight(), weight, r.ewma().as_micros());
+        let score = Score::of(r.in_flight(), weight, r.ewma_bits());
         let classes = [is_healthy && untried, untried, is_healthy, true];
         for (class, eligible) in classes.into_iter().enumerate() {
             if eligible && best[class].is_none_or(|(b, _)| score < b) {
@@ -94,12 +94,13 @@ pub fn pick<'a>(pool: &'a [Arc<Instance>], tried: Option<&Tried>) -> Option<Pick
 #[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
 struct Score {
     load: f64,
-    ewma_us: u128,
+    /// [`Record::ewma_bits`](crate::table::Record::ewma_bits).
+    ewma: u64,
 }
 
 impl Score {
-    fn of(in_flight: u32, weight: u32, ewma_us: u128) -> Self {
-        Self { load: f64::from(in_flight) / f64::from(weight.max(1)), ewma_us }
+    fn of(in_flight: u32, weight: u32, ewma: u64) -> Self {
+        Self { load: f64::from(in_flight) / f64::from(weight.max(1)), ewma }
     }
 }
 

@@ -255,6 +255,62 @@ async fn http_get(backend: &Backend, instance: &Instance, path: &str, expect: u1
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config;
+
+    /// The built-in mock on an ephemeral port, and a backend pointing at it.
+    async fn mock_backend() -> (Backend, tokio::sync::oneshot::Sender<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/mcp", listener.local_addr().unwrap()).parse().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(crate::mock::serve_http(listener, Default::default(), async {
+            let _ = stopped.await;
+        }));
+        let cfg = config::Backend {
+            instances: vec![config::Instance { url: config::InstanceUrl(url), weight: 1 }],
+            ..Default::default()
+        };
+        (Backend::build(&cfg).unwrap(), stop)
+    }
+
+    #[tokio::test]
+    async fn mcp_probes_keep_their_session_and_reopen_it_on_404() {
+        let (b, _stop) = mock_backend().await;
+        let i = b.instances[0].clone();
+        let mut p = Prober::new(Probe::Ping);
+        p.probe(&b, &i).await.unwrap();
+        let first = p.session.as_ref().and_then(|s| s.id.clone()).expect("the mock issues a session id");
+        p.probe(&b, &i).await.unwrap();
+        assert_eq!(p.session.as_ref().and_then(|s| s.id.clone()), Some(first.clone()), "one session, kept");
+        // The server forgets the session (a restart): 404, then a new one.
+        p.session.as_mut().unwrap().id = Some(HeaderValue::from_static("forgotten"));
+        p.probe(&b, &i).await.unwrap();
+        let reopened = p.session.as_ref().and_then(|s| s.id.clone()).unwrap();
+        assert!(reopened != first && reopened != "forgotten");
+
+        Prober::new(Probe::ToolsList).probe(&b, &i).await.unwrap();
+        Prober::new(Probe::Discover).probe(&b, &i).await.unwrap();
+        let err = Prober::new(Probe::HttpGet { path: "/health".into(), expect: 200 }).probe(&b, &i).await.unwrap_err();
+        assert!(err.contains("HTTP 404, expected 200"), "{err}");
+        Prober::new(Probe::HttpGet { path: "/health".into(), expect: 404 }).probe(&b, &i).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_dead_instance_fails_its_probe() {
+        let (b, stop) = mock_backend().await;
+        let i = b.instances[0].clone();
+        let _ = stop.send(());
+        // The mock stops accepting once told; wait for the refusal itself.
+        let refused = async {
+            loop {
+                if let Err(e) = Prober::new(Probe::Ping).probe(&b, &i).await {
+                    return e;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        };
+        let err = tokio::time::timeout(std::time::Duration::from_secs(10), refused).await.unwrap();
+        assert!(err.contains("initialize"), "{err}");
+    }
 
     #[test]
     fn messages_from_json_and_sse() {

@@ -292,6 +292,13 @@ impl Record {
         self.ewma_us.store(new.to_bits(), Relaxed);
     }
 
+    /// The EWMA as the bits of a non-negative `f64` of microseconds: these
+    /// order the same as the numbers, so the balancer compares them as they
+    /// are, without converting.
+    pub fn ewma_bits(&self) -> u64 {
+        self.ewma_us.load(Relaxed)
+    }
+
     /// EWMA of the time to the response head.
     pub fn ewma(&self) -> Duration {
         Duration::from_secs_f64(f64::from_bits(self.ewma_us.load(Relaxed)).max(0.0) / 1e6)
