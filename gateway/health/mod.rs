@@ -125,9 +125,11 @@ async fn run(backend: Weak<Backend>, index: usize) {
         record.set_probe(outcome.is_ok(), started.elapsed(), outcome.as_ref().err().map(String::as_str));
         let before = record.health();
         if let Some(after) = observe(before, &mut streak, outcome.is_ok(), cfg.rise, cfg.fall) {
-            let reason = match &outcome {
-                Ok(()) => format!("{} probe(s) in a row succeeded", streak.ok),
-                Err(e) => format!("{} probe(s) in a row failed: {e}", streak.failed),
+            let reason = match (&outcome, before) {
+                (Ok(()), Health::Unknown) => "first probe succeeded".to_string(),
+                (Err(e), Health::Unknown) => format!("first probe failed: {e}"),
+                (Ok(()), _) => format!("{} probes in a row succeeded", streak.ok),
+                (Err(e), _) => format!("{} probes in a row failed: {e}", streak.failed),
             };
             record.set_health(after, &reason);
             log_change(&backend, &instance.display_url(), before, after, &reason);
