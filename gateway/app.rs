@@ -12,6 +12,7 @@ use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
+use crate::admin::Admin;
 use crate::backend::{Backend, BuildError};
 use crate::config::{Config, Transport};
 use crate::error::GatewayError;
@@ -22,6 +23,7 @@ use crate::ops::Ops;
 use crate::session::SessionKey;
 use crate::stack;
 use crate::stdio::StdioBackend;
+use crate::table::Table;
 use crate::telemetry::RouteMetrics;
 use crate::telemetry::metrics::{self, Outcome};
 
@@ -30,6 +32,10 @@ pub struct App {
     front: Front,
     /// Health, readiness and counters.
     pub ops: Ops,
+    /// The live backend table.
+    pub table: Table,
+    /// The admin API, when it is served under `/admin` on this listener.
+    admin: Option<Admin>,
     request_ids: RequestIds,
 }
 
@@ -86,9 +92,17 @@ impl App {
             tls: config.gateway.tls.is_some(),
         };
         let _ = metrics::handle();
+        let table = Table::new(backends.into_values().collect());
+        let gw = &config.gateway;
+        let admin = match (&gw.admin_listen, &gw.admin_token) {
+            (None, Some(token)) => Some(Admin::new(table.clone(), Some(token.clone()), gw.listen.ip().is_loopback())),
+            _ => None,
+        };
         Ok(App {
             front: Front::new(routes, key, settings),
-            ops: Ops::new(backends.into_values().collect(), stdio_backends.into_values().collect()),
+            ops: Ops::new(table.clone(), stdio_backends.into_values().collect()),
+            table,
+            admin,
             request_ids: RequestIds::new(),
         })
     }
@@ -96,6 +110,11 @@ impl App {
     /// Answers one request.
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: Arc<Peer>) -> Response<ProxyBody> {
         let path = req.uri().path();
+        if let Some(admin) = &self.admin
+            && Admin::owns(path)
+        {
+            return admin.serve(req).await.map(ProxyBody::full);
+        }
         if Ops::owns(path) {
             let path = path.to_string();
             return self.ops.serve(&path).await.map(ProxyBody::full);

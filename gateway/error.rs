@@ -72,6 +72,19 @@ pub enum GatewayError {
     /// The upstream did not answer within the backend's `timeout`.
     #[error("upstream did not answer within {0:?}")]
     UpstreamTimeout(std::time::Duration),
+    /// One attempt got no response head within `attempt_timeout` (and no
+    /// retry was allowed).
+    #[error("upstream did not answer one attempt within {0:?}")]
+    AttemptTimeout(std::time::Duration),
+    /// Every instance of the backend is drained or weighted 0.
+    #[error("no backend instance is taking requests")]
+    NoInstance,
+    /// An admin API request without the right bearer token.
+    #[error("the admin API needs `Authorization: Bearer <admin_token>`")]
+    Unauthorized,
+    /// An admin API request names a backend or instance that does not exist.
+    #[error("{0}")]
+    NotFound(String),
 }
 
 /// Gateway-defined JSON-RPC codes, in the implementation-defined range.
@@ -88,6 +101,10 @@ pub mod codes {
     pub const BAD_GATEWAY: i32 = -32010;
     /// The upstream did not answer in time.
     pub const GATEWAY_TIMEOUT: i32 = -32011;
+    /// No instance is taking requests (all drained or weighted 0).
+    pub const NO_INSTANCE: i32 = -32012;
+    /// The admin API's bearer token is missing or wrong.
+    pub const UNAUTHORIZED: i32 = -32004;
 }
 
 impl GatewayError {
@@ -108,7 +125,10 @@ impl GatewayError {
             Draining => (StatusCode::SERVICE_UNAVAILABLE, codes::DRAINING),
             Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::OVERLOADED),
             UpstreamConnect(_) | UpstreamFailed(_) => (StatusCode::BAD_GATEWAY, codes::BAD_GATEWAY),
-            UpstreamTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, codes::GATEWAY_TIMEOUT),
+            UpstreamTimeout(_) | AttemptTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, codes::GATEWAY_TIMEOUT),
+            NoInstance => (StatusCode::SERVICE_UNAVAILABLE, codes::NO_INSTANCE),
+            Unauthorized => (StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED),
+            NotFound(_) => (StatusCode::NOT_FOUND, jsonrpc::METHOD_NOT_FOUND),
         }
     }
 
@@ -116,8 +136,8 @@ impl GatewayError {
     pub fn origin(&self) -> Origin {
         use GatewayError::*;
         match self {
-            UpstreamConnect(_) | UpstreamFailed(_) | UpstreamTimeout(_) => Origin::Upstream,
-            Draining | Overloaded(_) => Origin::Gateway,
+            UpstreamConnect(_) | UpstreamFailed(_) | UpstreamTimeout(_) | AttemptTimeout(_) => Origin::Upstream,
+            Draining | NoInstance | Overloaded(_) => Origin::Gateway,
             _ => Origin::Client,
         }
     }
@@ -141,6 +161,10 @@ impl GatewayError {
             UpstreamConnect(_) => "connect",
             UpstreamFailed(_) => "upstream_failed",
             UpstreamTimeout(_) => "timeout",
+            AttemptTimeout(_) => "attempt_timeout",
+            NoInstance => "no_instance",
+            Unauthorized => "unauthorized",
+            NotFound(_) => "not_found",
         }
     }
 
@@ -158,6 +182,9 @@ impl GatewayError {
         }
         if let GatewayError::Overloaded(secs) = self {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+        }
+        if let GatewayError::Unauthorized = self {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

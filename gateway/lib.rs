@@ -3,27 +3,39 @@
 //! The modules follow the request path (see `ARCHITECTURE.md`):
 //!
 //! ```text
-//! listener → app → front (checks, envelope, era, session) → stack (deadline → forward) → backend
+//! listener → app → front (checks, envelope, era, session)
+//!          → stack (deadline → retry → balance → forward) → backend
 //! ```
 //!
-//! `session` seals the gateway's own session tokens, `ops` serves health and
-//! metrics, `telemetry` writes the log line and metrics of every request, and
-//! `error` is the one table from failure to response.
+//! Beside the request path, `health` probes every instance and `outlier`
+//! ejects the ones real requests see failing; both write the live `table`,
+//! which the balancer reads without a lock. `session` seals the gateway's own
+//! session tokens, `ops` serves health and metrics, `telemetry` writes the
+//! log line and metrics of every request, and `error` is the one table from
+//! failure to response. `stdio` runs supervised pools of child processes
+//! for stdio backends.
 #![deny(unsafe_code)]
 
+pub mod admin;
 pub mod app;
 pub mod backend;
+pub mod balance;
 pub mod bench;
 pub mod config;
+pub mod deadline;
 pub mod error;
 pub mod front;
+pub mod health;
 pub mod jsonrpc;
 pub mod listener;
 pub mod mock;
 pub mod ops;
+pub mod outlier;
+pub mod retry;
 pub mod session;
 pub mod stack;
 pub mod stdio;
+pub mod table;
 pub mod telemetry;
 
 use std::sync::Arc;
@@ -42,14 +54,35 @@ pub enum StartError {
     /// The TLS files could not be used.
     #[error(transparent)]
     Tls(#[from] listener::TlsError),
+    /// The admin listener could not be bound.
+    #[error("cannot listen on {0} for the admin API: {1}")]
+    AdminListen(std::net::SocketAddr, std::io::Error),
 }
 
 /// Runs the gateway on an already-bound listener until `shutdown` resolves,
 /// then drains within `shutdown_grace` and returns.
 ///
 /// Tests bind `127.0.0.1:0`, spawn this, and talk to the bound address.
+/// With `[gateway] admin_listen`, the admin listener is bound here too.
 pub async fn run(config: &Config, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    let admin = match config.gateway.admin_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| StartError::AdminListen(addr, e))?),
+        None => None,
+    };
+    run_with_admin(config, listener, admin, shutdown).await
+}
+
+/// [`run`], with the admin API on a listener the caller bound (tests bind
+/// `127.0.0.1:0`); `None` serves no admin listener.
+pub async fn run_with_admin(
+    config: &Config,
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
     let app = Arc::new(App::build(config)?);
+    // Probes run as long as the gateway serves, and stop with it.
+    let _checker = health::Checker::start(app.table.backends());
     let tls = match &config.gateway.tls {
         Some(t) => Some(listener::acceptor(&t.cert, &t.key)?),
         None => None,
@@ -61,7 +94,22 @@ pub async fn run(config: &Config, listener: TcpListener, shutdown: impl Future<O
         max_headers: g.max_headers,
         shutdown_grace: g.shutdown_grace.0,
     };
-    listener::serve(listener, app.clone(), limits, tls, shutdown).await;
+    let admin_api = admin.map(|l| {
+        let loopback = l.local_addr().is_ok_and(|a| a.ip().is_loopback());
+        (l, Arc::new(admin::Admin::new(app.table.clone(), g.admin_token.clone(), loopback)))
+    });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let main = listener::serve(listener, app.clone(), limits, tls, async {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let admin_served = async move {
+        if let Some((l, api)) = admin_api {
+            let mut stopped = stopped;
+            admin::serve(l, api, async move { drop(stopped.wait_for(|s| *s).await) }).await;
+        }
+    };
+    tokio::join!(main, admin_served);
     app.ops.stop_processes().await;
     Ok(())
 }

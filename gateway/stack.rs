@@ -1,110 +1,151 @@
 //! The one place the per-backend policy stack is composed, in request order.
 //!
 //! ```text
-//! deadline (backend `timeout`) → pick (pinned instance, or first healthy) → forward (pooled client)
+//! deadline → retry → balance → forward
 //! ```
 //!
-//! Later stages (rate limit, cache, retry, balance) slot in here, each a tower
-//! layer, so a newcomer reads this one function to see where a request goes.
+//! - [`deadline`](crate::deadline): the overall deadline per method, every
+//!   retry included; cancels upstream and answers 504 when it passes, and
+//!   bounds the SSE body of a POST too.
+//! - [`retry`](crate::retry): tries a failed attempt again on another
+//!   instance when that is safe, within a budget.
+//! - [`balance`](crate::balance): picks the instance: the session's own, or
+//!   the least loaded healthy one.
+//! - [`forward`](crate::backend::Forward): sends it with the pooled client,
+//!   bounded by `attempt_timeout`, and tells passive outlier detection how
+//!   it went.
+//!
+//! Later stages (rate limit, cache) slot in above the deadline, each a tower
+//! layer, so a newcomer reads [`build`] to see where a request goes.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response, Uri};
+use http::{Request, Response};
 use http_body_util::Full;
+use tokio::time::Instant;
 use tower::util::BoxCloneSyncService;
-use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
+use tower::{ServiceBuilder, ServiceExt};
 
-use crate::backend::{Backend, Instance, UpstreamBody};
+use crate::backend::{Backend, Forward, Instance, TrackedBody};
+use crate::balance::BalanceLayer;
+use crate::deadline::{DeadlineBody, DeadlineLayer};
 use crate::error::GatewayError;
+use crate::retry::RetryLayer;
 
 /// A request on its way to a backend.
 pub struct UpstreamRequest {
     /// The HTTP request; its URI is replaced with the chosen instance's.
     pub http: Request<Full<Bytes>>,
-    /// The instance a session is pinned to; `None` lets the stack choose.
-    pub pinned: Option<Arc<Instance>>,
+    /// The instance it goes to: set by the front for a pinned session, by
+    /// the balancer otherwise.
+    pub instance: Option<Arc<Instance>>,
+    /// What the front learned about the call that the stack needs.
+    pub policy: CallPolicy,
+    /// When the whole request must be over; set by the deadline layer.
+    pub deadline: Option<Instant>,
+    /// The instances its attempts went to, shared by every attempt's copy so
+    /// that a retry can avoid them and the front can learn where a new
+    /// session landed.
+    pub tried: Option<Arc<Tried>>,
 }
 
+/// What the stack needs to know about a call, decided once by the front
+/// from the validated envelope ([`Backend::policy`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallPolicy {
+    /// The overall deadline: the backend's `timeout`, or its override for
+    /// this method.
+    pub timeout: Duration,
+    /// Whether sending it twice is harmless, so that a 5xx, a reset or an
+    /// attempt timeout may be retried (see [`crate::retry`]).
+    pub replay_safe: bool,
+    /// Whether the deadline also bounds the response body (a POST other
+    /// than `subscriptions/listen`) or only its head (GET streams, DELETE,
+    /// subscriptions).
+    pub bound_body: bool,
+}
+
+/// The instances a request's attempts went to.
+#[derive(Debug)]
+pub struct Tried {
+    /// Bit `i % 64` is set once instance `i` was tried.
+    mask: AtomicU64,
+    /// The instance of the latest attempt (`usize::MAX` before the first).
+    last: AtomicUsize,
+}
+
+/// The body of a response coming out of the stack.
+pub type ResponseBody = DeadlineBody<TrackedBody>;
+
 /// The type-erased per-backend service.
-pub type BackendService = BoxCloneSyncService<UpstreamRequest, Response<UpstreamBody>, GatewayError>;
+pub type BackendService = BoxCloneSyncService<UpstreamRequest, Response<ResponseBody>, GatewayError>;
 
 /// Composes the stack for one backend.
 pub fn build(backend: Arc<Backend>) -> BackendService {
-    let timeout = backend.timeout;
     let svc = ServiceBuilder::new()
-        .map_err(move |e: BoxError| deadline_error(e, timeout))
-        .timeout(timeout)
-        .service(Forward { backend });
+        .layer(DeadlineLayer::new(backend.clone()))
+        .layer(RetryLayer::new(backend.clone()))
+        .layer(BalanceLayer::new(backend.clone()))
+        .service(Forward::new(backend));
     BoxCloneSyncService::new(svc)
 }
 
-/// Turns tower's boxed errors back into ours: `Elapsed` is the deadline.
-fn deadline_error(e: BoxError, timeout: std::time::Duration) -> GatewayError {
-    match e.downcast::<GatewayError>() {
-        Ok(e) => *e,
-        Err(e) if e.is::<tower::timeout::error::Elapsed>() => GatewayError::UpstreamTimeout(timeout),
-        Err(e) => GatewayError::UpstreamFailed(e.to_string()),
-    }
+/// Sends through a stack built by [`build`].
+pub async fn call(svc: &BackendService, req: UpstreamRequest) -> Result<Response<ResponseBody>, GatewayError> {
+    svc.clone().oneshot(req).await
 }
 
-/// Picks the instance and sends the request with the backend's pooled client,
-/// recording passive health on the instance.
-#[derive(Clone)]
-struct Forward {
-    backend: Arc<Backend>,
-}
+// === impl UpstreamRequest ===
 
-impl Service<UpstreamRequest> for Forward {
-    type Response = Response<UpstreamBody>;
-    type Error = GatewayError;
-    type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self::Response, GatewayError>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), GatewayError>> {
-        Poll::Ready(Ok(()))
+impl UpstreamRequest {
+    /// A request the stack has not touched yet.
+    pub fn new(http: Request<Full<Bytes>>, instance: Option<Arc<Instance>>, policy: CallPolicy) -> Self {
+        Self { http, instance, policy, deadline: None, tried: None }
     }
 
-    fn call(&mut self, req: UpstreamRequest) -> Self::Future {
-        let instance = req.pinned.unwrap_or_else(|| self.backend.pick().clone());
-        let client = self.backend.client.clone();
-        let mut http = req.http;
-        *http.uri_mut() = target_uri(instance.url(), http.uri());
-        Box::pin(async move {
-            match client.send(http).await {
-                Ok(resp) => {
-                    instance.mark_up();
-                    Ok(resp)
-                }
-                Err(e) => {
-                    if let GatewayError::UpstreamConnect(why) = &e {
-                        instance.mark_down(why);
-                    }
-                    Err(e)
-                }
-            }
-        })
-    }
-}
-
-/// The instance URL, keeping the client's query string when it sent one.
-fn target_uri(instance: &Uri, client: &Uri) -> Uri {
-    match client.query() {
-        None => instance.clone(),
-        Some(q) => {
-            let mut parts = instance.clone().into_parts();
-            let path = instance.path();
-            let joined = match instance.query() {
-                Some(own) => format!("{path}?{own}&{q}"),
-                None => format!("{path}?{q}"),
-            };
-            parts.path_and_query = joined.parse().ok();
-            Uri::from_parts(parts).unwrap_or_else(|_| instance.clone())
+    /// A copy for another attempt. The body is `Full<Bytes>`, so this copies
+    /// headers and bumps reference counts, nothing more.
+    pub fn clone_for_retry(&self) -> Self {
+        let mut http = Request::new(self.http.body().clone());
+        *http.method_mut() = self.http.method().clone();
+        *http.uri_mut() = self.http.uri().clone();
+        *http.version_mut() = self.http.version();
+        *http.headers_mut() = self.http.headers().clone();
+        Self {
+            http,
+            instance: self.instance.clone(),
+            policy: self.policy,
+            deadline: self.deadline,
+            tried: self.tried.clone(),
         }
     }
 }
 
-/// Sends through a stack built by [`build`].
-pub async fn call(svc: &BackendService, req: UpstreamRequest) -> Result<Response<UpstreamBody>, GatewayError> {
-    svc.clone().oneshot(req).await
+// === impl Tried ===
+
+impl Default for Tried {
+    fn default() -> Self {
+        Self { mask: AtomicU64::new(0), last: AtomicUsize::new(usize::MAX) }
+    }
+}
+
+impl Tried {
+    /// Records an attempt on instance `index`.
+    pub fn record(&self, index: usize) {
+        self.mask.fetch_or(1 << (index % 64), Ordering::Relaxed);
+        self.last.store(index, Ordering::Relaxed);
+    }
+
+    /// Whether instance `index` was tried.
+    pub fn contains(&self, index: usize) -> bool {
+        self.mask.load(Ordering::Relaxed) & (1 << (index % 64)) != 0
+    }
+
+    /// The instance of the latest attempt.
+    pub fn last(&self) -> Option<usize> {
+        Some(self.last.load(Ordering::Relaxed)).filter(|i| *i != usize::MAX)
+    }
 }

@@ -1,47 +1,32 @@
-//! One upstream instance and what the gateway knows about its health.
+//! One upstream instance: where it is, and its row in the live table.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 
 use http::Uri;
+use tokio::time::Instant;
 
-/// What the gateway last learned about an instance.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Health {
-    /// Nothing learned yet.
-    Unknown,
-    /// The last connection attempt succeeded.
-    Up,
-    /// The last connection attempt failed.
-    Down,
-}
-
-impl Health {
-    /// The name used in `/health`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Health::Unknown => "unknown",
-            Health::Up => "up",
-            Health::Down => "down",
-        }
-    }
-}
+pub use crate::table::Health;
+use crate::table::Record;
+use crate::telemetry::backend::InstanceMetrics;
 
 /// An instance of a backend.
 pub struct Instance {
     url: Uri,
     url_str: String,
-    /// Relative share of traffic, for the balancer.
-    pub weight: u32,
-    health: AtomicU8,
-    /// Why the instance was last marked down; read only by `/health`.
-    last_error: Mutex<Option<String>>,
+    /// Position in the backend's config, which the balancer and the admin
+    /// API use to name it.
+    pub index: usize,
+    /// Its live state: health, ejection, drain, weight, load.
+    pub record: Arc<Record>,
 }
 
 impl Instance {
     /// A new instance whose health is unknown.
-    pub fn new(url: Uri, weight: u32) -> Self {
-        Self { url_str: url.to_string(), url, weight, health: AtomicU8::new(0), last_error: Mutex::new(None) }
+    /// `epoch` is the zero of the record's clock, shared by the pool.
+    pub fn new(url: Uri, weight: u32, index: usize, backend: &str, epoch: Instant) -> Self {
+        let url_str = url.to_string();
+        let metrics = InstanceMetrics::new(backend, &display_url(&url, &url_str));
+        Self { url, url_str, index, record: Arc::new(Record::new(weight, epoch, metrics)) }
     }
 
     /// The instance's MCP endpoint.
@@ -56,42 +41,26 @@ impl Instance {
 
     /// The URL without any userinfo, safe to show in `/health`.
     pub fn display_url(&self) -> String {
-        match self.url.authority() {
-            Some(a) if a.as_str().contains('@') => {
-                let host = a.as_str().rsplit('@').next().unwrap_or("");
-                format!("{}://{}{}", self.url.scheme_str().unwrap_or("http"), host, self.url.path())
-            }
-            _ => self.url_str.clone(),
-        }
+        display_url(&self.url, &self.url_str)
     }
 
-    /// Current health.
+    /// Current health, from the active probes.
     pub fn health(&self) -> Health {
-        match self.health.load(Ordering::Relaxed) {
-            1 => Health::Up,
-            2 => Health::Down,
-            _ => Health::Unknown,
-        }
+        self.record.health()
     }
 
-    /// Why it was last marked down.
+    /// Why the health is what it is.
     pub fn last_error(&self) -> Option<String> {
-        self.last_error.lock().ok().and_then(|e| e.clone())
+        self.record.reason().map(|r| r.to_string())
     }
+}
 
-    /// Records a successful exchange.
-    pub fn mark_up(&self) {
-        // Only write on a change, so the hot path does not bounce a cache line.
-        if self.health.load(Ordering::Relaxed) != 1 {
-            self.health.store(1, Ordering::Relaxed);
+fn display_url(url: &Uri, url_str: &str) -> String {
+    match url.authority() {
+        Some(a) if a.as_str().contains('@') => {
+            let host = a.as_str().rsplit('@').next().unwrap_or("");
+            format!("{}://{}{}", url.scheme_str().unwrap_or("http"), host, url.path())
         }
-    }
-
-    /// Records a failed connection.
-    pub fn mark_down(&self, why: &str) {
-        self.health.store(2, Ordering::Relaxed);
-        if let Ok(mut e) = self.last_error.lock() {
-            *e = Some(why.to_string());
-        }
+        _ => url_str.to_string(),
     }
 }

@@ -1,35 +1,55 @@
-//! Backends: named pools of MCP server instances, and the pooled HTTP client
-//! that reaches them.
+//! Backends: named pools of MCP server instances, the pooled HTTP client
+//! that reaches them, and the stack's last layer, [`Forward`].
 //!
-//! Choosing among several instances comes with the balancer; for now a request
-//! goes to the first instance not known to be down (passive health: a failed
-//! connect marks an instance down, a success marks it up), or to the instance
-//! its session is pinned to.
+//! A backend is built once from its config, with everything the request
+//! path needs already resolved: its timeouts, its retry policy and budget,
+//! its outlier detector, and one live-table [`Record`](crate::table::Record)
+//! per instance.
 
 mod client;
+mod forward;
 mod instance;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 
 pub use client::{HttpClient, UpstreamBody};
+pub use forward::{Forward, TrackedBody};
 pub use instance::{Health, Instance};
 
 use crate::config;
+use crate::outlier::Detector;
+use crate::retry;
+use crate::stack::CallPolicy;
+use crate::telemetry::backend::BackendMetrics;
 
 /// A backend, built from its config at load time.
 pub struct Backend {
     /// The configured name, used in metrics and logs.
     pub name: Arc<str>,
-    /// Deadline for the upstream's response head.
-    pub timeout: std::time::Duration,
+    /// Overall deadline of a request, retries included.
+    pub timeout: Duration,
+    /// Per-method overrides of `timeout`. A short list scanned in order:
+    /// cheaper than hashing for the handful a config names.
+    timeouts: Vec<(Box<str>, Duration)>,
+    /// Deadline of one attempt's response head.
+    pub attempt_timeout: Option<Duration>,
     /// Static headers sent upstream on every request.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The instances, in config order.
     pub instances: Vec<Arc<Instance>>,
     /// The pooled client shared by the instances.
     pub client: HttpClient,
+    /// When and how failed attempts are retried.
+    pub retry: retry::Policy,
+    /// Passive outlier detection over `instances`.
+    pub outlier: Detector,
+    /// Active health probe settings, read by the health checker.
+    pub health: config::Health,
+    /// The backend's metric handles.
+    pub metrics: BackendMetrics,
 }
 
 /// Building a backend failed (an unreadable `ca` file).
@@ -46,19 +66,40 @@ impl Backend {
         let name = cfg.name.get_ref().clone();
         let client = HttpClient::new(cfg.connect_timeout.0, cfg.ca.as_deref())
             .map_err(|message| BuildError { backend: name.clone(), message })?;
+        let epoch = tokio::time::Instant::now();
+        let instances = cfg
+            .instances
+            .iter()
+            .enumerate()
+            .map(|(i, inst)| Arc::new(Instance::new(inst.url.0.clone(), inst.weight, i, &name, epoch)))
+            .collect();
         Ok(Backend {
-            name: name.into(),
             timeout: cfg.timeout.0,
+            timeouts: cfg.timeouts.iter().map(|(m, d)| (m.as_str().into(), d.0)).collect(),
+            attempt_timeout: cfg.attempt_timeout.map(|d| d.0),
             headers: cfg.header_values(),
-            instances: cfg.instances.iter().map(|i| Arc::new(Instance::new(i.url.0.clone(), i.weight))).collect(),
+            instances,
             client,
+            retry: retry::Policy::new(&cfg.retry),
+            outlier: Detector::new(&cfg.outlier),
+            health: cfg.health.clone(),
+            metrics: BackendMetrics::new(&name),
+            name: name.into(),
         })
     }
 
-    /// The instance a new request goes to: the first one not known to be
-    /// down, or the first one when all are down (better to try than to refuse).
-    pub fn pick(&self) -> &Arc<Instance> {
-        self.instances.iter().find(|i| i.health() != Health::Down).unwrap_or(&self.instances[0])
+    /// What the stack needs to know about a call of `method` (with tool
+    /// `name`, for `tools/call`); `post` tells a POST from a GET or DELETE.
+    pub fn policy(&self, method: &str, name: Option<&str>, post: bool) -> CallPolicy {
+        let timeout = match post {
+            true => self.timeouts.iter().find(|(m, _)| &**m == method).map_or(self.timeout, |(_, d)| *d),
+            false => self.timeout,
+        };
+        CallPolicy {
+            timeout,
+            replay_safe: post && self.retry.replay_safe(method, name),
+            bound_body: post && method != "subscriptions/listen",
+        }
     }
 
     /// The instance a session token names, if this backend still has it.

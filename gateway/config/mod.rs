@@ -23,6 +23,7 @@
 
 mod error;
 pub mod interpolate;
+mod resilience;
 mod types;
 pub mod units;
 
@@ -30,6 +31,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 pub use error::{ConfigError, Issue};
+pub use resilience::{Health, Outlier, Probe, Retry};
 pub use types::*;
 
 /// The config used when no file is given and `./switchyard.toml` is absent.
@@ -66,6 +68,9 @@ impl Config {
         if copy.gateway.session_key.is_some() {
             copy.gateway.session_key = Some(REDACTED.to_string());
         }
+        if copy.gateway.admin_token.is_some() {
+            copy.gateway.admin_token = Some(REDACTED.to_string());
+        }
         for backend in &mut copy.backends {
             for value in backend.headers.values_mut() {
                 *value = REDACTED.to_string();
@@ -78,6 +83,23 @@ impl Config {
     fn validate(&self, text: &str) -> Vec<Issue> {
         let line = |span: std::ops::Range<usize>| Some(interpolate::line_of(text, span.start));
         let mut issues = Vec::new();
+        if let Some(addr) = self.gateway.admin_listen
+            && !addr.ip().is_loopback()
+            && self.gateway.admin_token.is_none()
+        {
+            issues.push(Issue::new(
+                "gateway.admin_listen",
+                key_line(text, "admin_listen"),
+                format!("{addr} is not a loopback address, so gateway.admin_token must be set"),
+            ));
+        }
+        if self.gateway.admin_token.as_deref().is_some_and(|t| t.len() < 16) {
+            issues.push(Issue::new(
+                "gateway.admin_token",
+                key_line(text, "admin_token"),
+                "must be at least 16 characters",
+            ));
+        }
         let mut names = HashSet::new();
         for (i, b) in self.backends.iter().enumerate() {
             if !names.insert(b.name.get_ref().as_str()) {
@@ -95,6 +117,9 @@ impl Config {
                         "not a valid header value (control characters or non-ASCII)",
                     ));
                 }
+            }
+            for (key, message) in resilience::check(&b.retry, &b.health, &b.outlier) {
+                issues.push(Issue::new(&format!("backends.{i}.{key}"), line(b.name.span()), message));
             }
             let at = |key: &str| format!("backends.{i}.{key}");
             match b.transport {
@@ -136,7 +161,7 @@ impl Config {
                 ));
             }
             let path = r.path.get_ref().as_str();
-            if RESERVED_PATHS.iter().any(|p| path == *p || path.starts_with("/health/")) {
+            if RESERVED_PATHS.iter().any(|p| path == *p || path.starts_with(&format!("{p}/"))) {
                 issues.push(Issue::new(
                     &format!("routes.{i}.path"),
                     line(r.path.span()),
@@ -157,8 +182,16 @@ impl Config {
 
 const REDACTED: &str = "<redacted>";
 
+/// The line of the first `key = …` in `text`, for keys that are unique in
+/// the file and carry no span of their own.
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| l.trim_start().strip_prefix(key).is_some_and(|r| r.trim_start().starts_with('=')))
+        .map(|i| i + 1)
+}
+
 /// Paths the operations endpoints own; a route cannot take them.
-pub const RESERVED_PATHS: &[&str] = &["/health", "/metrics"];
+pub const RESERVED_PATHS: &[&str] = &["/health", "/metrics", "/admin"];
 
 /// Typed parse with the key path of the first error, and its line.
 fn deserialize(text: &str) -> Result<Config, Issue> {

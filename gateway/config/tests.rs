@@ -132,3 +132,104 @@ fn default_config_parses_with_demo_url() {
     .unwrap();
     assert_eq!(c.gateway.listen.port(), 8080);
 }
+
+#[test]
+fn resilience_defaults() {
+    let b = &parse(GOOD).unwrap().backends[0];
+    assert_eq!(b.retry, Retry::default());
+    assert_eq!((b.retry.attempts, b.retry.budget_percent, b.retry.min_per_second), (3, 20, 10));
+    assert_eq!(b.health.probe, Probe::Ping);
+    assert_eq!((b.health.interval.0.as_secs(), b.health.rise, b.health.fall), (5, 2, 3));
+    assert_eq!(b.health.jitter.0, 0.1);
+    assert_eq!(b.outlier, Outlier::default());
+    assert!(b.attempt_timeout.is_none() && b.timeouts.is_empty());
+}
+
+const RESILIENT: &str = r#"
+[[backends]]
+name = "a"
+instances = [{ url = "http://127.0.0.1:1/mcp" }, { url = "http://127.0.0.1:2/mcp", weight = 2 }]
+timeout = "10s"
+attempt_timeout = "2s"
+retry = { attempts = 2, budget_percent = 10, min_per_second = 5, backoff = "10ms", max_backoff = "100ms", idempotent_tools = ["search"] }
+health = { probe = { http_get = "/healthz", expect = 204 }, interval = "2s", jitter = "5%", timeout = "500ms", rise = 1, fall = 2, idle_interval = "30s" }
+outlier = { consecutive_failures = 3, base_ejection = "10s", max_ejection = "1m", max_ejected_percent = 34 }
+
+[backends.timeouts]
+"tools/call" = "60s"
+
+[[routes]]
+path = "/mcp"
+backend = "a"
+"#;
+
+#[test]
+fn resilience_settings_parse() {
+    let c = parse(RESILIENT).unwrap();
+    let b = &c.backends[0];
+    assert_eq!(b.attempt_timeout.unwrap().0.as_secs(), 2);
+    assert_eq!(b.timeouts["tools/call"].0.as_secs(), 60);
+    assert_eq!(b.retry.idempotent_tools, vec!["search".to_string()]);
+    assert_eq!(b.health.probe, Probe::HttpGet { path: "/healthz".into(), expect: 204 });
+    assert_eq!(b.health.jitter.0, 0.05);
+    assert_eq!(b.outlier.max_ejected_percent, 34);
+    for (name, probe) in
+        [("ping", Probe::Ping), ("tools/list", Probe::ToolsList), ("discover", Probe::Discover), ("none", Probe::None)]
+    {
+        let text = RESILIENT.replace(r#"{ http_get = "/healthz", expect = 204 }"#, &format!("\"{name}\""));
+        let parsed = parse(&text).unwrap();
+        assert_eq!(parsed.backends[0].health.probe, probe);
+        assert_eq!(parse(&parsed.to_redacted_toml()).unwrap().backends[0].health.probe, probe);
+    }
+    // The normalized form parses back to the same settings.
+    let again = parse(&c.to_redacted_toml()).unwrap();
+    assert_eq!(again.backends[0].health, b.health);
+    assert_eq!(again.backends[0].retry, b.retry);
+}
+
+#[test]
+fn resilience_mistakes_name_their_key_and_line() {
+    let i = only_issue(&RESILIENT.replace("attempts = 2,", "attempts = 2, budget = 3,"));
+    assert_eq!(i.path, "backends[0].retry.budget");
+    assert_eq!(i.line, Some(7));
+    assert!(i.message.contains("unknown field `budget`"), "{i}");
+    let i = only_issue(&RESILIENT.replace(r#"expect = 204 }"#, r#"expect = 204, method = "HEAD" }"#));
+    assert!(i.message.contains("unknown field `method`"), "{i}");
+    assert_eq!(i.line, Some(8));
+    let i = only_issue(&RESILIENT.replace(r#"{ http_get = "/healthz", expect = 204 }"#, "\"pong\""));
+    assert!(i.message.contains("unknown probe `pong`"), "{i}");
+    assert_eq!(i.path, "backends[0].health.probe");
+    let i = only_issue(&RESILIENT.replace("\"5%\"", "\"5\""));
+    assert!(i.message.contains("invalid percentage"), "{i}");
+    for (from, to, key) in [
+        ("attempts = 2", "attempts = 0", "backends.0.retry.attempts"),
+        ("backoff = \"10ms\"", "backoff = \"1s\"", "backends.0.retry.backoff"),
+        ("timeout = \"500ms\"", "timeout = \"3s\"", "backends.0.health.timeout"),
+        ("rise = 1", "rise = 0", "backends.0.health.rise"),
+        ("idle_interval = \"30s\"", "idle_interval = \"1s\"", "backends.0.health.idle_interval"),
+        ("base_ejection = \"10s\"", "base_ejection = \"2m\"", "backends.0.outlier.base_ejection"),
+        ("max_ejected_percent = 34", "max_ejected_percent = 101", "backends.0.outlier.max_ejected_percent"),
+    ] {
+        let i = only_issue(&RESILIENT.replace(from, to));
+        assert_eq!(i.path, key, "{from} -> {to}: {i}");
+        assert_eq!(i.line, Some(3), "{i}");
+    }
+}
+
+#[test]
+fn admin_settings() {
+    let with = |gateway: &str| format!("[gateway]\n{gateway}\n{RESILIENT}");
+    let c = parse(&with("admin_listen = \"127.0.0.1:9901\"")).unwrap();
+    assert_eq!(c.gateway.admin_listen.unwrap().port(), 9901);
+    let i = only_issue(&with("listen = \"0.0.0.0:8080\"\nadmin_listen = \"0.0.0.0:9901\""));
+    assert_eq!(i.path, "gateway.admin_listen");
+    assert_eq!(i.line, Some(3));
+    assert!(i.message.contains("admin_token must be set"), "{i}");
+    parse(&with("admin_listen = \"0.0.0.0:9901\"\nadmin_token = \"0123456789abcdef\"")).unwrap();
+    let i = only_issue(&with("admin_token = \"short\""));
+    assert_eq!((i.path.as_str(), i.line), ("gateway.admin_token", Some(2)));
+    let out = parse(&with("admin_token = \"0123456789abcdef\"")).unwrap().to_redacted_toml();
+    assert!(!out.contains("0123456789abcdef"), "{out}");
+    let i = only_issue(&RESILIENT.replace("path = \"/mcp\"", "path = \"/admin/backends\""));
+    assert!(i.message.contains("reserved"), "{i}");
+}

@@ -12,6 +12,7 @@ use http::{HeaderName, HeaderValue, Uri};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use toml::Spanned;
 
+use super::resilience::{Health, Outlier, Retry};
 use super::units::{ByteSize, Duration};
 
 /// The whole config file.
@@ -52,6 +53,13 @@ pub struct Gateway {
     pub header_read_timeout: Duration,
     /// Most request headers accepted on HTTP/1.1.
     pub max_headers: usize,
+    /// Serve the admin API on its own listener at this address. Without a
+    /// token it must be a loopback address.
+    pub admin_listen: Option<SocketAddr>,
+    /// Bearer token the admin API asks for. With it and without
+    /// `admin_listen`, the admin API is served under `/admin` on the main
+    /// listener.
+    pub admin_token: Option<String>,
 }
 
 impl Default for Gateway {
@@ -66,6 +74,8 @@ impl Default for Gateway {
             max_connections: 10_000,
             header_read_timeout: Duration::secs(10),
             max_headers: 100,
+            admin_listen: None,
+            admin_token: None,
         }
     }
 }
@@ -128,8 +138,21 @@ pub struct Backend {
     pub transport: Transport,
     /// The servers in the pool.
     pub instances: Vec<Instance>,
-    /// Deadline for the upstream's response head.
+    /// Overall deadline of a request, every retry included. For a POST it
+    /// covers the whole response, SSE body and all, except for
+    /// `subscriptions/listen`; for GET and DELETE it covers the response head.
     pub timeout: Duration,
+    /// Per-method overrides of `timeout`, such as `"tools/call" = "60s"`.
+    pub timeouts: BTreeMap<String, Duration>,
+    /// Deadline of one attempt's response head, so that a retry has time
+    /// left. Unset, an attempt may use whatever is left of `timeout`.
+    pub attempt_timeout: Option<Duration>,
+    /// When failed attempts are retried.
+    pub retry: Retry,
+    /// Active health probes.
+    pub health: Health,
+    /// Passive outlier detection.
+    pub outlier: Outlier,
     /// Deadline for opening a TCP connection to an instance.
     pub connect_timeout: Duration,
     /// Static headers sent upstream, such as the upstream's own credential.
@@ -169,6 +192,11 @@ impl Default for Backend {
             transport: Transport::Http,
             instances: Vec::new(),
             timeout: Duration::secs(30),
+            timeouts: BTreeMap::new(),
+            attempt_timeout: None,
+            retry: Retry::default(),
+            health: Health::default(),
+            outlier: Outlier::default(),
             connect_timeout: Duration::secs(5),
             headers: BTreeMap::new(),
             ca: None,

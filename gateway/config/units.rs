@@ -1,7 +1,7 @@
-//! Human units in config files: durations (`"250ms"`, `"10s"`) and byte sizes
-//! (`"4MiB"`, or a bare integer of bytes).
+//! Human units in config files: durations (`"250ms"`, `"10s"`), byte sizes
+//! (`"4MiB"`, or a bare integer of bytes) and percentages (`"10%"`).
 //!
-//! Both are newtypes whose `Deserialize` does the parsing, so a bad value is
+//! All are newtypes whose `Deserialize` does the parsing, so a bad value is
 //! reported by serde with the key path and line of the offending key.
 
 use std::fmt;
@@ -46,6 +46,34 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         return Err(format!("duration `{text}` must be greater than zero"));
     }
     Ok(parsed)
+}
+
+/// A share written as a percentage, `"10%"`; holds the fraction (`0.1`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Percent(pub f64);
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_percent(&text).map(Self).map_err(de::Error::custom)
+    }
+}
+
+impl Serialize for Percent {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}%", self.0 * 100.0))
+    }
+}
+
+/// Parses `"10%"` or `"2.5 %"` into a fraction in `[0, 1]`.
+pub fn parse_percent(text: &str) -> Result<f64, String> {
+    let bad = || format!("invalid percentage `{text}`; write it like \"10%\"");
+    let number = text.trim().strip_suffix('%').ok_or_else(bad)?.trim();
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    if !(0.0..=100.0).contains(&value) {
+        return Err(format!("percentage `{text}` must be between 0% and 100%"));
+    }
+    Ok(value / 100.0)
 }
 
 /// A size in bytes: an integer, or a string with a unit (`"512KiB"`, `"4MB"`).
@@ -112,6 +140,15 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("ten seconds").is_err());
         assert!(parse_duration("10").is_err());
+    }
+
+    #[test]
+    fn percentages() {
+        assert_eq!(parse_percent("10%").unwrap(), 0.1);
+        assert_eq!(parse_percent(" 2.5 % ").unwrap(), 0.025);
+        assert!(parse_percent("10").is_err());
+        assert!(parse_percent("150%").is_err());
+        assert!(parse_percent("-1%").is_err());
     }
 
     #[test]

@@ -11,7 +11,9 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
+use tower::BoxError;
+
+use crate::stack::ResponseBody;
 
 /// A guard the body holds until it is done or dropped (for in-flight gauges).
 pub type Guard = Box<dyn Send + Sync>;
@@ -25,7 +27,7 @@ pub struct ProxyBody {
 enum Kind {
     Full(Option<Bytes>),
     Stream {
-        inner: Incoming,
+        inner: ResponseBody,
         sse: bool,
     },
     /// JSON-RPC messages from a channel, each sent as one SSE event.
@@ -39,7 +41,7 @@ impl ProxyBody {
     }
 
     /// The upstream's body, streamed.
-    pub fn stream(inner: Incoming, sse: bool) -> Self {
+    pub fn stream(inner: ResponseBody, sse: bool) -> Self {
         Self { kind: Kind::Stream { inner, sse }, _guard: None }
     }
 
@@ -58,9 +60,9 @@ impl ProxyBody {
 
 impl Body for ProxyBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         match &mut this.kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),

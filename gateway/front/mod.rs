@@ -20,7 +20,7 @@
 //!   cannot match to its requests.
 
 pub mod body;
-mod checks;
+pub(crate) mod checks;
 pub mod envelope;
 pub mod headers;
 mod initialize;
@@ -40,7 +40,7 @@ use serde_json::value::RawValue;
 use crate::backend::{Backend, Instance};
 use crate::error::GatewayError;
 use crate::session::{SessionKey, Ticket};
-use crate::stack::{self, BackendService, UpstreamRequest};
+use crate::stack::{self, BackendService, ResponseBody, Tried, UpstreamRequest};
 use body::ProxyBody;
 use envelope::{Kind, Message};
 use headers::{PROTOCOL_VERSION, SESSION_ID};
@@ -218,21 +218,26 @@ impl Front {
                 return self.post_stdio(route, stdio_backend, post, client, info).await;
             }
         };
-        // A new session is pinned to the instance that creates it, so it is
-        // chosen here rather than in the stack.
-        let pinned = match initialize {
-            true => Some(backend.pick().clone()),
-            false => self.pinned_instance(backend, ticket.as_ref())?,
+        let pinned = self.pinned_instance(backend, ticket.as_ref())?;
+        let policy = match &message {
+            Message::Single(env) => backend.policy(env.method(), env.name.as_deref(), true),
+            Message::Batch(_) => backend.policy("batch", None, true),
         };
         let headers = std::mem::take(&mut parts.headers);
         let upstream_req =
             self.upstream_request(Method::POST, headers, parts.uri, bytes, client, ticket.as_ref(), backend);
-        let resp = stack::call(service, UpstreamRequest { http: upstream_req, pinned: pinned.clone() }).await?;
-        if let (true, Some(instance)) = (initialize, pinned)
+        let mut upstream = UpstreamRequest::new(upstream_req, pinned, policy);
+        // A new session is pinned to the instance that answers its
+        // `initialize`, which the balancer (and maybe a retry) chooses.
+        let tried = initialize.then(|| Arc::new(Tried::default()));
+        upstream.tried = tried.clone();
+        let resp = stack::call(service, upstream).await?;
+        let landed = tried.and_then(|t| t.last()).and_then(|i| backend.instances.get(i));
+        if let Some(instance) = landed
             && resp.status().is_success()
             && resp.headers().contains_key(SESSION_ID)
         {
-            return self.mint_session(route, &instance, resp, client, info).await;
+            return self.mint_session(route, instance, resp, client, info).await;
         }
         Ok(self.downstream(resp, client))
     }
@@ -271,7 +276,8 @@ impl Front {
             ticket.as_ref(),
             backend,
         );
-        let resp = stack::call(service, UpstreamRequest { http: upstream_req, pinned }).await?;
+        let policy = backend.policy(if is_get { "GET" } else { "DELETE" }, None, false);
+        let resp = stack::call(service, UpstreamRequest::new(upstream_req, pinned, policy)).await?;
         if !is_get && ticket.is_some() && resp.status().is_success() {
             info.session_delta = -1;
         }
@@ -344,7 +350,7 @@ impl Front {
         &self,
         route: &Route,
         instance: &Instance,
-        resp: Response<Incoming>,
+        resp: Response<ResponseBody>,
         client: &Client,
         info: &mut Info,
     ) -> Result<Response<ProxyBody>, GatewayError> {
@@ -371,7 +377,7 @@ impl Front {
         Ok(Response::from_parts(parts, ProxyBody::full(bytes)))
     }
 
-    fn downstream(&self, resp: Response<Incoming>, client: &Client) -> Response<ProxyBody> {
+    fn downstream(&self, resp: Response<ResponseBody>, client: &Client) -> Response<ProxyBody> {
         let (mut parts, body) = resp.into_parts();
         let sse = is_sse(&parts.headers);
         headers::downstream(&mut parts.headers, &client.request_id);

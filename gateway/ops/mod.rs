@@ -2,25 +2,23 @@
 //!
 //! `/health` follows the JSON shape our users' MCP servers already report
 //! (status, uptime, sessions, request counts), plus a summary per backend.
-//! Health and readiness probe every instance with a TCP connect (1 s
-//! deadline), so that they report what is reachable now, not what the last
-//! request happened to see.
+//! Health and readiness read the live backend table, which the active
+//! probes and passive outlier detection keep current; answering them costs
+//! no upstream traffic, so a load balancer may poll them as often as it
+//! likes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::backend::{Backend, Health, Instance};
 use crate::stdio::StdioBackend;
+use crate::table::Table;
+use crate::table::view::BackendView;
 use crate::telemetry;
-
-/// How long an instance probe may take.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Process-wide state the operations endpoints report.
 pub struct Ops {
@@ -33,20 +31,20 @@ pub struct Ops {
     pub errors: AtomicU64,
     /// Sessions opened minus sessions closed.
     pub sessions: AtomicI64,
-    backends: Vec<Arc<Backend>>,
+    table: Table,
     stdio: Vec<Arc<StdioBackend>>,
 }
 
 impl Ops {
-    /// Builds the state for these backends.
-    pub fn new(backends: Vec<Arc<Backend>>, stdio: Vec<Arc<StdioBackend>>) -> Self {
+    /// Builds the state for the backends in `table`.
+    pub fn new(table: Table, stdio: Vec<Arc<StdioBackend>>) -> Self {
         Self {
             started: Instant::now(),
             draining: AtomicBool::new(false),
             requests: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             sessions: AtomicI64::new(0),
-            backends,
+            table,
             stdio,
         }
     }
@@ -61,11 +59,12 @@ impl Ops {
         match path {
             "/health/live" => json_response(StatusCode::OK, &json!({ "status": "alive" })),
             "/health/ready" => {
-                let reachable = self.probe_all().await.iter().any(|b| b.reachable);
+                let serving =
+                    self.table.view().iter().any(|b| b.serving > 0) || self.stdio.iter().any(|b| b.health().0);
                 let draining = self.draining.load(Ordering::Relaxed);
-                let (status, word) = match (draining, reachable) {
+                let (status, word) = match (draining, serving) {
                     (true, _) => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
-                    (false, false) => (StatusCode::SERVICE_UNAVAILABLE, "no backend reachable"),
+                    (false, false) => (StatusCode::SERVICE_UNAVAILABLE, "no backend instance is serving"),
                     (false, true) => (StatusCode::OK, "ready"),
                 };
                 json_response(status, &json!({ "status": word }))
@@ -75,17 +74,20 @@ impl Ops {
                 resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
                 resp
             }
-            _ => self.health().await,
+            _ => self.health(),
         }
     }
 
-    async fn health(&self) -> Response<Bytes> {
-        let backends = self.probe_all().await;
-        let up = backends.iter().filter(|b| b.reachable).count();
+    fn health(&self) -> Response<Bytes> {
+        let backends = self.table.view();
+        let stdio: Vec<(bool, serde_json::Value)> = self.stdio.iter().map(|b| b.health()).collect();
+        let up = backends.iter().filter(|b| b.serving > 0).count() + stdio.iter().filter(|(up, _)| *up).count();
+        let whole = backends.iter().all(|b| b.serving == b.instances.len());
+        let total = backends.len() + stdio.len();
         let draining = self.draining.load(Ordering::Relaxed);
         let status = if draining {
             "draining"
-        } else if up == backends.len() {
+        } else if up == total && whole {
             "healthy"
         } else if up > 0 {
             "degraded"
@@ -107,45 +109,13 @@ impl Ops {
                 "errors": errors,
                 "errorRate": format!("{:.2}%", if requests == 0 { 0.0 } else { errors as f64 * 100.0 / requests as f64 }),
             }},
-            "backends": backends.iter().map(|b| b.json.clone()).collect::<Vec<_>>(),
+            "backends": backends.iter().map(backend_summary).chain(stdio.into_iter().map(|(_, json)| json)).collect::<Vec<_>>(),
         });
         json_response(code, &body)
     }
+}
 
-    async fn probe_all(&self) -> Vec<BackendReport> {
-        let mut reports = Vec::with_capacity(self.backends.len());
-        for backend in &self.backends {
-            let probes = backend.instances.iter().map(|i| probe(i.clone()));
-            let states = futures_join_all(probes).await;
-            let instances: Vec<_> = backend
-                .instances
-                .iter()
-                .map(|i| {
-                    json!({
-                        "url": i.display_url(),
-                        "status": i.health().as_str(),
-                        "weight": i.weight,
-                        "lastError": i.last_error(),
-                    })
-                })
-                .collect();
-            let reachable = states.contains(&Health::Up);
-            reports.push(BackendReport {
-                reachable,
-                json: json!({
-                    "name": &*backend.name,
-                    "status": if reachable { "up" } else { "down" },
-                    "instances": instances,
-                }),
-            });
-        }
-        for backend in &self.stdio {
-            let (reachable, json) = backend.health();
-            reports.push(BackendReport { reachable, json });
-        }
-        reports
-    }
-
+impl Ops {
     /// Stops the stdio processes in the spec's order (on shutdown).
     pub async fn stop_processes(&self) {
         for backend in &self.stdio {
@@ -154,32 +124,30 @@ impl Ops {
     }
 }
 
-struct BackendReport {
-    reachable: bool,
-    json: serde_json::Value,
-}
-
-/// Runs futures concurrently and collects their outputs in order.
-async fn futures_join_all<F: Future<Output = Health> + Send + 'static>(futs: impl Iterator<Item = F>) -> Vec<Health> {
-    let handles: Vec<_> = futs.map(tokio::spawn).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        out.push(h.await.unwrap_or(Health::Unknown));
-    }
-    out
-}
-
-/// Connects to the instance's host and port and records the result.
-async fn probe(instance: Arc<Instance>) -> Health {
-    let uri = instance.url();
-    let host = uri.host().unwrap_or("").trim_start_matches('[').trim_end_matches(']').to_string();
-    let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
-    match tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect((host.as_str(), port))).await {
-        Ok(Ok(_)) => instance.mark_up(),
-        Ok(Err(e)) => instance.mark_down(&format!("probe: {e}")),
-        Err(_) => instance.mark_down("probe: connect timed out"),
-    }
-    instance.health()
+/// A backend in `/health`: `up` when every instance serves, `degraded` when
+/// some do, `down` when none does.
+fn backend_summary(b: &BackendView) -> serde_json::Value {
+    let status = match b.serving {
+        0 => "down",
+        n if n == b.instances.len() => "up",
+        _ => "degraded",
+    };
+    let instances: Vec<_> = b
+        .instances
+        .iter()
+        .map(|i| {
+            json!({
+                "url": i.url,
+                "status": i.health,
+                "serving": i.serving,
+                "ejected": i.ejected,
+                "drained": i.drained,
+                "weight": i.effective_weight,
+                "lastError": i.reason.as_ref().filter(|_| i.health == "down"),
+            })
+        })
+        .collect();
+    json!({ "name": b.name, "status": status, "panic": b.panic, "instances": instances })
 }
 
 fn format_uptime(secs: u64) -> String {
@@ -196,27 +164,35 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Bytes
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::backend::{Backend, Health};
 
     #[tokio::test]
-    async fn readiness_follows_draining_and_reachability() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url: http::Uri = format!("http://{}/mcp", listener.local_addr().unwrap()).parse().unwrap();
+    async fn readiness_follows_draining_and_the_table() {
+        let url: http::Uri = "http://127.0.0.1:9/mcp".parse().unwrap();
         let cfg = crate::config::Backend {
             instances: vec![crate::config::Instance { url: crate::config::InstanceUrl(url), weight: 1 }],
             ..Default::default()
         };
-        let ops = Ops::new(vec![Arc::new(Backend::build(&cfg).unwrap())], Vec::new());
+        let backend = Arc::new(Backend::build(&cfg).unwrap());
+        let ops = Ops::new(Table::new(vec![backend.clone()]), Vec::new());
+        // Nothing known yet: an unknown instance serves.
         assert_eq!(ops.serve("/health/ready").await.status(), StatusCode::OK);
         ops.draining.store(true, Ordering::Relaxed);
         assert_eq!(ops.serve("/health/ready").await.status(), StatusCode::SERVICE_UNAVAILABLE);
         let health: serde_json::Value = serde_json::from_slice(ops.serve("/health").await.body()).unwrap();
         assert_eq!(health["status"], "draining");
         ops.draining.store(false, Ordering::Relaxed);
-        drop(listener);
+        backend.instances[0].record.set_health(Health::Down, "probe failed: connection refused");
         assert_eq!(ops.serve("/health/ready").await.status(), StatusCode::SERVICE_UNAVAILABLE);
         let health: serde_json::Value = serde_json::from_slice(ops.serve("/health").await.body()).unwrap();
+        assert_eq!(health["status"], "unhealthy");
         assert_eq!(health["backends"][0]["status"], "down");
+        assert_eq!(health["backends"][0]["instances"][0]["lastError"], "probe failed: connection refused");
+        backend.instances[0].record.set_health(Health::Up, "ok");
+        assert_eq!(ops.serve("/health/ready").await.status(), StatusCode::OK);
         assert_eq!(ops.serve("/health/live").await.status(), StatusCode::OK);
     }
 }

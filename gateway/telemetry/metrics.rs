@@ -8,6 +8,9 @@
 //! | `switchyard_sessions_active` (gauge) | |
 //! | `switchyard_upstream_errors_total` | backend, kind |
 //!
+//! The resilience metrics (health, ejections, retries, panic) are in
+//! [`super::backend`].
+//!
 //! `method` is the JSON-RPC method when it is one MCP defines, `other` when it
 //! is not (so a client cannot blow up the label set), or `GET` / `DELETE`.
 //! `switchyard_sessions_active` counts sessions this process opened minus
@@ -31,6 +34,12 @@ pub fn handle() -> &'static PrometheusHandle {
                 Matcher::Full("switchyard_request_duration_seconds".into()),
                 &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
             )
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("switchyard_health_probe_duration_seconds".into()),
+                    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+                )
+            })
             .map(|b| b.build_recorder());
         match recorder {
             Ok(recorder) => {
@@ -52,6 +61,13 @@ fn describe() {
     metrics::describe_gauge!("switchyard_requests_in_flight", "Requests whose response is not finished");
     metrics::describe_gauge!("switchyard_sessions_active", "Session-era sessions opened and not yet closed");
     metrics::describe_counter!("switchyard_upstream_errors_total", "Upstream failures, by kind");
+    metrics::describe_gauge!("switchyard_backend_up", "1 when the instance's health probes succeed");
+    metrics::describe_counter!("switchyard_ejections_total", "Instances ejected by passive outlier detection");
+    metrics::describe_histogram!("switchyard_health_probe_duration_seconds", "Time an active health probe took");
+    metrics::describe_counter!("switchyard_retries_total", "Retried attempts, by whether the retry succeeded");
+    metrics::describe_counter!("switchyard_retry_budget_exhausted_total", "Retries refused by the retry budget");
+    metrics::describe_gauge!("switchyard_panic_mode", "1 while fewer than half of the pool is healthy");
+    metrics::describe_counter!("switchyard_panic_requests_total", "Requests balanced in panic mode");
 }
 
 /// Methods MCP defines; any other becomes `other` in labels.
@@ -156,7 +172,7 @@ pub struct RouteMetrics {
     upstream_errors: [OnceLock<Counter>; UPSTREAM_KINDS.len()],
 }
 
-const UPSTREAM_KINDS: &[&str] = &["connect", "upstream_failed", "timeout"];
+const UPSTREAM_KINDS: &[&str] = &["connect", "upstream_failed", "timeout", "attempt_timeout"];
 
 impl RouteMetrics {
     /// Handles for one route and its backend.

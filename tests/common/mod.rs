@@ -101,6 +101,21 @@ pub async fn gateway_on(config: Config, listener: TcpListener) -> Running {
     Running { addr, stop: Some(tx), task: Some(task) }
 }
 
+/// Polls `/health` until `done` holds, failing after [`DEADLINE`].
+pub async fn wait_for_health(gw: &Running, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let url = gw.url("/health");
+    let poll = async {
+        loop {
+            let health: serde_json::Value = http().get(&url).send().await.unwrap().json().await.unwrap();
+            if done(&health) {
+                return health;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(DEADLINE, poll).await.expect("/health never reached the expected state")
+}
+
 /// The `Accept` every MCP POST must carry.
 pub const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 

@@ -1,0 +1,150 @@
+//! The last layer of the stack: one attempt on one instance.
+//!
+//! It sends the request to the instance the balancer (or the session)
+//! chose, bounded by the backend's `attempt_timeout`, and reports the
+//! outcome to passive outlier detection: a connection error, a 5xx or a
+//! timeout is a failure, any other answer a success. The response body
+//! carries a [`Load`] guard, so the instance counts the request in flight
+//! until the body's last byte.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Response, Uri};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::time::Instant;
+use tower::Service;
+
+use super::{Backend, Instance};
+use crate::error::GatewayError;
+use crate::stack::UpstreamRequest;
+use crate::table::Load;
+
+/// Sends one attempt with the backend's pooled client.
+#[derive(Clone)]
+pub struct Forward {
+    backend: Arc<Backend>,
+}
+
+/// An upstream response body that counts as load on its instance until it
+/// ends or is dropped.
+pub struct TrackedBody {
+    inner: Incoming,
+    load: Load,
+}
+
+impl Forward {
+    /// The instance layer of `backend`.
+    pub fn new(backend: Arc<Backend>) -> Self {
+        Self { backend }
+    }
+}
+
+impl Service<UpstreamRequest> for Forward {
+    type Response = Response<TrackedBody>;
+    type Error = GatewayError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, GatewayError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), GatewayError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: UpstreamRequest) -> Self::Future {
+        let backend = self.backend.clone();
+        Box::pin(async move {
+            let Some(instance) = req.instance else { return Err(GatewayError::NoInstance) };
+            let mut http = req.http;
+            *http.uri_mut() = target_uri(instance.url(), http.uri());
+            let load = instance.record.start();
+            let started = Instant::now();
+            let mut watch = Watch { backend: &backend, instance: &instance, deadline: req.deadline, armed: true };
+            let sent = backend.client.send(http);
+            let result = match backend.attempt_timeout {
+                Some(limit) => {
+                    tokio::time::timeout(limit, sent).await.unwrap_or(Err(GatewayError::AttemptTimeout(limit)))
+                }
+                None => sent.await,
+            };
+            watch.armed = false;
+            match result {
+                Ok(resp) => {
+                    instance.record.observe_latency(started.elapsed());
+                    if resp.status().is_server_error() {
+                        backend.outlier.failure(&backend.instances, &instance, resp.status().as_str());
+                    } else {
+                        backend.outlier.success(&instance);
+                    }
+                    Ok(resp.map(|inner| TrackedBody { inner, load }))
+                }
+                Err(e) => {
+                    backend.outlier.failure(&backend.instances, &instance, e.kind());
+                    Err(e)
+                }
+            }
+        })
+    }
+}
+
+/// Counts an attempt dropped at the overall deadline as a timeout of its
+/// instance. An attempt dropped earlier (the client went away) says nothing
+/// about the instance and counts for nothing.
+struct Watch<'a> {
+    backend: &'a Backend,
+    instance: &'a Instance,
+    deadline: Option<Instant>,
+    armed: bool,
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        if self.armed && self.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.backend.outlier.failure(&self.backend.instances, self.instance, "deadline");
+        }
+    }
+}
+
+/// The instance URL, keeping the client's query string when it sent one.
+fn target_uri(instance: &Uri, client: &Uri) -> Uri {
+    match client.query() {
+        None => instance.clone(),
+        Some(q) => {
+            let mut parts = instance.clone().into_parts();
+            let path = instance.path();
+            let joined = match instance.query() {
+                Some(own) => format!("{path}?{own}&{q}"),
+                None => format!("{path}?{q}"),
+            };
+            parts.path_and_query = joined.parse().ok();
+            Uri::from_parts(parts).unwrap_or_else(|_| instance.clone())
+        }
+    }
+}
+
+// === impl TrackedBody ===
+
+impl Body for TrackedBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(None | Some(Err(_))) = polled {
+            // Over: stop counting it now rather than when the client's
+            // connection gets round to dropping the body.
+            this.load = Load::none();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,162 @@
+//! Active health checks: a probe task per instance, writing the live table.
+//!
+//! Each instance's task sends its backend's probe (MCP `ping` or
+//! `tools/list` in a session of its own, `server/discover`, or a plain
+//! `GET`), bounded by the probe `timeout`, and feeds the outcome to
+//! [`observe`]:
+//!
+//! - `unknown` → `up` or `down` on the first outcome: with nothing known,
+//!   the first answer is the best evidence there is (Envoy's startup rule),
+//!   and waiting for `rise` answers would keep a fresh gateway blind.
+//! - `up` → `down` after `fall` failures in a row; `down` → `up` after
+//!   `rise` successes in a row. One lost packet does not empty the pool,
+//!   and one lucky answer does not refill it.
+//! - An instance that goes `down` and comes back `up` was restarted: its
+//!   outlier ejection, if any, ends with it (see [`crate::outlier`]).
+//!
+//! Probes start `interval` apart, start to start, so a dead instance is
+//! marked down within `interval × fall` plus one probe `timeout`, and a
+//! restarted one is back within `interval × rise`. The jitter only ever
+//! shortens a wait, so those bounds hold. While the whole backend has had
+//! no traffic since the last probe, and the instance is up, probes slow to
+//! `idle_interval`.
+//!
+//! The tasks hold the backend weakly and stop when the gateway that built it
+//! is gone; [`Checker`] also aborts them when dropped.
+
+mod probe;
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+pub use probe::Prober;
+
+use crate::backend::{Backend, Health};
+use crate::config::{self, Probe};
+
+/// The running probe tasks; dropping it stops them.
+#[derive(Default)]
+pub struct Checker {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Successes and failures in a row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Streak {
+    /// Successes in a row.
+    pub ok: u32,
+    /// Failures in a row.
+    pub failed: u32,
+}
+
+impl Checker {
+    /// Starts a probe task for every instance of every backend whose probe
+    /// is not `none`. Must run inside a tokio runtime.
+    pub fn start(backends: &[Arc<Backend>]) -> Self {
+        let mut tasks = Vec::new();
+        for backend in backends {
+            if backend.health.probe == Probe::None {
+                continue;
+            }
+            for index in 0..backend.instances.len() {
+                tasks.push(tokio::spawn(run(Arc::downgrade(backend), index)));
+            }
+        }
+        Self { tasks }
+    }
+}
+
+impl Drop for Checker {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Feeds one probe outcome to the thresholds; returns the new health when it
+/// changes.
+pub fn observe(current: Health, streak: &mut Streak, ok: bool, rise: u32, fall: u32) -> Option<Health> {
+    if ok {
+        *streak = Streak { ok: streak.ok.saturating_add(1), failed: 0 };
+        match current {
+            Health::Up => None,
+            Health::Unknown => Some(Health::Up),
+            Health::Down => (streak.ok >= rise).then_some(Health::Up),
+        }
+    } else {
+        *streak = Streak { ok: 0, failed: streak.failed.saturating_add(1) };
+        match current {
+            Health::Down => None,
+            Health::Unknown => Some(Health::Down),
+            Health::Up => (streak.failed >= fall).then_some(Health::Down),
+        }
+    }
+}
+
+/// The wait before the next probe: `interval`, shortened by a random share
+/// of up to `jitter` (a fraction). `unit` is a random number in `[0, 1)`.
+pub fn jittered(interval: Duration, jitter: f64, unit: f64) -> Duration {
+    interval.mul_f64(1.0 - jitter.clamp(0.0, 1.0) * unit.clamp(0.0, 1.0))
+}
+
+/// One instance's probe loop.
+async fn run(backend: Weak<Backend>, index: usize) {
+    let Some(cfg) = backend.upgrade().map(|b| b.health.clone()) else { return };
+    let mut prober = Prober::new(cfg.probe.clone());
+    let mut streak = Streak::default();
+    let mut pool_requests = None;
+    // The first probe comes soon, spread over the jitter so that the
+    // instances of a big config are not all probed in the same millisecond.
+    let mut next = Instant::now() + cfg.interval.0.mul_f64(cfg.jitter.0 * rand::random::<f64>());
+    loop {
+        tokio::time::sleep_until(next).await;
+        let Some(backend) = backend.upgrade() else { return };
+        let Some(instance) = backend.instances.get(index).cloned() else { return };
+        let started = Instant::now();
+        let outcome = match tokio::time::timeout(cfg.timeout.0, prober.probe(&backend, &instance)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(format!("probe timed out after {:?}", cfg.timeout.0)),
+        };
+        let record = &instance.record;
+        record.set_probe(outcome.is_ok(), started.elapsed(), outcome.as_ref().err().map(String::as_str));
+        let before = record.health();
+        if let Some(after) = observe(before, &mut streak, outcome.is_ok(), cfg.rise, cfg.fall) {
+            let reason = match (&outcome, before) {
+                (Ok(()), Health::Unknown) => "first probe succeeded".to_string(),
+                (Err(e), Health::Unknown) => format!("first probe failed: {e}"),
+                (Ok(()), _) => format!("{} probes in a row succeeded", streak.ok),
+                (Err(e), _) => format!("{} probes in a row failed: {e}", streak.failed),
+            };
+            record.set_health(after, &reason);
+            log_change(&backend, &instance.display_url(), before, after, &reason);
+            if before == Health::Down && after == Health::Up {
+                record.uneject();
+            }
+        }
+        let requests: u64 = backend.instances.iter().map(|i| i.record.totals().0).sum();
+        let idle = pool_requests == Some(requests) && record.health() == Health::Up;
+        pool_requests = Some(requests);
+        next = started + wait(&cfg, idle);
+    }
+}
+
+fn wait(cfg: &config::Health, idle: bool) -> Duration {
+    let interval = if idle { cfg.idle_interval.0 } else { cfg.interval.0 };
+    jittered(interval, cfg.jitter.0, rand::random())
+}
+
+fn log_change(backend: &Backend, instance: &str, before: Health, after: Health, reason: &str) {
+    let down = after == Health::Down;
+    let (backend, before, after) = (&*backend.name, before.as_str(), after.as_str());
+    match down {
+        true => tracing::warn!(backend, instance, before, after, reason, "instance health changed"),
+        false => tracing::info!(backend, instance, before, after, reason, "instance health changed"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

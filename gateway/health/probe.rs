@@ -1,0 +1,324 @@
+//! The probes themselves.
+//!
+//! MCP probes on a session-era server need a session: the prober opens its
+//! own with `initialize` (and `notifications/initialized`) on first use,
+//! keeps it, and opens a new one when the server answers 404 (it restarted,
+//! or expired the session). A server that issues no session id is probed
+//! without one. Probes carry the backend's configured headers, so a server
+//! behind a credential can be probed, and `User-Agent: switchyard-health`,
+//! so that they are easy to tell apart in the server's logs.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
+use http_body_util::{BodyExt, Full, Limited};
+use serde_json::Value;
+
+use crate::backend::{Backend, Instance};
+use crate::config::Probe;
+use crate::front::headers::{PROTOCOL_VERSION, SESSION_ID};
+
+/// Most bytes of a probe answer read.
+const MAX_ANSWER: usize = 1 << 20;
+/// The session-era version the prober asks for.
+const SESSION_VERSION: &str = "2025-11-25";
+/// The stateless-era version `discover` speaks.
+const STATELESS_VERSION: &str = "2026-07-28";
+const USER_AGENT: &str = concat!("switchyard-health/", env!("CARGO_PKG_VERSION"));
+
+/// Sends one instance's probes, keeping its MCP session between them.
+pub struct Prober {
+    probe: Probe,
+    session: Option<Session>,
+    next_id: u64,
+}
+
+/// The prober's own MCP session with the instance.
+struct Session {
+    /// `Mcp-Session-Id`, when the server issued one.
+    id: Option<HeaderValue>,
+    /// The negotiated version, sent as `MCP-Protocol-Version`.
+    version: HeaderValue,
+}
+
+/// A failed exchange.
+enum Failure {
+    /// 404 inside a session: the server no longer knows it.
+    SessionGone,
+    /// Anything else, in words for the table.
+    Other(String),
+}
+
+impl Prober {
+    /// A prober for `probe`, with no session yet.
+    pub fn new(probe: Probe) -> Self {
+        Self { probe, session: None, next_id: 0 }
+    }
+
+    /// Probes `instance` once; `Err` says why it failed.
+    pub async fn probe(&mut self, backend: &Backend, instance: &Instance) -> Result<(), String> {
+        match &self.probe {
+            Probe::Ping => self.in_session(backend, instance, "ping").await,
+            Probe::ToolsList => self.in_session(backend, instance, "tools/list").await,
+            Probe::Discover => {
+                let id = self.id();
+                let body = format!(
+                    r#"{{"jsonrpc":"2.0","id":{id},"method":"server/discover","params":{{"_meta":{{"io.modelcontextprotocol/protocolVersion":"{STATELESS_VERSION}","io.modelcontextprotocol/clientInfo":{{"name":"switchyard-health","version":"{}"}},"io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#,
+                    env!("CARGO_PKG_VERSION")
+                );
+                let headers = [
+                    (PROTOCOL_VERSION, HeaderValue::from_static(STATELESS_VERSION)),
+                    (HeaderName::from_static("mcp-method"), HeaderValue::from_static("server/discover")),
+                ];
+                rpc(backend, instance, body, &headers, id).await.map(drop).map_err(Failure::into_message)
+            }
+            Probe::HttpGet { path, expect } => http_get(backend, instance, path, *expect).await,
+            Probe::None => Ok(()),
+        }
+    }
+
+    /// `method` in the prober's session, opening (or reopening) it as needed.
+    async fn in_session(&mut self, backend: &Backend, instance: &Instance, method: &str) -> Result<(), String> {
+        if self.session.is_none() {
+            self.session = Some(self.initialize(backend, instance).await?);
+        }
+        match self.call(backend, instance, method).await {
+            Err(Failure::SessionGone) => {
+                self.session = Some(self.initialize(backend, instance).await?);
+                self.call(backend, instance, method).await.map_err(Failure::into_message)
+            }
+            other => other.map_err(Failure::into_message),
+        }
+    }
+
+    async fn call(&mut self, backend: &Backend, instance: &Instance, method: &str) -> Result<(), Failure> {
+        let id = self.id();
+        let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}"}}"#);
+        let headers = self.session_headers();
+        rpc(backend, instance, body, &headers, id).await.map(drop)
+    }
+
+    async fn initialize(&mut self, backend: &Backend, instance: &Instance) -> Result<Session, String> {
+        let id = self.id();
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"initialize","params":{{"protocolVersion":"{SESSION_VERSION}","capabilities":{{}},"clientInfo":{{"name":"switchyard-health","version":"{}"}}}}}}"#,
+            env!("CARGO_PKG_VERSION")
+        );
+        let (headers, result) =
+            rpc(backend, instance, body, &[], id).await.map_err(|f| format!("initialize: {}", f.into_message()))?;
+        let version = result
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .and_then(|v| HeaderValue::from_str(v).ok())
+            .unwrap_or(HeaderValue::from_static(SESSION_VERSION));
+        let session = Session { id: headers.get(SESSION_ID).cloned(), version };
+        self.session = Some(session);
+        let initialized = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_string();
+        let req = request(backend, instance, initialized, &self.session_headers());
+        // The server's answer (202) changes nothing; a failure shows on the
+        // probe that follows.
+        let _ = backend.client.send(req).await;
+        self.session.take().ok_or_else(|| "initialize: lost the session".to_string())
+    }
+
+    fn session_headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+        let Some(s) = &self.session else { return Vec::new() };
+        let mut headers = vec![(PROTOCOL_VERSION, s.version.clone())];
+        if let Some(id) = &s.id {
+            headers.push((SESSION_ID, id.clone()));
+        }
+        headers
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+}
+
+impl Failure {
+    fn into_message(self) -> String {
+        match self {
+            Failure::SessionGone => "the server no longer knows the probe's session".into(),
+            Failure::Other(m) => m,
+        }
+    }
+}
+
+/// POSTs one JSON-RPC request and returns the answer's headers and `result`.
+async fn rpc(
+    backend: &Backend,
+    instance: &Instance,
+    body: String,
+    extra: &[(HeaderName, HeaderValue)],
+    id: u64,
+) -> Result<(HeaderMap, Value), Failure> {
+    let in_session = extra.iter().any(|(name, _)| name == SESSION_ID);
+    let resp = backend
+        .client
+        .send(request(backend, instance, body, extra))
+        .await
+        .map_err(|e| Failure::Other(e.to_string()))?;
+    let status = resp.status();
+    if status == StatusCode::NOT_FOUND && in_session {
+        return Err(Failure::SessionGone);
+    }
+    if !status.is_success() {
+        return Err(Failure::Other(format!("HTTP {status}")));
+    }
+    let (parts, body) = resp.into_parts();
+    let sse = parts.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let bytes = Limited::new(body, MAX_ANSWER)
+        .collect()
+        .await
+        .map_err(|e| Failure::Other(format!("reading the answer: {e}")))?
+        .to_bytes();
+    let answer = messages(&bytes, sse)
+        .into_iter()
+        .find(|m| m.get("id").and_then(Value::as_u64) == Some(id))
+        .ok_or_else(|| Failure::Other("no answer to the probe in the response".into()))?;
+    match (answer.get("result"), answer.get("error")) {
+        (Some(result), _) => Ok((parts.headers, result.clone())),
+        (None, Some(error)) => Err(Failure::Other(format!("JSON-RPC error {error}"))),
+        (None, None) => Err(Failure::Other("answer has neither result nor error".into())),
+    }
+}
+
+fn request(
+    backend: &Backend,
+    instance: &Instance,
+    body: String,
+    extra: &[(HeaderName, HeaderValue)],
+) -> Request<Full<Bytes>> {
+    let mut req = Request::new(Full::new(Bytes::from(body)));
+    *req.method_mut() = Method::POST;
+    *req.uri_mut() = instance.url().clone();
+    let headers = req.headers_mut();
+    for (name, value) in &backend.headers {
+        headers.insert(name.clone(), value.clone());
+    }
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
+    headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+    for (name, value) in extra {
+        headers.insert(name.clone(), value.clone());
+    }
+    req
+}
+
+/// The JSON messages of a body: one JSON value, or the `data` of each SSE
+/// event.
+fn messages(body: &[u8], sse: bool) -> Vec<Value> {
+    if !sse {
+        return serde_json::from_slice(body).into_iter().collect();
+    }
+    let text = String::from_utf8_lossy(body);
+    let mut out = Vec::new();
+    let mut data = String::new();
+    for line in text.lines().chain(std::iter::once("")) {
+        if let Some(d) = line.strip_prefix("data:") {
+            if !data.is_empty() {
+                data.push('\n');
+            }
+            data.push_str(d.strip_prefix(' ').unwrap_or(d));
+        } else if line.is_empty() && !data.is_empty() {
+            if let Ok(v) = serde_json::from_str(&data) {
+                out.push(v);
+            }
+            data.clear();
+        }
+    }
+    out
+}
+
+/// `GET path` on the instance's host, expecting `expect`.
+async fn http_get(backend: &Backend, instance: &Instance, path: &str, expect: u16) -> Result<(), String> {
+    let url = instance.url();
+    let uri = Uri::builder()
+        .scheme(url.scheme_str().unwrap_or("http"))
+        .authority(url.authority().map_or("", |a| a.as_str()))
+        .path_and_query(path)
+        .build()
+        .map_err(|e| format!("bad probe URL: {e}"))?;
+    let mut req = Request::new(Full::new(Bytes::new()));
+    *req.uri_mut() = uri;
+    for (name, value) in &backend.headers {
+        req.headers_mut().insert(name.clone(), value.clone());
+    }
+    req.headers_mut().insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+    let resp = backend.client.send(req).await.map_err(|e| e.to_string())?;
+    match resp.status().as_u16() {
+        s if s == expect => Ok(()),
+        s => Err(format!("HTTP {s}, expected {expect}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+
+    /// The built-in mock on an ephemeral port, and a backend pointing at it.
+    async fn mock_backend() -> (Backend, tokio::sync::oneshot::Sender<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/mcp", listener.local_addr().unwrap()).parse().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(crate::mock::serve_http(listener, Default::default(), async {
+            let _ = stopped.await;
+        }));
+        let cfg = config::Backend {
+            instances: vec![config::Instance { url: config::InstanceUrl(url), weight: 1 }],
+            ..Default::default()
+        };
+        (Backend::build(&cfg).unwrap(), stop)
+    }
+
+    #[tokio::test]
+    async fn mcp_probes_keep_their_session_and_reopen_it_on_404() {
+        let (b, _stop) = mock_backend().await;
+        let i = b.instances[0].clone();
+        let mut p = Prober::new(Probe::Ping);
+        p.probe(&b, &i).await.unwrap();
+        let first = p.session.as_ref().and_then(|s| s.id.clone()).expect("the mock issues a session id");
+        p.probe(&b, &i).await.unwrap();
+        assert_eq!(p.session.as_ref().and_then(|s| s.id.clone()), Some(first.clone()), "one session, kept");
+        // The server forgets the session (a restart): 404, then a new one.
+        p.session.as_mut().unwrap().id = Some(HeaderValue::from_static("forgotten"));
+        p.probe(&b, &i).await.unwrap();
+        let reopened = p.session.as_ref().and_then(|s| s.id.clone()).unwrap();
+        assert!(reopened != first && reopened != "forgotten");
+
+        Prober::new(Probe::ToolsList).probe(&b, &i).await.unwrap();
+        Prober::new(Probe::Discover).probe(&b, &i).await.unwrap();
+        let err = Prober::new(Probe::HttpGet { path: "/health".into(), expect: 200 }).probe(&b, &i).await.unwrap_err();
+        assert!(err.contains("HTTP 404, expected 200"), "{err}");
+        Prober::new(Probe::HttpGet { path: "/health".into(), expect: 404 }).probe(&b, &i).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_dead_instance_fails_its_probe() {
+        let (b, stop) = mock_backend().await;
+        let i = b.instances[0].clone();
+        let _ = stop.send(());
+        // The mock stops accepting once told; wait for the refusal itself.
+        let refused = async {
+            loop {
+                if let Err(e) = Prober::new(Probe::Ping).probe(&b, &i).await {
+                    return e;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        };
+        let err = tokio::time::timeout(std::time::Duration::from_secs(10), refused).await.unwrap();
+        assert!(err.contains("initialize"), "{err}");
+    }
+
+    #[test]
+    fn messages_from_json_and_sse() {
+        assert_eq!(messages(br#"{"id":1,"result":{}}"#, false).len(), 1);
+        let sse = b"id: 1\ndata: \n\nevent: message\ndata: {\"id\":2,\ndata: \"result\":{}}\n\n";
+        let m = messages(sse, true);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0]["id"], 2);
+        assert!(messages(b"nope", false).is_empty());
+    }
+}
