@@ -33,6 +33,7 @@ pub mod ops;
 pub mod outlier;
 pub mod retry;
 pub mod session;
+pub mod sse;
 pub mod stack;
 pub mod stdio;
 pub mod table;

@@ -28,23 +28,7 @@ pub fn negotiated_version(body: &[u8], sse: bool) -> Option<String> {
     if !sse {
         return from_json(body);
     }
-    let text = std::str::from_utf8(body).ok()?;
-    // An event's data is its `data:` lines joined by newlines.
-    let mut data = String::new();
-    for line in text.lines().chain(std::iter::once("")) {
-        if let Some(d) = line.strip_prefix("data:") {
-            if !data.is_empty() {
-                data.push('\n');
-            }
-            data.push_str(d.strip_prefix(' ').unwrap_or(d));
-        } else if line.is_empty() && !data.is_empty() {
-            if let Some(v) = from_json(data.as_bytes()) {
-                return Some(v);
-            }
-            data.clear();
-        }
-    }
-    None
+    crate::sse::event_data(body).iter().find_map(|data| from_json(data.as_bytes()))
 }
 
 #[cfg(test)]

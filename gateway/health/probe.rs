@@ -211,23 +211,7 @@ fn messages(body: &[u8], sse: bool) -> Vec<Value> {
     if !sse {
         return serde_json::from_slice(body).into_iter().collect();
     }
-    let text = String::from_utf8_lossy(body);
-    let mut out = Vec::new();
-    let mut data = String::new();
-    for line in text.lines().chain(std::iter::once("")) {
-        if let Some(d) = line.strip_prefix("data:") {
-            if !data.is_empty() {
-                data.push('\n');
-            }
-            data.push_str(d.strip_prefix(' ').unwrap_or(d));
-        } else if line.is_empty() && !data.is_empty() {
-            if let Ok(v) = serde_json::from_str(&data) {
-                out.push(v);
-            }
-            data.clear();
-        }
-    }
-    out
+    crate::sse::event_data(body).iter().filter_map(|data| serde_json::from_str(data).ok()).collect()
 }
 
 /// `GET path` on the instance's host, expecting `expect`.
