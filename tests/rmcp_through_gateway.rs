@@ -10,6 +10,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::rmcp_client::{args, connect};
 use common::{DEADLINE, Running, call, config_for, gateway, gateway_on, http, initialize, mock, parse, post};
 use futures::StreamExt;
 use hyper::body::Incoming;
@@ -21,13 +22,9 @@ use rmcp::model::{
     ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{NotificationContext, RunningService};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::{
-    ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient, ServerHandler, tool, tool_handler, tool_router,
-};
+use rmcp::{ClientHandler, ClientLifecycleMode, RoleClient, ServerHandler, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
 use switchyard::mock::MockOptions;
 use tokio::net::TcpListener;
@@ -143,26 +140,6 @@ fn auto() -> ClientLifecycleMode {
     ClientLifecycleMode::Auto {
         preferred_versions: vec![ProtocolVersion::V_2026_07_28],
         legacy_version: Some(ProtocolVersion::V_2025_11_25),
-    }
-}
-
-/// Connects an rmcp client to `url`. Transparent re-initialization is off, so
-/// a lost session is an error the test sees rather than something papered over.
-async fn connect<H: ClientHandler>(handler: H, url: &str, mode: ClientLifecycleMode) -> RunningService<RoleClient, H> {
-    let transport = StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(url.to_string()).reinit_on_expired_session(false),
-    );
-    match timeout(DEADLINE, handler.serve_with_lifecycle(transport, mode.clone())).await {
-        Ok(Ok(client)) => client,
-        Ok(Err(e)) => panic!("{mode:?} startup through {url} failed: {e}"),
-        Err(_) => panic!("{mode:?} startup through {url} timed out"),
-    }
-}
-
-fn args(v: Value) -> serde_json::Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        other => panic!("arguments must be an object, not {other}"),
     }
 }
 

@@ -20,15 +20,14 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::rmcp_client::{args, connect};
 use common::{DEADLINE, Running, call, example_bin, gateway, http, initialize, parse, stdio_config, wait_health};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, CreateMessageRequestParams,
     CreateMessageResult, Implementation, ProgressNotificationParam, ProtocolVersion, SamplingMessage,
 };
 use rmcp::service::{NotificationContext, RequestContext, RunningService};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt, ErrorData, RoleClient};
+use rmcp::{ClientHandler, ClientLifecycleMode, ErrorData, RoleClient};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
@@ -63,25 +62,6 @@ fn session_era() -> ClientLifecycleMode {
 
 fn discover() -> ClientLifecycleMode {
     ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] }
-}
-
-/// Connects an rmcp client; a lost session is an error, not papered over.
-async fn connect<H: ClientHandler>(handler: H, url: &str, mode: ClientLifecycleMode) -> RunningService<RoleClient, H> {
-    let transport = StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(url.to_string()).reinit_on_expired_session(false),
-    );
-    match timeout(DEADLINE, handler.serve_with_lifecycle(transport, mode.clone())).await {
-        Ok(Ok(client)) => client,
-        Ok(Err(e)) => panic!("{mode:?} startup through {url} failed: {e}"),
-        Err(_) => panic!("{mode:?} startup through {url} timed out"),
-    }
-}
-
-fn args(v: Value) -> serde_json::Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        other => panic!("arguments must be an object, not {other}"),
-    }
 }
 
 fn tool(name: &str, a: Value) -> CallToolRequestParams {
