@@ -24,6 +24,7 @@ pub(crate) mod checks;
 pub mod envelope;
 pub mod headers;
 mod initialize;
+pub mod principal;
 pub mod stateless;
 mod stdio;
 
@@ -114,6 +115,14 @@ pub struct Client {
     pub peer: Arc<headers::Peer>,
     /// The request id, propagated or generated.
     pub request_id: HeaderValue,
+}
+
+impl Client {
+    /// The principal of a request from this client with these headers.
+    /// Read it before [`headers::upstream`] strips the credentials.
+    pub fn principal(&self, headers: &HeaderMap) -> principal::Principal {
+        principal::Principal::of(headers, self.peer.addr.ip())
+    }
 }
 
 impl Front {
