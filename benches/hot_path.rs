@@ -37,6 +37,7 @@ fn envelope_parse(c: &mut Criterion) {
 fn session_token(c: &mut Criterion) {
     let key = SessionKey::from_secret("bench-key");
     let ticket = Ticket {
+        backend: "search".into(),
         instance: "http://10.0.0.5:3001/mcp".into(),
         upstream_session: "0f4c3a2e-9d7b-4c1e-8a6f-2b5d9e0c7a13".into(),
         protocol_version: "2025-06-18".into(),

@@ -18,13 +18,13 @@ use crate::config::{Config, Transport};
 use crate::error::GatewayError;
 use crate::front::body::ProxyBody;
 use crate::front::headers::{Peer, REQUEST_ID};
-use crate::front::{Client, Front, Info, Route, Settings, Target};
+use crate::front::{Client, Front, Info, Settings, Target};
 use crate::ops::Ops;
+use crate::route::{self, split::Targets};
 use crate::session::SessionKey;
 use crate::stack;
 use crate::stdio::StdioBackend;
 use crate::table::Table;
-use crate::telemetry::RouteMetrics;
 use crate::telemetry::metrics::{self, Outcome};
 
 /// The gateway's request handler.
@@ -54,27 +54,15 @@ impl App {
                 }
             }
         }
-        let routes = config
-            .routes
-            .iter()
-            .filter_map(|r| {
-                let name = r.backend.get_ref();
-                let target = match (backends.get(name), stdio_backends.get(name)) {
-                    (Some(backend), _) => {
-                        Target::Http { backend: backend.clone(), service: stack::build(backend.clone()) }
-                    }
-                    (None, Some(stdio)) => Target::Stdio(stdio.clone()),
-                    (None, None) => return None,
-                };
-                let path = r.path.get_ref().as_str();
-                Some(Route {
-                    path: path.into(),
-                    backend_name: name.as_str().into(),
-                    target,
-                    metrics: RouteMetrics::new(path, name),
-                })
-            })
-            .collect();
+        let mut targets = Targets::new();
+        for (name, backend) in &backends {
+            let target = Target::Http { backend: backend.clone(), service: stack::build(backend.clone()) };
+            targets.insert(name.as_str().into(), Arc::new(target));
+        }
+        for (name, stdio) in &stdio_backends {
+            targets.insert(name.as_str().into(), Arc::new(Target::Stdio(stdio.clone())));
+        }
+        let routes = config.routes.iter().filter_map(|r| route::build(r, &targets, None)).collect();
         let key = match &config.gateway.session_key {
             Some(secret) => SessionKey::from_secret(secret),
             None => {
@@ -147,7 +135,8 @@ impl App {
         if info.session_delta != 0 {
             self.ops.sessions.fetch_add(i64::from(info.session_delta), Ordering::Relaxed);
         }
-        route.metrics.record(&Outcome {
+        let side_metrics = info.side.as_ref().map_or(&route.unrouted, |s| &*s.metrics);
+        side_metrics.record(&Outcome {
             method: metrics::method_index(info.method.as_deref()),
             status,
             error: error.as_ref(),
@@ -158,7 +147,7 @@ impl App {
             target: "switchyard::access",
             request_id = client.request_id.to_str().unwrap_or(""),
             route = &*route.path,
-            backend = &*route.backend_name,
+            backend = info.side.as_ref().map_or("", |s| &*s.backend),
             method = info.method.as_deref().unwrap_or(""),
             name = info.name.as_deref().unwrap_or(""),
             status,

@@ -32,6 +32,7 @@ pub mod mock;
 pub mod ops;
 pub mod outlier;
 pub mod retry;
+pub mod route;
 pub mod session;
 pub mod sse;
 pub mod stack;

@@ -130,10 +130,12 @@ async fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let scheme = if config.gateway.tls.is_some() { "https" } else { "http" };
     for route in &config.routes {
+        let sides: Vec<String> = route.sides().iter().map(|(b, w)| format!("{b} ({w})")).collect();
         tracing::info!(
-            "serving MCP at {scheme}://{addr}{} -> backend `{}`",
+            "serving MCP at {scheme}://{addr}{} -> {} (route `{}`)",
             route.path.get_ref().as_str(),
-            route.backend.get_ref()
+            sides.join(", "),
+            route.name()
         );
     }
     switchyard::run(&config, listener, shutdown_signal()).await?;

@@ -24,6 +24,7 @@
 mod error;
 pub mod interpolate;
 mod resilience;
+mod routing;
 mod types;
 pub mod units;
 
@@ -32,6 +33,7 @@ use std::path::Path;
 
 pub use error::{ConfigError, Issue};
 pub use resilience::{Health, Outlier, Probe, Retry};
+pub use routing::{Route, SplitSide, name_from_path};
 pub use types::*;
 
 /// The config used when no file is given and `./switchyard.toml` is absent.
@@ -152,13 +154,10 @@ impl Config {
             }
         }
         let mut paths = HashSet::new();
+        let mut route_names = HashSet::new();
         for (i, r) in self.routes.iter().enumerate() {
-            if !names.contains(r.backend.get_ref().as_str()) {
-                issues.push(Issue::new(
-                    &format!("routes.{i}.backend"),
-                    line(r.backend.span()),
-                    format!("no backend is named `{}`", r.backend.get_ref()),
-                ));
+            for (key, at, message) in routing::check(r, &names) {
+                issues.push(Issue::new(&format!("routes.{i}.{key}"), line(at..at), message));
             }
             let path = r.path.get_ref().as_str();
             if RESERVED_PATHS.iter().any(|p| path == *p || path.starts_with(&format!("{p}/"))) {
@@ -173,6 +172,12 @@ impl Config {
                     &format!("routes.{i}.path"),
                     line(r.path.span()),
                     format!("duplicate route path `{path}`"),
+                ));
+            } else if !route_names.insert(r.name()) {
+                issues.push(Issue::new(
+                    &format!("routes.{i}.name"),
+                    line(r.path.span()),
+                    format!("duplicate route name `{}`; set `name` on one of them", r.name()),
                 ));
             }
         }

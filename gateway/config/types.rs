@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use toml::Spanned;
 
 use super::resilience::{Health, Outlier, Retry};
+use super::routing::Route;
 use super::units::{ByteSize, Duration};
 
 /// The whole config file.
@@ -227,16 +228,6 @@ pub struct Instance {
 
 fn default_weight() -> u32 {
     1
-}
-
-/// `[[routes]]`: a path on the gateway and the backend behind it.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Route {
-    /// The exact path clients use, such as `/mcp`.
-    pub path: Spanned<RoutePath>,
-    /// The backend's name.
-    pub backend: Spanned<String>,
 }
 
 /// An absolute URL path.

@@ -40,6 +40,8 @@ use serde_json::value::RawValue;
 
 use crate::backend::{Backend, Instance};
 use crate::error::GatewayError;
+pub use crate::route::Route;
+use crate::route::Side;
 use crate::session::{SessionKey, Ticket};
 use crate::stack::{self, BackendService, ResponseBody, Tried, UpstreamRequest};
 use body::ProxyBody;
@@ -50,18 +52,6 @@ use headers::{PROTOCOL_VERSION, SESSION_ID};
 const BATCH_VERSION: &str = "2025-03-26";
 /// Most bytes of an `initialize` response the gateway will buffer.
 const MAX_INITIALIZE_RESPONSE: usize = 1 << 20;
-
-/// A route: a path and the backend behind it.
-pub struct Route {
-    /// The path, which is also the session token's associated data.
-    pub path: Arc<str>,
-    /// The backend's name, for logs and metrics.
-    pub backend_name: Arc<str>,
-    /// Where requests go.
-    pub target: Target,
-    /// The route's metric handles.
-    pub metrics: crate::telemetry::RouteMetrics,
-}
 
 /// What a route's backend is.
 pub enum Target {
@@ -107,6 +97,8 @@ pub struct Info {
     pub id: Option<Box<RawValue>>,
     /// Set when the exchange opened (+1) or closed (-1) a session.
     pub session_delta: i8,
+    /// The side of the route's split the request went to.
+    pub side: Option<Arc<Side>>,
 }
 
 /// Who is asking.
@@ -219,7 +211,12 @@ impl Front {
             }
         };
 
-        let (backend, service) = match &route.target {
+        let side = match &ticket {
+            Some(t) => route.session_side(&t.backend)?,
+            None => route.pick(&parts.headers)?,
+        };
+        info.side = Some(side.clone());
+        let (backend, service) = match &*side.target {
             Target::Http { backend, service } => (backend, service),
             Target::Stdio(stdio_backend) => {
                 let post =
@@ -246,7 +243,7 @@ impl Front {
             && resp.status().is_success()
             && resp.headers().contains_key(SESSION_ID)
         {
-            return self.mint_session(route, instance, resp, client, info).await;
+            return self.mint_session(route, &backend.name, instance, resp, client, info).await;
         }
         Ok(self.downstream(resp, client))
     }
@@ -268,7 +265,12 @@ impl Front {
             checks::accept_get(req.headers())?;
         }
         let ticket = self.open_session(route, req.headers())?;
-        let (backend, service) = match &route.target {
+        let side = match &ticket {
+            Some(t) => route.session_side(&t.backend)?,
+            None => route.pick(req.headers())?,
+        };
+        info.side = Some(side.clone());
+        let (backend, service) = match &*side.target {
             Target::Http { backend, service } => (backend, service),
             Target::Stdio(stdio_backend) => {
                 return Ok(self.get_or_delete_stdio(stdio_backend, is_get, ticket, info).await);
@@ -358,6 +360,7 @@ impl Front {
     async fn mint_session(
         &self,
         route: &Route,
+        backend_name: &str,
         instance: &Instance,
         resp: Response<ResponseBody>,
         client: &Client,
@@ -372,6 +375,7 @@ impl Front {
             .map_err(|e| GatewayError::UpstreamFailed(format!("reading the initialize response: {e}")))?
             .to_bytes();
         let ticket = Ticket {
+            backend: backend_name.to_string(),
             instance: instance.url_str().to_string(),
             upstream_session,
             protocol_version: initialize::negotiated_version(&bytes, sse).unwrap_or_default(),

@@ -128,6 +128,7 @@ impl Front {
             .copied()
             .unwrap_or(crate::stdio::handshake::OFFERED_VERSION);
         let ticket = Ticket {
+            backend: stdio.name.to_string(),
             instance: format!("stdio:{}", stdio.name),
             upstream_session: session,
             protocol_version: version.to_string(),

@@ -12,11 +12,14 @@ use ring::digest;
 use ring::rand::{SecureRandom, SystemRandom};
 
 /// Format version; bump when the plaintext layout changes.
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 /// What a session token carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ticket {
+    /// The backend of the route's split the session lives on, so that a
+    /// change of weights moves new sessions only.
+    pub backend: String,
     /// The instance URL the session is pinned to. A URL rather than an index,
     /// so that replicas whose configs list instances in another order agree.
     pub instance: String,
@@ -77,7 +80,9 @@ impl SessionKey {
     pub fn seal(&self, route: &str, ticket: &Ticket) -> String {
         let mut nonce = [0u8; NONCE_LEN];
         self.rng.fill(&mut nonce).unwrap_or_default();
-        let mut buf = Vec::with_capacity(1 + NONCE_LEN + 64 + ticket.instance.len() + ticket.upstream_session.len());
+        let mut buf = Vec::with_capacity(
+            1 + NONCE_LEN + 64 + ticket.backend.len() + ticket.instance.len() + ticket.upstream_session.len(),
+        );
         buf.push(VERSION);
         buf.extend_from_slice(&nonce);
         let plain_at = buf.len();
@@ -110,7 +115,7 @@ fn aad(route: &str) -> Aad<&[u8]> {
 
 fn encode(t: &Ticket, out: &mut Vec<u8>) {
     out.extend_from_slice(&t.issued_at.to_be_bytes());
-    for field in [&t.instance, &t.upstream_session, &t.protocol_version] {
+    for field in [&t.backend, &t.instance, &t.upstream_session, &t.protocol_version] {
         // Fields longer than u16 cannot come from a sane upstream; truncating
         // would corrupt them, so they are capped at the header limit instead.
         let bytes = &field.as_bytes()[..field.len().min(u16::MAX as usize)];
@@ -128,10 +133,11 @@ fn decode(mut b: &[u8]) -> Option<Ticket> {
         b = &b[2 + len..];
         Some(s)
     };
+    let backend = next()?;
     let instance = next()?;
     let upstream_session = next()?;
     let protocol_version = next()?;
-    Some(Ticket { instance, upstream_session, protocol_version, issued_at })
+    Some(Ticket { backend, instance, upstream_session, protocol_version, issued_at })
 }
 
 #[cfg(test)]
@@ -140,6 +146,7 @@ mod tests {
 
     fn ticket() -> Ticket {
         Ticket {
+            backend: "search".into(),
             instance: "http://10.0.0.5:3001/mcp".into(),
             upstream_session: "up-123".into(),
             protocol_version: "2025-06-18".into(),

@@ -1,0 +1,142 @@
+//! Routes: a path, and the backend (or weighted split of backends) behind it.
+//!
+//! ```toml
+//! [[routes]]
+//! path = "/mcp"
+//! split = [{ backend = "blue", weight = 90 }, { backend = "green", weight = 10 }]
+//! sticky_header = "x-user-id"   # one user stays on one side (stateless requests)
+//! allow_override = true         # honour `x-switchyard-backend` (testing a canary)
+//! ```
+//!
+//! `backend = "x"` is shorthand for a split with one side. A route's `name`,
+//! which the admin API uses, defaults to its path without the leading slash
+//! and with every other slash turned into `-`: `/mcp` is `mcp`,
+//! `/files/mcp` is `files-mcp`.
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::types::{HeaderKey, RoutePath};
+
+/// One `[[routes]]` entry.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// The path clients post to; also the session token's associated data.
+    pub path: Spanned<RoutePath>,
+    /// The admin API's name for the route; see [`Route::name`].
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+    /// The one backend, when there is no split.
+    #[serde(default)]
+    pub backend: Option<Spanned<String>>,
+    /// Weighted backends, in place of `backend`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub split: Vec<SplitSide>,
+    /// A request header whose value picks the side of a stateless request by
+    /// a stable hash, so one user stays on one side.
+    #[serde(default)]
+    pub sticky_header: Option<HeaderKey>,
+    /// Whether `x-switchyard-backend` may name the side directly.
+    #[serde(default)]
+    pub allow_override: bool,
+}
+
+/// One side of a split.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitSide {
+    /// The backend's name.
+    pub backend: Spanned<String>,
+    /// Its share, relative to the other sides' weights. Zero keeps the side
+    /// reachable for its sessions and for the override header, but sends it
+    /// nothing new.
+    pub weight: u32,
+}
+
+// === impl Route ===
+
+impl Route {
+    /// The route's name: the configured one, or one derived from the path.
+    pub fn name(&self) -> String {
+        match &self.name {
+            Some(n) => n.get_ref().clone(),
+            None => name_from_path(self.path.get_ref().as_str()),
+        }
+    }
+
+    /// The sides as `(backend, weight)`, whichever way the file wrote them.
+    pub fn sides(&self) -> Vec<(&str, u32)> {
+        match &self.backend {
+            Some(b) => vec![(b.get_ref().as_str(), 1)],
+            None => self.split.iter().map(|s| (s.backend.get_ref().as_str(), s.weight)).collect(),
+        }
+    }
+}
+
+/// `/mcp` → `mcp`, `/files/mcp` → `files-mcp`, `/` → `root`.
+pub fn name_from_path(path: &str) -> String {
+    let trimmed = path.trim_start_matches('/').trim_end_matches('/');
+    if trimmed.is_empty() { "root".to_string() } else { trimmed.replace('/', "-") }
+}
+
+/// Whether `name` can sit in an admin URL as one segment.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Checks of one route against the backend names; `(key, span start, message)`.
+pub fn check(route: &Route, backends: &std::collections::HashSet<&str>) -> Vec<(String, usize, String)> {
+    let mut out = Vec::new();
+    let path_at = route.path.span().start;
+    match (&route.backend, route.split.is_empty()) {
+        (Some(_), false) => {
+            out.push(("split".into(), path_at, "give either `backend` or `split`, not both".into()));
+        }
+        (None, true) => out.push(("backend".into(), path_at, "a route needs `backend` or `split`".into())),
+        _ => {}
+    }
+    if let Some(b) = &route.backend
+        && !backends.contains(b.get_ref().as_str())
+    {
+        out.push(("backend".into(), b.span().start, format!("no backend is named `{}`", b.get_ref())));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, side) in route.split.iter().enumerate() {
+        let name = side.backend.get_ref().as_str();
+        if !backends.contains(name) {
+            out.push((
+                format!("split.{i}.backend"),
+                side.backend.span().start,
+                format!("no backend is named `{name}`"),
+            ));
+        }
+        if !seen.insert(name) {
+            out.push((format!("split.{i}.backend"), side.backend.span().start, format!("`{name}` is listed twice")));
+        }
+    }
+    if route.backend.is_none() && !route.split.is_empty() && route.split.iter().all(|s| s.weight == 0) {
+        out.push(("split".into(), path_at, "at least one side needs a weight above 0".into()));
+    }
+    if let Some(n) = &route.name
+        && !valid_name(n.get_ref())
+    {
+        out.push(("name".into(), n.span().start, "a route name uses only letters, digits, `-`, `_` and `.`".into()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_come_from_paths() {
+        assert_eq!(name_from_path("/mcp"), "mcp");
+        assert_eq!(name_from_path("/files/mcp"), "files-mcp");
+        assert_eq!(name_from_path("/"), "root");
+        assert!(valid_name("files-mcp"));
+        assert!(!valid_name("a/b"));
+        assert!(!valid_name(""));
+    }
+}

@@ -1,0 +1,140 @@
+//! Routes: which backend a request at a path goes to.
+//!
+//! A route has a path, a name (for the admin API) and a **split**: one or
+//! more sides, each a backend with a weight. A plain `backend = "x"` is a
+//! split of one. The side of a request is chosen here, before the
+//! backend's policy stack:
+//!
+//! 1. A request of a session goes to the side in its token, whatever the
+//!    weights say now: its upstream session lives there. A shift from blue
+//!    to green therefore moves new sessions only, and drops none. A session
+//!    whose backend has left the route gets 404, so the client starts anew.
+//! 2. With `allow_override`, `x-switchyard-backend: <name>` names the side,
+//!    even one weighted 0: that is how an operator tries a canary before
+//!    sending it traffic.
+//! 3. With `sticky_header`, the header's value picks the side by a stable
+//!    hash (FNV-1a, the same in every replica and every build), so one user
+//!    stays on one side while the weights stay put.
+//! 4. Otherwise the side is drawn at random by weight.
+//!
+//! The split is an [`ArcSwap`]: the admin API replaces it whole, and a
+//! request reads it with no lock. A side the API leaves out keeps weight 0
+//! rather than vanishing, so sessions already on it keep working, and a
+//! rollback is one more call.
+
+pub mod split;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use http::{HeaderMap, HeaderName};
+
+pub use split::{Side, Split};
+
+use crate::error::GatewayError;
+
+/// The override header, honoured only on routes that allow it.
+pub const OVERRIDE: HeaderName = HeaderName::from_static("x-switchyard-backend");
+
+/// A route: a path and the split behind it.
+pub struct Route {
+    /// The path, which is also the session token's associated data.
+    pub path: Arc<str>,
+    /// The admin API's name for it.
+    pub name: Arc<str>,
+    /// The sides and their weights, swapped whole by the admin API.
+    split: ArcSwap<Split>,
+    /// The header whose value pins a stateless user to a side.
+    sticky_header: Option<HeaderName>,
+    /// Whether [`OVERRIDE`] is honoured.
+    allow_override: bool,
+    /// Metrics of requests that failed before a side was chosen.
+    pub unrouted: crate::telemetry::RouteMetrics,
+}
+
+// === impl Route ===
+
+impl Route {
+    /// A route over `split`.
+    pub fn new(path: &str, name: &str, split: Split, sticky_header: Option<HeaderName>, allow_override: bool) -> Self {
+        Self {
+            unrouted: crate::telemetry::RouteMetrics::new(path, ""),
+            path: path.into(),
+            name: name.into(),
+            split: ArcSwap::from_pointee(split),
+            sticky_header,
+            allow_override,
+        }
+    }
+
+    /// The split in force now.
+    pub fn split(&self) -> Arc<Split> {
+        self.split.load_full()
+    }
+
+    /// Replaces the split; returns the one it replaced.
+    pub fn set_split(&self, split: Split) -> Arc<Split> {
+        self.split.swap(Arc::new(split))
+    }
+
+    /// Whether the override header is honoured.
+    pub fn allows_override(&self) -> bool {
+        self.allow_override
+    }
+
+    /// The sticky header, if any.
+    pub fn sticky_header(&self) -> Option<&HeaderName> {
+        self.sticky_header.as_ref()
+    }
+
+    /// The side of a request that belongs to no session yet: a stateless
+    /// request, or an `initialize`.
+    pub fn pick(&self, headers: &HeaderMap) -> Result<Arc<Side>, GatewayError> {
+        let split = self.split.load();
+        if self.allow_override
+            && let Some(value) = headers.get(&OVERRIDE)
+        {
+            let name = value.to_str().unwrap_or("");
+            return split.named(name).cloned().ok_or_else(|| {
+                GatewayError::InvalidRequest(format!(
+                    "{OVERRIDE} names `{name}`, which is not a backend of route `{}`",
+                    self.name
+                ))
+            });
+        }
+        let sticky = self.sticky_header.as_ref().and_then(|h| headers.get(h)).map(|v| split::stable_hash(v.as_bytes()));
+        split.choose(sticky.unwrap_or_else(rand::random)).cloned().ok_or(GatewayError::NoInstance)
+    }
+
+    /// The side a session's token names. A backend no longer in the route
+    /// means the session is gone.
+    pub fn session_side(&self, backend: &str) -> Result<Arc<Side>, GatewayError> {
+        self.split.load().named(backend).cloned().ok_or(GatewayError::SessionNotFound)
+    }
+}
+
+/// Builds the route a config entry describes, over `targets`. `previous`
+/// is the split of the route this one replaces on reload, so that its
+/// sessions' sides stay on (see [`Split::build`]). `None`, with the reason
+/// logged, only for a config that skipped validation.
+pub fn build(cfg: &crate::config::Route, targets: &split::Targets, previous: Option<&Split>) -> Option<Route> {
+    let path = cfg.path.get_ref().as_str();
+    let weights: Vec<split::Weight> =
+        cfg.sides().into_iter().map(|(backend, weight)| split::Weight { backend: backend.into(), weight }).collect();
+    match Split::build(path, &weights, targets, previous) {
+        Ok(split) => Some(Route::new(
+            path,
+            &cfg.name(),
+            split,
+            cfg.sticky_header.as_ref().map(|h| h.0.clone()),
+            cfg.allow_override,
+        )),
+        Err(e) => {
+            tracing::error!(route = path, "route not served: {e}");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
