@@ -5,6 +5,7 @@
 //! front door, and ends each exchange with one log line and one set of metric
 //! updates.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,27 +14,22 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::admin::Admin;
-use crate::backend::{Backend, BuildError};
-use crate::config::{Config, Transport};
+use crate::backend::BuildError;
+use crate::config::Config;
 use crate::error::GatewayError;
 use crate::front::body::ProxyBody;
 use crate::front::headers::{Peer, REQUEST_ID};
-use crate::front::{Client, Front, Info, Settings, Target};
+use crate::front::{Client, Info};
 use crate::ops::Ops;
-use crate::route::{self, split::Targets};
-use crate::session::SessionKey;
-use crate::stack;
-use crate::stdio::StdioBackend;
-use crate::table::Table;
+use crate::runtime::reload::Live;
 use crate::telemetry::metrics::{self, Outcome};
 
 /// The gateway's request handler.
 pub struct App {
-    front: Front,
+    /// The runtime tables in force, and how they change (reload, splits).
+    pub live: Arc<Live>,
     /// Health, readiness and counters.
     pub ops: Ops,
-    /// The live backend table.
-    pub table: Table,
     /// The admin API, when it is served under `/admin` on this listener.
     admin: Option<Admin>,
     request_ids: RequestIds,
@@ -42,57 +38,22 @@ pub struct App {
 impl App {
     /// Builds the runtime tables from a validated config.
     pub fn build(config: &Config) -> Result<App, BuildError> {
-        let mut backends = std::collections::HashMap::new();
-        let mut stdio_backends = std::collections::HashMap::new();
-        for b in &config.backends {
-            match b.transport {
-                Transport::Http => {
-                    backends.insert(b.name.get_ref().clone(), Arc::new(Backend::build(b)?));
-                }
-                Transport::Stdio => {
-                    stdio_backends.insert(b.name.get_ref().clone(), StdioBackend::start(b));
-                }
-            }
-        }
-        let mut targets = Targets::new();
-        for (name, backend) in &backends {
-            let target = Target::Http { backend: backend.clone(), service: stack::build(backend.clone()) };
-            targets.insert(name.as_str().into(), Arc::new(target));
-        }
-        for (name, stdio) in &stdio_backends {
-            targets.insert(name.as_str().into(), Arc::new(Target::Stdio(stdio.clone())));
-        }
-        let routes = config.routes.iter().filter_map(|r| route::build(r, &targets, None)).collect();
-        let key = match &config.gateway.session_key {
-            Some(secret) => SessionKey::from_secret(secret),
-            None => {
-                tracing::warn!(
-                    "no gateway.session_key is set: using a random key, so every restart ends every session \
-                     and replicas cannot serve each other's sessions"
-                );
-                SessionKey::random()
-            }
-        };
-        let settings = Settings {
-            max_body_bytes: config.gateway.max_body_bytes.0,
-            allowed_origins: config.gateway.allowed_origins.clone(),
-            loopback: config.gateway.listen.ip().is_loopback(),
-            tls: config.gateway.tls.is_some(),
-        };
+        Self::build_from(config.clone(), None)
+    }
+
+    /// Builds the runtime tables from a validated config read from
+    /// `source`, which reloads read again.
+    pub fn build_from(config: Config, source: Option<PathBuf>) -> Result<App, BuildError> {
         let _ = metrics::handle();
-        let table = Table::new(backends.into_values().collect());
-        let gw = &config.gateway;
-        let admin = match (&gw.admin_listen, &gw.admin_token) {
-            (None, Some(token)) => Some(Admin::new(table.clone(), Some(token.clone()), gw.listen.ip().is_loopback())),
-            _ => None,
-        };
-        Ok(App {
-            front: Front::new(routes, key, settings),
-            ops: Ops::new(table.clone(), stdio_backends.into_values().collect()),
-            table,
-            admin,
-            request_ids: RequestIds::new(),
-        })
+        let gw = config.gateway.clone();
+        let live = Arc::new(Live::new(config, source)?);
+        let has_token = gw.admin_token.is_some() || !gw.admin_tokens.is_empty();
+        let admin = (gw.admin_listen.is_none() && has_token).then(|| {
+            Admin::new(live.table.clone(), gw.admin_token.clone(), gw.listen.ip().is_loopback())
+                .with_named_tokens(&gw.admin_tokens)
+                .with_live(&live)
+        });
+        Ok(App { ops: Ops::new(live.table.clone(), live.stdio.clone()), live, admin, request_ids: RequestIds::new() })
     }
 
     /// Answers one request.
@@ -109,7 +70,9 @@ impl App {
         }
         let started = Instant::now();
         let request_id = self.request_ids.take_or_make(req.headers().get(REQUEST_ID));
-        let Some(route) = self.front.route(path).cloned() else {
+        let runtime = self.live.runtime();
+        let front = &runtime.front;
+        let Some(route) = front.route(path).cloned() else {
             let mut resp = GatewayError::NoRoute.into_response(None).map(ProxyBody::full);
             resp.headers_mut().insert(REQUEST_ID, request_id);
             return resp;
@@ -117,7 +80,7 @@ impl App {
         let guard = metrics::in_flight();
         let client = Client { peer, request_id };
         let mut info = Info::default();
-        let result = self.front.serve(&route, req, &client, &mut info).await;
+        let result = front.serve(&route, req, &client, &mut info).await;
         let (resp, error) = match result {
             Ok(resp) => (resp.map(|b| b.with_guard(Box::new(guard))), None),
             Err(e) => {

@@ -85,6 +85,10 @@ pub enum GatewayError {
     /// An admin API request names a backend or instance that does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// An admin change was refused as a whole: a reload of an invalid config,
+    /// or a split that names no usable backend.
+    #[error("{0}")]
+    Unprocessable(String),
 }
 
 /// Gateway-defined JSON-RPC codes, in the implementation-defined range.
@@ -129,6 +133,7 @@ impl GatewayError {
             NoInstance => (StatusCode::SERVICE_UNAVAILABLE, codes::NO_INSTANCE),
             Unauthorized => (StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED),
             NotFound(_) => (StatusCode::NOT_FOUND, jsonrpc::METHOD_NOT_FOUND),
+            Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, jsonrpc::INVALID_PARAMS),
         }
     }
 
@@ -165,6 +170,7 @@ impl GatewayError {
             NoInstance => "no_instance",
             Unauthorized => "unauthorized",
             NotFound(_) => "not_found",
+            Unprocessable(_) => "unprocessable",
         }
     }
 

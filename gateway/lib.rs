@@ -33,6 +33,7 @@ pub mod ops;
 pub mod outlier;
 pub mod retry;
 pub mod route;
+pub mod runtime;
 pub mod session;
 pub mod sse;
 pub mod stack;
@@ -67,11 +68,22 @@ pub enum StartError {
 /// Tests bind `127.0.0.1:0`, spawn this, and talk to the bound address.
 /// With `[gateway] admin_listen`, the admin listener is bound here too.
 pub async fn run(config: &Config, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    run_from(config.clone(), None, listener, shutdown).await
+}
+
+/// [`run`], for a config read from `source`: SIGHUP, `POST /admin/reload`
+/// and (with `watch_config`) a change of the file reload it.
+pub async fn run_from(
+    config: Config,
+    source: Option<std::path::PathBuf>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
     let admin = match config.gateway.admin_listen {
         Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| StartError::AdminListen(addr, e))?),
         None => None,
     };
-    run_with_admin(config, listener, admin, shutdown).await
+    serve(config, source, listener, admin, shutdown).await
 }
 
 /// [`run`], with the admin API on a listener the caller bound (tests bind
@@ -82,14 +94,25 @@ pub async fn run_with_admin(
     admin: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
-    let app = Arc::new(App::build(config)?);
-    // Probes run as long as the gateway serves, and stop with it.
-    let _checker = health::Checker::start(app.table.backends());
-    let tls = match &config.gateway.tls {
+    serve(config.clone(), None, listener, admin, shutdown).await
+}
+
+/// Serves until `shutdown`: the main listener, the admin listener if any,
+/// and the reload triggers.
+pub async fn serve(
+    config: Config,
+    source: Option<std::path::PathBuf>,
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
+    let g = config.gateway.clone();
+    let tls = match &g.tls {
         Some(t) => Some(listener::acceptor(&t.cert, &t.key)?),
         None => None,
     };
-    let g = &config.gateway;
+    let app = Arc::new(App::build_from(config, source)?);
+    let _reloads = runtime::reload::triggers(&app.live, g.watch_config);
     let limits = listener::Limits {
         max_connections: g.max_connections,
         header_read_timeout: g.header_read_timeout.0,
@@ -98,7 +121,10 @@ pub async fn run_with_admin(
     };
     let admin_api = admin.map(|l| {
         let loopback = l.local_addr().is_ok_and(|a| a.ip().is_loopback());
-        (l, Arc::new(admin::Admin::new(app.table.clone(), g.admin_token.clone(), loopback)))
+        let api = admin::Admin::new(app.live.table.clone(), g.admin_token.clone(), loopback)
+            .with_named_tokens(&g.admin_tokens)
+            .with_live(&app.live);
+        (l, Arc::new(api))
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let main = listener::serve(listener, app.clone(), limits, tls, async {

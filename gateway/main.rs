@@ -116,13 +116,13 @@ fn check(path: &Path) -> ExitCode {
 
 async fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
     let default_file = Path::new("switchyard.toml");
-    let config = match path {
-        Some(p) => Config::load(&p)?,
+    let (config, source) = match path {
+        Some(p) => (Config::load(&p)?, Some(p)),
         None if default_file.exists() => {
             tracing::info!("using ./switchyard.toml");
-            Config::load(default_file)?
+            (Config::load(default_file)?, Some(default_file.to_path_buf()))
         }
-        None => demo_config().await?,
+        None => (demo_config().await?, None),
     };
     let listener = tokio::net::TcpListener::bind(config.gateway.listen)
         .await
@@ -138,7 +138,7 @@ async fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
             route.name()
         );
     }
-    switchyard::run(&config, listener, shutdown_signal()).await?;
+    switchyard::run_from(config, source, listener, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -3,13 +3,9 @@
 
 mod common;
 
-use std::process::Stdio;
-
 use common::*;
 use futures::StreamExt;
 use switchyard::mock::MockOptions;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 #[tokio::test]
 async fn sse_stream_in_flight_completes_after_sigterm() {
@@ -21,27 +17,7 @@ async fn sse_stream_in_flight_completes_after_sigterm() {
         "timeout = \"5s\"\nheaders = { authorization = \"Bearer upstream-secret-value\" }",
     );
     std::fs::write(&path, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["run", "--config"])
-        .arg(&path)
-        .args(["--log", "debug"])
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-
-    // The gateway logs the URL it serves; the port was chosen by the kernel.
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = tokio::time::timeout(DEADLINE, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(at) = line.find("serving MCP at ") {
-                return line[at + 15..].split_whitespace().next().unwrap().to_string();
-            }
-        }
-        panic!("gateway exited before serving");
-    })
-    .await
-    .expect("gateway did not start");
+    let (mut child, url, mut lines) = start_binary(&path, &["--log", "debug"]).await;
     // Keep draining stderr so the child never blocks on a full pipe; the log
     // is checked for secrets at the end.
     let log = tokio::spawn(async move {

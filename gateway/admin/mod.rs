@@ -27,7 +27,10 @@
 //! `Origin` header (every cross-site `fetch`) are refused, and so is a
 //! non-loopback `Host` (DNS rebinding).
 
+mod routes;
 mod server;
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, header};
@@ -40,6 +43,7 @@ pub use server::serve;
 
 use crate::error::GatewayError;
 use crate::front::checks;
+use crate::runtime::reload::Live;
 use crate::table::Table;
 use crate::table::view::instance_view;
 
@@ -49,8 +53,11 @@ const MAX_BODY: usize = 4096;
 /// The admin API over the live table.
 pub struct Admin {
     table: Table,
-    /// The bearer token; `None` only on a loopback admin listener.
-    token: Option<String>,
+    /// The bearer tokens and their holders' names, which the log records
+    /// with every change. Empty only on a loopback admin listener.
+    tokens: Vec<(String, String)>,
+    /// Routes, splits and reload; absent in tests of the table alone.
+    live: Option<Arc<Live>>,
     /// Whether requests must name a loopback `Host`.
     loopback: bool,
 }
@@ -64,7 +71,21 @@ struct Weight {
 impl Admin {
     /// The admin API over `table`.
     pub fn new(table: Table, token: Option<String>, loopback: bool) -> Self {
-        Self { table, token, loopback }
+        let tokens = token.map(|t| ("admin".to_string(), t)).into_iter().collect();
+        Self { table, tokens, live: None, loopback }
+    }
+
+    /// Adds the routes, splits and reload endpoints over `live`.
+    pub fn with_live(mut self, live: &Arc<Live>) -> Self {
+        self.live = Some(live.clone());
+        self
+    }
+
+    /// Adds named tokens (`[gateway] admin_tokens`), so that the log says
+    /// who made each change.
+    pub fn with_named_tokens(mut self, tokens: &std::collections::BTreeMap<String, String>) -> Self {
+        self.tokens.extend(tokens.iter().map(|(n, t)| (n.clone(), t.clone())));
+        self
     }
 
     /// Whether `path` belongs to the admin API.
@@ -89,7 +110,7 @@ impl Admin {
         B: Body<Data = Bytes>,
         B::Error: Into<tower::BoxError>,
     {
-        self.authorize(req.headers())?;
+        let who = self.authorize(req.headers())?;
         if req.headers().contains_key(header::ORIGIN) {
             return Err(GatewayError::Forbidden("the admin API does not answer browsers (Origin header present)"));
         }
@@ -114,26 +135,36 @@ impl Admin {
                     (_, "weight") => return Err(GatewayError::MethodNotAllowed("PUT")),
                     _ => return Err(GatewayError::NotFound(format!("no admin action `{action}`"))),
                 }
-                tracing::info!(backend = %backend, instance = %target.display_url(), action = %action,
+                tracing::info!(by = %who, backend = %backend, instance = %target.display_url(), action = %action,
                     drained = record.drained(), weight = record.effective_weight(), "admin change");
-                Ok((StatusCode::OK, json!({ "backend": backend, "instance": instance_view(target) })))
+                Ok((StatusCode::OK, json!({ "backend": backend, "instance": instance_view(&target) })))
             }
+            (_, ["admin", "routes", ..] | ["admin", "reload"]) => match &self.live {
+                Some(live) => routes::answer(live, req, &segments, &who).await,
+                None => Err(GatewayError::NotFound("routes are not served here".into())),
+            },
             _ => Err(GatewayError::NotFound("no such admin endpoint; try GET /admin/backends".into())),
         }
     }
 
-    fn authorize(&self, headers: &HeaderMap) -> Result<(), GatewayError> {
-        let Some(token) = &self.token else { return Ok(()) };
+    /// The name of the token's holder; `loopback` when no token is needed.
+    fn authorize(&self, headers: &HeaderMap) -> Result<String, GatewayError> {
+        if self.tokens.is_empty() {
+            return Ok("loopback".to_string());
+        }
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or(GatewayError::Unauthorized)?;
-        if constant_time_eq(given.trim().as_bytes(), token.as_bytes()) {
-            Ok(())
-        } else {
-            Err(GatewayError::Unauthorized)
+        // Every token is compared, so the time taken does not say which matched.
+        let mut holder = None;
+        for (name, token) in &self.tokens {
+            if constant_time_eq(given.trim().as_bytes(), token.as_bytes()) {
+                holder = Some(name.clone());
+            }
         }
+        holder.ok_or(GatewayError::Unauthorized)
     }
 }
 
@@ -142,14 +173,22 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<tower::BoxError>,
 {
+    Ok(read_json::<Weight, B>(body, "{\"weight\": N}").await?.weight)
+}
+
+/// Reads a small JSON body; `expected` shows its shape in the error.
+async fn read_json<T, B>(body: B, expected: &str) -> Result<T, GatewayError>
+where
+    T: serde::de::DeserializeOwned,
+    B: Body<Data = Bytes>,
+    B::Error: Into<tower::BoxError>,
+{
     let bytes = Limited::new(body, MAX_BODY)
         .collect()
         .await
         .map_err(|e| GatewayError::InvalidRequest(format!("could not read the body: {e}")))?
         .to_bytes();
-    let w: Weight = serde_json::from_slice(&bytes)
-        .map_err(|e| GatewayError::InvalidRequest(format!("expected {{\"weight\": N}}: {e}")))?;
-    Ok(w.weight)
+    serde_json::from_slice(&bytes).map_err(|e| GatewayError::InvalidRequest(format!("expected {expected}: {e}")))
 }
 
 /// Compares without stopping at the first difference, so the time taken

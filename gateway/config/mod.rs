@@ -73,6 +73,9 @@ impl Config {
         if copy.gateway.admin_token.is_some() {
             copy.gateway.admin_token = Some(REDACTED.to_string());
         }
+        for token in copy.gateway.admin_tokens.values_mut() {
+            *token = REDACTED.to_string();
+        }
         for backend in &mut copy.backends {
             for value in backend.headers.values_mut() {
                 *value = REDACTED.to_string();
@@ -88,12 +91,22 @@ impl Config {
         if let Some(addr) = self.gateway.admin_listen
             && !addr.ip().is_loopback()
             && self.gateway.admin_token.is_none()
+            && self.gateway.admin_tokens.is_empty()
         {
             issues.push(Issue::new(
                 "gateway.admin_listen",
                 key_line(text, "admin_listen"),
-                format!("{addr} is not a loopback address, so gateway.admin_token must be set"),
+                format!("{addr} is not a loopback address, so gateway.admin_token (or admin_tokens) must be set"),
             ));
+        }
+        for (name, token) in &self.gateway.admin_tokens {
+            if token.len() < 16 {
+                issues.push(Issue::new(
+                    &format!("gateway.admin_tokens.{name}"),
+                    key_line(text, "admin_tokens").or_else(|| key_line(text, name)),
+                    "must be at least 16 characters",
+                ));
+            }
         }
         if self.gateway.admin_token.as_deref().is_some_and(|t| t.len() < 16) {
             issues.push(Issue::new(

@@ -224,12 +224,72 @@ fn admin_settings() {
     let i = only_issue(&with("listen = \"0.0.0.0:8080\"\nadmin_listen = \"0.0.0.0:9901\""));
     assert_eq!(i.path, "gateway.admin_listen");
     assert_eq!(i.line, Some(3));
-    assert!(i.message.contains("admin_token must be set"), "{i}");
+    assert!(i.message.contains("admin_token (or admin_tokens) must be set"), "{i}");
     parse(&with("admin_listen = \"0.0.0.0:9901\"\nadmin_token = \"0123456789abcdef\"")).unwrap();
+    parse(&with("admin_listen = \"0.0.0.0:9901\"\nadmin_tokens = { ops = \"0123456789abcdef\" }")).unwrap();
+    let i = only_issue(&with("admin_tokens = { ops = \"0123456789abcdef\", ci = \"short\" }"));
+    assert_eq!((i.path.as_str(), i.line), ("gateway.admin_tokens.ci", Some(2)));
+    let out = parse(&with("admin_tokens = { ops = \"0123456789abcdef\" }")).unwrap().to_redacted_toml();
+    assert!(!out.contains("0123456789abcdef"), "{out}");
     let i = only_issue(&with("admin_token = \"short\""));
     assert_eq!((i.path.as_str(), i.line), ("gateway.admin_token", Some(2)));
     let out = parse(&with("admin_token = \"0123456789abcdef\"")).unwrap().to_redacted_toml();
     assert!(!out.contains("0123456789abcdef"), "{out}");
     let i = only_issue(&RESILIENT.replace("path = \"/mcp\"", "path = \"/admin/backends\""));
     assert!(i.message.contains("reserved"), "{i}");
+}
+
+const TWO: &str = r#"
+[[backends]]
+name = "a"
+instances = [{ url = "http://127.0.0.1:1/mcp" }]
+
+[[backends]]
+name = "b"
+instances = [{ url = "http://127.0.0.1:2/mcp" }]
+"#;
+
+#[test]
+fn splits_parse_and_name_their_routes() {
+    let text = format!(
+        "{TWO}\n[[routes]]\npath = \"/files/mcp\"\nsplit = [{{ backend = \"a\", weight = 90 }}, {{ backend = \"b\", weight = 10 }}]\n\
+         sticky_header = \"x-user-id\"\nallow_override = true\n"
+    );
+    let c = parse(&text).unwrap();
+    let r = &c.routes[0];
+    assert_eq!(r.name(), "files-mcp");
+    assert_eq!(r.sides(), vec![("a", 90), ("b", 10)]);
+    assert_eq!(r.sticky_header.as_ref().unwrap().0.as_str(), "x-user-id");
+    assert!(r.allow_override);
+}
+
+#[test]
+fn split_mistakes_name_their_key_and_line() {
+    let route = |body: &str| format!("{TWO}\n[[routes]]\npath = \"/mcp\"\n{body}\n");
+    let cases: [(&str, &str, usize, &str); 7] = [
+        ("backend = \"a\"\nsplit = [{ backend = \"b\", weight = 1 }]", "routes.0.split", 11, "not both"),
+        ("name = \"x\"", "routes.0.backend", 11, "needs `backend` or `split`"),
+        ("split = [{ backend = \"c\", weight = 1 }]", "routes.0.split.0.backend", 12, "no backend is named `c`"),
+        (
+            "split = [{ backend = \"a\", weight = 1 }, { backend = \"a\", weight = 2 }]",
+            "routes.0.split.1.backend",
+            12,
+            "listed twice",
+        ),
+        ("split = [{ backend = \"a\", weight = 0 }]", "routes.0.split", 11, "weight above 0"),
+        ("backend = \"a\"\nname = \"a/b\"", "routes.0.name", 13, "letters, digits"),
+        ("backend = \"a\"\nsticky_header = \"x y\"", "routes[0].sticky_header", 13, "not a valid header name"),
+    ];
+    for (body, path, line, says) in cases {
+        let i = only_issue(&route(body));
+        assert_eq!((i.path.as_str(), i.line), (path, Some(line)), "{body}: {i}");
+        assert!(i.message.contains(says), "{body}: {i}");
+    }
+    let bad_weight = only_issue(&route("split = [{ backend = \"a\", weight = -1 }]"));
+    assert_eq!((bad_weight.path.as_str(), bad_weight.line), ("routes[0].split[0].weight", Some(12)));
+    let twice =
+        format!("{}\n[[routes]]\npath = \"/other\"\nname = \"mcp\"\nbackend = \"b\"\n", route("backend = \"a\""));
+    let i = only_issue(&twice);
+    assert_eq!(i.path, "routes.1.name");
+    assert!(i.message.contains("duplicate route name `mcp`"), "{i}");
 }

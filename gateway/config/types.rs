@@ -61,6 +61,10 @@ pub struct Gateway {
     /// `admin_listen`, the admin API is served under `/admin` on the main
     /// listener.
     pub admin_token: Option<String>,
+    /// Named admin tokens, `{ alice = "…" }`: the log names who made each change.
+    pub admin_tokens: BTreeMap<String, String>,
+    /// Reload when the config file changes.
+    pub watch_config: bool,
 }
 
 impl Default for Gateway {
@@ -77,6 +81,8 @@ impl Default for Gateway {
             max_headers: 100,
             admin_listen: None,
             admin_token: None,
+            admin_tokens: BTreeMap::new(),
+            watch_config: false,
         }
     }
 }

@@ -81,7 +81,7 @@ pub struct Settings {
 /// The front door for all routes.
 pub struct Front {
     routes: HashMap<String, Arc<Route>>,
-    key: SessionKey,
+    key: Arc<SessionKey>,
     settings: Settings,
 }
 
@@ -119,9 +119,14 @@ impl Client {
 
 impl Front {
     /// Builds the front door.
-    pub fn new(routes: Vec<Route>, key: SessionKey, settings: Settings) -> Self {
+    pub fn new(routes: Vec<Route>, key: Arc<SessionKey>, settings: Settings) -> Self {
         let routes = routes.into_iter().map(|r| (r.path.to_string(), Arc::new(r))).collect();
         Self { routes, key, settings }
+    }
+
+    /// The key session tokens are sealed with.
+    pub fn key(&self) -> &Arc<SessionKey> {
+        &self.key
     }
 
     /// The route at `path`.
@@ -318,7 +323,7 @@ impl Front {
     }
 
     /// The instance a session is pinned to. A session whose instance is gone
-    /// gets 404, so that the client starts a new one.
+    /// or down gets 404, so that the client starts a new one.
     fn pinned_instance(
         &self,
         backend: &Backend,
@@ -326,7 +331,13 @@ impl Front {
     ) -> Result<Option<Arc<Instance>>, GatewayError> {
         match ticket {
             None => Ok(None),
-            Some(t) => backend.find(&t.instance).cloned().map(Some).ok_or(GatewayError::SessionNotFound),
+            // A session whose instance the probes mark down is over too: the
+            // client re-initializes onto a live one rather than waiting on a
+            // dead one (drained instances keep their sessions).
+            Some(t) => match backend.find(&t.instance) {
+                Some(i) if i.health() != crate::backend::Health::Down => Ok(Some(i.clone())),
+                _ => Err(GatewayError::SessionNotFound),
+            },
         }
     }
 

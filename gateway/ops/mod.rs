@@ -7,7 +7,6 @@
 //! no upstream traffic, so a load balancer may poll them as often as it
 //! likes.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use bytes::Bytes;
@@ -15,7 +14,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::stdio::StdioBackend;
+use crate::runtime::reload::StdioList;
 use crate::table::Table;
 use crate::table::view::BackendView;
 use crate::telemetry;
@@ -32,12 +31,12 @@ pub struct Ops {
     /// Sessions opened minus sessions closed.
     pub sessions: AtomicI64,
     table: Table,
-    stdio: Vec<Arc<StdioBackend>>,
+    stdio: StdioList,
 }
 
 impl Ops {
     /// Builds the state for the backends in `table`.
-    pub fn new(table: Table, stdio: Vec<Arc<StdioBackend>>) -> Self {
+    pub fn new(table: Table, stdio: StdioList) -> Self {
         Self {
             started: Instant::now(),
             draining: AtomicBool::new(false),
@@ -60,7 +59,7 @@ impl Ops {
             "/health/live" => json_response(StatusCode::OK, &json!({ "status": "alive" })),
             "/health/ready" => {
                 let serving =
-                    self.table.view().iter().any(|b| b.serving > 0) || self.stdio.iter().any(|b| b.health().0);
+                    self.table.view().iter().any(|b| b.serving > 0) || self.stdio.load().iter().any(|b| b.health().0);
                 let draining = self.draining.load(Ordering::Relaxed);
                 let (status, word) = match (draining, serving) {
                     (true, _) => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
@@ -80,7 +79,7 @@ impl Ops {
 
     fn health(&self) -> Response<Bytes> {
         let backends = self.table.view();
-        let stdio: Vec<(bool, serde_json::Value)> = self.stdio.iter().map(|b| b.health()).collect();
+        let stdio: Vec<(bool, serde_json::Value)> = self.stdio.load().iter().map(|b| b.health()).collect();
         let up = backends.iter().filter(|b| b.serving > 0).count() + stdio.iter().filter(|(up, _)| *up).count();
         let whole = backends.iter().all(|b| b.serving == b.instances.len());
         let total = backends.len() + stdio.len();
@@ -118,7 +117,7 @@ impl Ops {
 impl Ops {
     /// Stops the stdio processes in the spec's order (on shutdown).
     pub async fn stop_processes(&self) {
-        for backend in &self.stdio {
+        for backend in self.stdio.load().iter() {
             backend.shutdown().await;
         }
     }
@@ -177,7 +176,7 @@ mod tests {
             ..Default::default()
         };
         let backend = Arc::new(Backend::build(&cfg).unwrap());
-        let ops = Ops::new(Table::new(vec![backend.clone()]), Vec::new());
+        let ops = Ops::new(Table::new(vec![backend.clone()]), Default::default());
         // Nothing known yet: an unknown instance serves.
         assert_eq!(ops.serve("/health/ready").await.status(), StatusCode::OK);
         ops.draining.store(true, Ordering::Relaxed);

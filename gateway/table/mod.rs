@@ -19,42 +19,54 @@ pub mod view;
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 pub use record::{Health, Load, ProbeResult, Record};
 
 use crate::backend::{Backend, Instance};
 
-/// Every backend's instances, in name order.
+/// Every backend's instances, in name order. Clones share one list, which
+/// a reload replaces whole.
 #[derive(Clone, Default)]
 pub struct Table {
-    backends: Vec<Arc<Backend>>,
+    backends: Arc<ArcSwap<Vec<Arc<Backend>>>>,
 }
 
 impl Table {
     /// The table of these backends.
-    pub fn new(mut backends: Vec<Arc<Backend>>) -> Self {
+    pub fn new(backends: Vec<Arc<Backend>>) -> Self {
+        let table = Self::default();
+        table.replace(backends);
+        table
+    }
+
+    /// Replaces the backends (on reload). Records of backends that carry
+    /// over are the same objects, so their state carries over too.
+    pub fn replace(&self, mut backends: Vec<Arc<Backend>>) {
         backends.sort_by(|a, b| a.name.cmp(&b.name));
-        Self { backends }
+        self.backends.store(Arc::new(backends));
     }
 
     /// The backends, in name order.
-    pub fn backends(&self) -> &[Arc<Backend>] {
-        &self.backends
+    pub fn backends(&self) -> Arc<Vec<Arc<Backend>>> {
+        self.backends.load_full()
     }
 
     /// The backend with this name.
-    pub fn backend(&self, name: &str) -> Option<&Arc<Backend>> {
-        self.backends.iter().find(|b| &*b.name == name)
+    pub fn backend(&self, name: &str) -> Option<Arc<Backend>> {
+        self.backends.load().iter().find(|b| &*b.name == name).cloned()
     }
 
     /// An instance of a backend, named by its index in the config (`0`, `1`,
     /// …), or by its `host:port` when that is unique in the pool.
-    pub fn instance(&self, backend: &str, instance: &str) -> Option<&Arc<Instance>> {
-        let pool = &self.backend(backend)?.instances;
+    pub fn instance(&self, backend: &str, instance: &str) -> Option<Arc<Instance>> {
+        let backend = self.backend(backend)?;
+        let pool = &backend.instances;
         if let Ok(i) = instance.parse::<usize>() {
-            return pool.get(i);
+            return pool.get(i).cloned();
         }
         let mut matching = pool.iter().filter(|i| i.url().authority().is_some_and(|a| a.as_str() == instance));
         let first = matching.next()?;
-        matching.next().is_none().then_some(first)
+        matching.next().is_none().then(|| first.clone())
     }
 }

@@ -103,6 +103,54 @@ pub async fn gateway_on(config: Config, listener: TcpListener) -> Running {
     Running { addr, stop: Some(tx), task: Some(task) }
 }
 
+/// Starts a gateway that reloads from the config file at `path`.
+pub async fn gateway_from_file(path: &std::path::Path) -> Running {
+    let config = Config::load(path).unwrap_or_else(|e| panic!("{e}"));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let source = Some(path.to_path_buf());
+    let task = tokio::spawn(async move {
+        switchyard::serve(config, source, listener, None, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    Running { addr, stop: Some(tx), task: Some(task) }
+}
+
+/// The gateway binary, started on the config file at `path` with
+/// `extra` arguments: the child, the first route's URL it logged (the
+/// kernel chose the port), and the rest of its log, which the caller must
+/// keep reading so that the child never blocks on a full pipe.
+pub async fn start_binary(
+    path: &std::path::Path,
+    extra: &[&str],
+) -> (tokio::process::Child, String, tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["run", "--config"])
+        .arg(path)
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(at) = line.find("serving MCP at ") {
+                return line[at + 15..].split_whitespace().next().unwrap().to_string();
+            }
+        }
+        panic!("gateway exited before serving");
+    })
+    .await
+    .expect("gateway did not start");
+    (child, url, lines)
+}
+
 /// Polls `/health` until `done` holds, failing after [`DEADLINE`].
 pub async fn wait_for_health(gw: &Running, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
     let url = gw.url("/health");

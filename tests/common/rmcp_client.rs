@@ -15,8 +15,24 @@ pub async fn connect<H: ClientHandler>(
     url: &str,
     mode: ClientLifecycleMode,
 ) -> RunningService<RoleClient, H> {
+    start(handler, url, mode, false).await
+}
+
+/// [`connect`], with rmcp's transparent re-initialization on: a 404 for a
+/// lost session makes the client start a new one and retry, as the spec
+/// asks of clients.
+pub async fn connect_recovering<H: ClientHandler>(handler: H, url: &str) -> RunningService<RoleClient, H> {
+    start(handler, url, ClientLifecycleMode::Initialize, true).await
+}
+
+async fn start<H: ClientHandler>(
+    handler: H,
+    url: &str,
+    mode: ClientLifecycleMode,
+    reinit: bool,
+) -> RunningService<RoleClient, H> {
     let transport = StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(url.to_string()).reinit_on_expired_session(false),
+        StreamableHttpClientTransportConfig::with_uri(url.to_string()).reinit_on_expired_session(reinit),
     );
     match tokio::time::timeout(DEADLINE, handler.serve_with_lifecycle(transport, mode.clone())).await {
         Ok(Ok(client)) => client,

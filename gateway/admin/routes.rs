@@ -1,0 +1,78 @@
+//! The admin API's routes and reload endpoints.
+//!
+//! | request | what |
+//! |---|---|
+//! | `GET /admin/routes` | every route: name, path, split, sticky header, override |
+//! | `PUT /admin/routes/{route}/split` | body `[{"backend": "blue", "weight": 50}, …]`; sides left out stay at 0 |
+//! | `POST /admin/reload` | reads the config file again; 422 with the errors if it is invalid |
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body::Body;
+use serde_json::json;
+
+use super::read_json;
+use crate::error::GatewayError;
+use crate::route::split::Weight;
+use crate::runtime::reload::{Live, ReloadError, SetSplitError};
+
+/// Answers `/admin/routes…` and `/admin/reload`.
+pub(super) async fn answer<B>(
+    live: &Arc<Live>,
+    req: Request<B>,
+    segments: &[&str],
+    who: &str,
+) -> Result<(StatusCode, serde_json::Value), GatewayError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<tower::BoxError>,
+{
+    match (req.method().clone(), segments) {
+        (Method::GET, ["admin", "routes"]) => Ok((StatusCode::OK, json!({ "routes": routes(live) }))),
+        (_, ["admin", "routes"]) => Err(GatewayError::MethodNotAllowed("GET")),
+        (Method::PUT, ["admin", "routes", route, "split"]) => {
+            let weights: Vec<Weight> =
+                read_json(req.into_body(), "a list such as [{\"backend\": \"blue\", \"weight\": 50}]").await?;
+            match live.set_split(route, weights, who).await {
+                Ok(change) => Ok((StatusCode::OK, serde_json::to_value(change).unwrap_or_default())),
+                Err(SetSplitError::NoRoute(r)) => {
+                    Err(GatewayError::NotFound(format!("no route is named `{r}`; GET /admin/routes lists them")))
+                }
+                Err(e @ SetSplitError::Bad(_)) => Err(GatewayError::Unprocessable(e.to_string())),
+            }
+        }
+        (_, ["admin", "routes", _, "split"]) => Err(GatewayError::MethodNotAllowed("PUT")),
+        (Method::POST, ["admin", "reload"]) => match live.reload(who).await {
+            Ok(report) => {
+                let mut body = serde_json::to_value(report).unwrap_or_default();
+                body["status"] = json!("reloaded");
+                Ok((StatusCode::OK, body))
+            }
+            Err(e @ ReloadError::NoSource) => Err(GatewayError::Unprocessable(e.to_string())),
+            Err(e) => Err(GatewayError::Unprocessable(format!("reload refused, the running config stays: {e}"))),
+        },
+        (_, ["admin", "reload"]) => Err(GatewayError::MethodNotAllowed("POST")),
+        _ => Err(GatewayError::NotFound("no such admin endpoint; try GET /admin/routes".into())),
+    }
+}
+
+fn routes(live: &Live) -> Vec<serde_json::Value> {
+    let runtime = live.runtime();
+    let mut routes: Vec<_> = runtime
+        .front
+        .routes()
+        .map(|r| {
+            json!({
+                "name": &*r.name,
+                "path": &*r.path,
+                "split": r.split().weights(),
+                "sticky_header": r.sticky_header().map(|h| h.as_str()),
+                "allow_override": r.allows_override(),
+            })
+        })
+        .collect();
+    routes.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    routes
+}

@@ -1,0 +1,235 @@
+//! The runtime tables a config builds, and their replacement on reload.
+//!
+//! ```text
+//! config file ─▶ validated Config ─▶ Runtime (routes, backends, front) ─▶ ArcSwap in Live
+//! ```
+//!
+//! A request loads the current [`Runtime`] once and uses it to the end, so
+//! a reload never changes a request halfway. A reload builds a new runtime
+//! next to the old one and swaps it in whole:
+//!
+//! - A backend whose config did not change is **carried over**: the same
+//!   object, with its instances' live records (health, ejection, drain,
+//!   weight, load), its probe tasks, its connection pool, its retry budget,
+//!   and, for stdio, its running processes and their sessions. Sessions and
+//!   SSE streams on it do not notice the reload.
+//! - A backend that changed, or left the file, is rebuilt or dropped. Its
+//!   requests in flight hold their own references and finish; it gets no
+//!   new ones. stdio processes of such a backend are stopped once
+//!   `shutdown_grace` has passed, which is how long their streams may run on.
+//! - A route's split is rebuilt from the file. Sides that sessions may still
+//!   be on (the old split's backends that carried over) stay with weight 0,
+//!   so that those sessions keep working.
+//! - Splits changed through the admin API survive a reload when the file
+//!   did not change that route's split since it was last loaded; when it
+//!   did, the file wins. Either way the reload logs the split it kept or
+//!   dropped, with the old and new values: nothing is lost silently.
+//!
+//! What a reload cannot change, because it belongs to a socket already
+//! open, is logged as needing a restart: `listen`, `tls`, `admin_listen`,
+//! `admin_token(s)`, `max_connections`, `header_read_timeout`,
+//! `max_headers`.
+
+pub mod reload;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::backend::{Backend, BuildError};
+use crate::config::{Config, Transport};
+use crate::front::{Front, Settings, Target};
+use crate::health::Checker;
+use crate::route::split::{Targets, Weight};
+use crate::route::{self, Route};
+use crate::session::SessionKey;
+use crate::stack;
+use crate::stdio::StdioBackend;
+
+/// Everything one config builds that requests use.
+pub struct Runtime {
+    /// Routes, session key and front-door settings.
+    pub front: Front,
+    /// Every backend by name, as routes and the admin API reach them.
+    pub targets: Targets,
+    /// The backends with what made them, to tell on reload which carry over.
+    backends: HashMap<String, Built>,
+    /// Each route's split as the file gave it, by route path.
+    file_splits: HashMap<String, Vec<Weight>>,
+    /// The config it was built from.
+    pub config: Config,
+}
+
+/// A backend, its config's fingerprint, and what runs for it.
+#[derive(Clone)]
+struct Built {
+    /// The backend's config as JSON: equal text, equal backend.
+    fingerprint: String,
+    /// The runtime object.
+    target: Arc<Target>,
+    /// The HTTP backend's probe tasks (stopped when the last holder drops).
+    _probes: Option<Arc<Checker>>,
+}
+
+/// What a new runtime left behind from the old one.
+#[derive(Default)]
+pub struct Leftovers {
+    /// stdio backends no longer served, to stop after the grace period.
+    pub stdio: Vec<Arc<StdioBackend>>,
+    /// Names of backends carried over unchanged.
+    pub kept: Vec<String>,
+    /// Names of backends built anew (new or changed).
+    pub built: Vec<String>,
+    /// Names of backends dropped (removed or changed).
+    pub dropped: Vec<String>,
+}
+
+// === impl Runtime ===
+
+impl Runtime {
+    /// Builds the runtime for `config`, carrying over from `previous` what
+    /// did not change. `api_splits` are the splits the admin API set on the
+    /// previous runtime, by route path. Must run inside a tokio runtime.
+    pub fn build(
+        config: Config,
+        previous: Option<&Runtime>,
+        api_splits: &HashMap<String, Vec<Weight>>,
+    ) -> Result<(Runtime, Leftovers), BuildError> {
+        let mut left = Leftovers::default();
+        let mut backends = HashMap::new();
+        for b in &config.backends {
+            let name = b.name.get_ref().clone();
+            let fingerprint = serde_json::to_string(b).unwrap_or_default();
+            let old = previous.and_then(|p| p.backends.get(&name)).filter(|o| o.fingerprint == fingerprint);
+            let built = match old {
+                Some(old) => {
+                    left.kept.push(name.clone());
+                    old.clone()
+                }
+                None => {
+                    left.built.push(name.clone());
+                    build_backend(b, fingerprint)?
+                }
+            };
+            backends.insert(name, built);
+        }
+        if let Some(p) = previous {
+            for (name, old) in &p.backends {
+                let carried = backends.get(name).is_some_and(|b| Arc::ptr_eq(&b.target, &old.target));
+                if !carried {
+                    left.dropped.push(name.clone());
+                    if let Target::Stdio(s) = &*old.target {
+                        left.stdio.push(s.clone());
+                    }
+                }
+            }
+        }
+        let targets: Targets = backends.iter().map(|(n, b)| (Arc::from(n.as_str()), b.target.clone())).collect();
+        let mut routes = Vec::new();
+        let mut file_splits = HashMap::new();
+        for r in &config.routes {
+            let path = r.path.get_ref().as_str();
+            let file: Vec<Weight> =
+                r.sides().into_iter().map(|(b, w)| Weight { backend: b.to_string(), weight: w }).collect();
+            let before = previous.and_then(|p| p.front.route(path));
+            let Some(mut route) = route::build(r, &targets, before.map(|b| b.split()).as_deref()) else { continue };
+            if let Some(api) = api_splits.get(path) {
+                let file_unchanged = previous.and_then(|p| p.file_splits.get(path)) == Some(&file);
+                route = keep_or_drop_api_split(route, api, file_unchanged, &targets);
+            }
+            file_splits.insert(path.to_string(), file);
+            routes.push(route);
+        }
+        // The same secret keeps the same key; without a secret, the random key
+        // carries over too, or every reload would end every session.
+        let key = match previous {
+            Some(p) if p.config.gateway.session_key == config.gateway.session_key => p.front.key().clone(),
+            _ => Arc::new(session_key(&config)),
+        };
+        let front = Front::new(routes, key, settings(&config));
+        Ok((Runtime { front, targets, backends, file_splits, config }, left))
+    }
+
+    /// The HTTP backends, for the live table.
+    pub fn http_backends(&self) -> Vec<Arc<Backend>> {
+        self.targets
+            .values()
+            .filter_map(|t| match &**t {
+                Target::Http { backend, .. } => Some(backend.clone()),
+                Target::Stdio(_) => None,
+            })
+            .collect()
+    }
+
+    /// The stdio backends, for `/health` and shutdown.
+    pub fn stdio_backends(&self) -> Vec<Arc<StdioBackend>> {
+        self.targets
+            .values()
+            .filter_map(|t| match &**t {
+                Target::Stdio(s) => Some(s.clone()),
+                Target::Http { .. } => None,
+            })
+            .collect()
+    }
+
+    /// The route with this admin name.
+    pub fn route_named(&self, name: &str) -> Option<&Arc<Route>> {
+        self.front.routes().find(|r| &*r.name == name)
+    }
+}
+
+fn build_backend(b: &crate::config::Backend, fingerprint: String) -> Result<Built, BuildError> {
+    Ok(match b.transport {
+        Transport::Http => {
+            let backend = Arc::new(Backend::build(b)?);
+            let checker = Arc::new(Checker::start(std::slice::from_ref(&backend)));
+            let target = Target::Http { backend: backend.clone(), service: stack::build(backend) };
+            Built { fingerprint, target: Arc::new(target), _probes: Some(checker) }
+        }
+        Transport::Stdio => {
+            Built { fingerprint, target: Arc::new(Target::Stdio(StdioBackend::start(b))), _probes: None }
+        }
+    })
+}
+
+/// Puts an API-set split back on a freshly built route, or logs that the
+/// file replaced it.
+fn keep_or_drop_api_split(route: Route, api: &[Weight], file_unchanged: bool, targets: &Targets) -> Route {
+    let from_file = route.split();
+    if !file_unchanged {
+        tracing::warn!(route = &*route.name, api = ?api, file = ?from_file.weights(),
+            "reload: the file changed this route's split, so it replaces the split set through the admin API");
+        return route;
+    }
+    match crate::route::Split::build(&route.path, api, targets, Some(&from_file)) {
+        Ok(split) => {
+            tracing::info!(route = &*route.name, split = ?api, file = ?from_file.weights(),
+                "reload: kept the split set through the admin API (the file did not change this route)");
+            route.set_split(split);
+        }
+        Err(e) => tracing::warn!(route = &*route.name, api = ?api,
+            "reload: dropped the split set through the admin API ({e}); the file's split applies"),
+    }
+    route
+}
+
+fn session_key(config: &Config) -> SessionKey {
+    match &config.gateway.session_key {
+        Some(secret) => SessionKey::from_secret(secret),
+        None => {
+            tracing::warn!(
+                "no gateway.session_key is set: using a random key, so every restart ends every session \
+                 and replicas cannot serve each other's sessions"
+            );
+            SessionKey::random()
+        }
+    }
+}
+
+fn settings(config: &Config) -> Settings {
+    Settings {
+        max_body_bytes: config.gateway.max_body_bytes.0,
+        allowed_origins: config.gateway.allowed_origins.clone(),
+        loopback: config.gateway.listen.ip().is_loopback(),
+        tls: config.gateway.tls.is_some(),
+    }
+}
