@@ -92,7 +92,8 @@ impl App {
             tls: config.gateway.tls.is_some(),
         };
         let _ = metrics::handle();
-        let table = Table::new(backends.into_values().collect());
+        let stdio: Vec<Arc<StdioBackend>> = stdio_backends.values().cloned().collect();
+        let table = Table::new(backends.into_values().collect()).with_stdio(stdio);
         let gw = &config.gateway;
         let admin = match (&gw.admin_listen, &gw.admin_token) {
             (None, Some(token)) => Some(Admin::new(table.clone(), Some(token.clone()), gw.listen.ip().is_loopback())),

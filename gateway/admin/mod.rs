@@ -116,7 +116,7 @@ impl Admin {
                 }
                 tracing::info!(backend = %backend, instance = %target.display_url(), action = %action,
                     drained = record.drained(), weight = record.effective_weight(), "admin change");
-                Ok((StatusCode::OK, json!({ "backend": backend, "instance": instance_view(target) })))
+                Ok((StatusCode::OK, json!({ "backend": backend, "instance": instance_view(&target) })))
             }
             _ => Err(GatewayError::NotFound("no such admin endpoint; try GET /admin/backends".into())),
         }

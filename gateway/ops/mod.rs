@@ -79,7 +79,9 @@ impl Ops {
     }
 
     fn health(&self) -> Response<Bytes> {
-        let backends = self.table.view();
+        // stdio backends report their own summary, below.
+        let mut backends = self.table.view();
+        backends.retain(|b| b.transport == "http");
         let stdio: Vec<(bool, serde_json::Value)> = self.stdio.iter().map(|b| b.health()).collect();
         let up = backends.iter().filter(|b| b.serving > 0).count() + stdio.iter().filter(|(up, _)| *up).count();
         let whole = backends.iter().all(|b| b.serving == b.instances.len());

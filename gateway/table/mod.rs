@@ -12,7 +12,8 @@
 //! clock, so that tests can pause time and so that a time fits in an atomic.
 //!
 //! [`Table`] is the list of pools, for `/health`, `/metrics` and the admin
-//! API; [`view`] turns it into JSON.
+//! API; [`view`] turns it into JSON. stdio backends join it with their
+//! processes as instances (see `crate::stdio`).
 
 mod record;
 pub mod view;
@@ -22,18 +23,33 @@ use std::sync::Arc;
 pub use record::{Health, Load, ProbeResult, Record};
 
 use crate::backend::{Backend, Instance};
+use crate::stdio::StdioBackend;
 
 /// Every backend's instances, in name order.
 #[derive(Clone, Default)]
 pub struct Table {
     backends: Vec<Arc<Backend>>,
+    /// stdio backends, in name order; their processes are their instances.
+    stdio: Vec<Arc<StdioBackend>>,
 }
 
 impl Table {
     /// The table of these backends.
     pub fn new(mut backends: Vec<Arc<Backend>>) -> Self {
         backends.sort_by(|a, b| a.name.cmp(&b.name));
-        Self { backends }
+        Self { backends, stdio: Vec::new() }
+    }
+
+    /// The table with these stdio backends too.
+    pub fn with_stdio(mut self, mut stdio: Vec<Arc<StdioBackend>>) -> Self {
+        stdio.sort_by(|a, b| a.name.cmp(&b.name));
+        self.stdio = stdio;
+        self
+    }
+
+    /// The stdio backends, in name order.
+    pub fn stdio(&self) -> &[Arc<StdioBackend>] {
+        &self.stdio
     }
 
     /// The backends, in name order.
@@ -47,14 +63,19 @@ impl Table {
     }
 
     /// An instance of a backend, named by its index in the config (`0`, `1`,
-    /// …), or by its `host:port` when that is unique in the pool.
-    pub fn instance(&self, backend: &str, instance: &str) -> Option<&Arc<Instance>> {
+    /// …), or by its `host:port` when that is unique in the pool. A stdio
+    /// process is named by its slot (or, `per_session`, its place).
+    pub fn instance(&self, backend: &str, instance: &str) -> Option<Arc<Instance>> {
+        if let Some(stdio) = self.stdio.iter().find(|b| &*b.name == backend) {
+            let index = instance.parse::<usize>().ok()?;
+            return stdio.instances().into_iter().find(|i| i.index == index);
+        }
         let pool = &self.backend(backend)?.instances;
         if let Ok(i) = instance.parse::<usize>() {
-            return pool.get(i);
+            return pool.get(i).cloned();
         }
         let mut matching = pool.iter().filter(|i| i.url().authority().is_some_and(|a| a.as_str() == instance));
         let first = matching.next()?;
-        matching.next().is_none().then_some(first)
+        matching.next().is_none().then(|| first.clone())
     }
 }
