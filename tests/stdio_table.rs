@@ -15,23 +15,30 @@ const TOKEN: &str = "stdio-table-admin-token";
 
 /// A gateway over `mock --stdio` with the admin API under `/admin`.
 async fn start(extra_backend: &str) -> Running {
-    let text = stdio_config(BIN, &["mock", "--stdio"], extra_backend).replacen(
-        "[gateway]\n",
-        &format!("[gateway]\nadmin_token = \"{TOKEN}\"\n"),
-        1,
-    );
+    start_named("kids", BIN, &["mock", "--stdio"], extra_backend).await
+}
+
+/// A gateway over `command` as backend `name` (the tests of this binary
+/// share one metrics registry, so a test that reads metrics has a name of
+/// its own).
+async fn start_named(name: &str, command: &str, args: &[&str], extra_backend: &str) -> Running {
+    let text = stdio_config(command, args, extra_backend)
+        .replacen("[gateway]\n", &format!("[gateway]\nadmin_token = \"{TOKEN}\"\n"), 1)
+        .replace("\"kids\"", &format!("\"{name}\""));
     gateway(parse(&text)).await
 }
 
-/// The `kids` backend's row of `GET /admin/backends`.
+/// The one backend's row of `GET /admin/backends`.
 async fn kids(gw: &Running) -> Value {
     let resp = http().get(gw.url("/admin/backends")).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let table: Value = resp.json().await.unwrap();
-    table["backends"].as_array().unwrap().iter().find(|b| b["name"] == "kids").cloned().expect("kids is listed")
+    let backends = table["backends"].as_array().unwrap();
+    assert_eq!(backends.len(), 1, "{table}");
+    backends[0].clone()
 }
 
-/// Polls the table until `pred` holds for `kids`, within [`DEADLINE`].
+/// Polls the table until `pred` holds for the backend, within [`DEADLINE`].
 async fn wait_kids(gw: &Running, pred: impl Fn(&Value) -> bool) -> Value {
     tokio::time::timeout(DEADLINE, async {
         loop {
@@ -56,7 +63,8 @@ fn requests(k: &Value, i: usize) -> u64 {
 
 /// An admin action on process `i`; returns the status and the body.
 async fn act(gw: &Running, method: reqwest::Method, i: &str, action: &str, body: &str) -> (u16, Value) {
-    let url = gw.url(&format!("/admin/backends/kids/instances/{i}/{action}"));
+    let name = kids(gw).await["name"].as_str().unwrap().to_string();
+    let url = gw.url(&format!("/admin/backends/{name}/instances/{i}/{action}"));
     let resp = http().request(method, url).bearer_auth(TOKEN).body(body.to_string()).send().await.unwrap();
     (resp.status().as_u16(), resp.json().await.unwrap())
 }
@@ -112,7 +120,8 @@ async fn a_hung_process_is_marked_down_by_probes_and_gets_no_requests() {
     let (interval, timeout) = (Duration::from_millis(500), Duration::from_millis(100));
     let health =
         "health = { interval = \"500ms\", timeout = \"100ms\", idle_interval = \"500ms\", fall = 1, rise = 1 }";
-    let gw = start(&format!("processes = 2\nrestart = {{ initial = \"50ms\", max = \"1s\" }}\n{health}")).await;
+    let extra = format!("processes = 2\nrestart = {{ initial = \"50ms\", max = \"1s\" }}\n{health}");
+    let gw = start_named("hung", BIN, &["mock", "--stdio"], &extra).await;
     let k = wait_kids(&gw, |k| k["instances"].as_array().unwrap().iter().all(|i| i["health"] == "up")).await;
     let hung = pid(&k, 0).unwrap();
     assert!(k["instances"][0]["lastProbe"]["ok"].as_bool().unwrap());
@@ -126,6 +135,22 @@ async fn a_hung_process_is_marked_down_by_probes_and_gets_no_requests() {
     assert!(took <= interval + timeout + Duration::from_millis(500), "marked down after {took:?}");
     assert!(k["instances"][0]["reason"].as_str().unwrap().contains("no answer to ping"), "{k}");
     assert!(!k["instances"][0]["serving"].as_bool().unwrap());
+    let metrics = http().get(gw.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let series = |name: &str, instance: &str| -> Vec<String> {
+        let label = format!("instance=\"stdio://process/{instance}\"");
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(name) && l.contains("backend=\"hung\"") && l.contains(&label))
+            .map(str::to_string)
+            .collect()
+    };
+    let up = |i: &str, v: u8| {
+        vec![format!("switchyard_backend_up{{backend=\"hung\",instance=\"stdio://process/{i}\"}} {v}")]
+    };
+    assert_eq!(series("switchyard_backend_up{", "0"), up("0", 0));
+    assert_eq!(series("switchyard_backend_up{", "1"), up("1", 1));
+    assert!(!series("switchyard_health_probe_duration_seconds", "0").is_empty(), "{metrics}");
+    assert!(metrics.contains("switchyard_panic_mode{backend=\"hung\"} 0"), "{metrics}");
 
     let before = (requests(&k, 0), requests(&k, 1));
     echo_ok(&gw, 5, None).await;
@@ -197,4 +222,51 @@ async fn per_session_processes_are_listed_by_place_and_can_be_drained() {
     assert_eq!(k["instances"][0]["url"], "stdio://session/0");
     assert_eq!(k["instances"][0]["drained"], false, "a new process in the place starts afresh");
     echo_ok(&gw, 1, Some(&b)).await;
+}
+
+/// Counts probes as they finish (each resets the last probe's age) until
+/// `n` more have, within [`DEADLINE`].
+async fn probes(gw: &Running, n: usize) -> Value {
+    tokio::time::timeout(DEADLINE, async {
+        let (mut seen, mut last_age) = (0, u64::MAX);
+        loop {
+            let k = kids(gw).await;
+            let age = k["instances"][0]["lastProbe"]["ageMs"].as_u64().unwrap_or(u64::MAX);
+            seen += usize::from(age < last_age);
+            last_age = age;
+            if seen > n {
+                return k;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("probes stopped")
+}
+
+fn probing(probe: &str) -> String {
+    format!(
+        "health = {{ probe = \"{probe}\", interval = \"200ms\", timeout = \"150ms\", idle_interval = \"200ms\", \
+         fall = 1, rise = 1 }}"
+    )
+}
+
+#[tokio::test]
+async fn probes_speak_the_childs_era_and_an_error_answer_is_not_a_hang() {
+    // The rmcp child that speaks 2026-07-28: `tools/list` in its era.
+    let server = example_bin("rmcp_stdio_server");
+    let gw = start_named("modern", &server, &[], &probing("tools/list")).await;
+    let k = probes(&gw, 2).await;
+    assert_eq!(k["instances"][0]["health"], "up", "{k}");
+    assert_eq!(k["instances"][0]["lastProbe"]["ok"], true, "{k}");
+
+    // A session-era child refuses `server/discover`: down, yet it answers,
+    // so HANG_TIMEOUTS (3) refusals in a row do not recycle it.
+    let gw = start_named("legacy", &server, &["--session-era"], &probing("discover")).await;
+    let k = wait_kids(&gw, |k| k["instances"][0]["health"] == "down").await;
+    assert!(k["instances"][0]["reason"].as_str().unwrap().contains("server/discover failed"), "{k}");
+    let first = pid(&k, 0).unwrap();
+    let k = probes(&gw, 4).await;
+    assert_eq!((pid(&k, 0), &k["instances"][0]["restarts"]), (Some(first), &Value::from(0)), "{k}");
+    assert_eq!(k["instances"][0]["health"], "down");
 }
