@@ -22,9 +22,12 @@
 //! error, ends the run. Without that, a child that hangs while idle would be
 //! marked `down`, then get no requests, so request timeouts could never
 //! recycle it and it would stay hung for good. With `fall` below
-//! `HANG_TIMEOUTS` (the default 3 equals it), the process stops getting new
-//! requests first, then is replaced; a probe answered with a JSON-RPC error
-//! takes it `down` but does not recycle it, since it still answers.
+//! `HANG_TIMEOUTS`, a hung process is marked `down` (and gets no new
+//! requests) before it is replaced; with the defaults (both 3) the same
+//! probe does both, and the replacement starts `unknown`. A probe answered
+//! with a JSON-RPC error takes the process `down` but does not recycle it,
+//! since it still answers. A probe whose process ended meanwhile gives no
+//! verdict: the row already speaks for the next one.
 //!
 //! **Restarts.** A slot keeps its record across restarts: the operator's
 //! drain and weight are about the slot, and totals are its history. Health
@@ -166,6 +169,12 @@ async fn probe(slot: &Slot, cfg: &config::Health) -> Option<Probed> {
         }
         Err(why) => Err(why.to_string()),
     };
+    // A process that ended (or was replaced) meanwhile gets no verdict: the
+    // row now speaks for its successor, which starts `unknown`.
+    let current = slot.current.load();
+    if !current.as_ref().is_some_and(|p| Arc::ptr_eq(p, &process) && p.is_alive()) {
+        return None;
+    }
     Some(Probed { pid: process.pid.unwrap_or(0), outcome })
 }
 
