@@ -53,7 +53,7 @@ impl App {
                 .with_named_tokens(&gw.admin_tokens)
                 .with_live(&live)
         });
-        Ok(App { ops: Ops::new(live.table.clone(), live.stdio.clone()), live, admin, request_ids: RequestIds::new() })
+        Ok(App { ops: Ops::new(live.table.clone()), live, admin, request_ids: RequestIds::new() })
     }
 
     /// Answers one request.

@@ -74,7 +74,8 @@ async fn a_loopback_listener_without_token_still_refuses_browsers() {
 async fn drain_undrain_and_weight_change_the_table() {
     let t = table();
     let admin = Admin::new(t.clone(), Some(TOKEN.into()), false);
-    let record = &t.instance("search", "1").unwrap().record;
+    let instance = t.instance("search", "1").unwrap();
+    let record = &instance.record;
     let (status, body) = send(&admin, Method::POST, "/admin/backends/search/instances/1/drain", &[AUTH], "").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(record.drained());

@@ -137,6 +137,17 @@ impl Config {
                 issues.push(Issue::new(&format!("backends.{i}.{key}"), line(b.name.span()), message));
             }
             let at = |key: &str| format!("backends.{i}.{key}");
+            if b.transport == Transport::Stdio && matches!(b.health.probe, Probe::HttpGet { .. }) {
+                // The line of the `http_get` itself, when it follows the name.
+                let from = b.name.span().start;
+                let at_line = text[from..].find("http_get").map(|o| interpolate::line_of(text, from + o));
+                issues.push(Issue::new(
+                    &at("health.probe"),
+                    at_line.or(line(b.name.span())),
+                    "`http_get` needs an HTTP instance; a stdio process is probed over its pipe: \
+                     use \"ping\", \"tools/list\", \"discover\" or \"none\"",
+                ));
+            }
             match b.transport {
                 Transport::Http if b.instances.is_empty() => {
                     issues.push(Issue::new(

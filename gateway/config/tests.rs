@@ -293,3 +293,18 @@ fn split_mistakes_name_their_key_and_line() {
     assert_eq!(i.path, "routes.1.name");
     assert!(i.message.contains("duplicate route name `mcp`"), "{i}");
 }
+
+#[test]
+fn a_stdio_backend_cannot_probe_with_http_get() {
+    let text = "[gateway]\nlisten = \"127.0.0.1:0\"\n\n[[backends]]\nname = \"kids\"\ntransport = \"stdio\"\n\
+                command = \"mcp-server\"\nhealth = { probe = { http_get = \"/health\" }, interval = \"2s\" }\n\n\
+                [[routes]]\npath = \"/mcp\"\nbackend = \"kids\"\n";
+    let i = only_issue(text);
+    assert_eq!(i.path, "backends.0.health.probe");
+    assert_eq!(i.line, Some(8), "{i}");
+    assert!(i.message.contains("`http_get` needs an HTTP instance"), "{i}");
+    for probe in ["\"ping\"", "\"tools/list\"", "\"discover\"", "\"none\""] {
+        let c = parse(&text.replace("{ http_get = \"/health\" }", probe)).unwrap();
+        assert_eq!(c.backends[0].health.interval.0.as_secs(), 2);
+    }
+}

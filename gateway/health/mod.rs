@@ -36,6 +36,7 @@ pub use probe::Prober;
 
 use crate::backend::{Backend, Health};
 use crate::config::{self, Probe};
+use crate::table::Record;
 
 /// The running probe tasks; dropping it stops them.
 #[derive(Default)]
@@ -122,21 +123,7 @@ async fn run(backend: Weak<Backend>, index: usize) {
             Err(_) => Err(format!("probe timed out after {:?}", cfg.timeout.0)),
         };
         let record = &instance.record;
-        record.set_probe(outcome.is_ok(), started.elapsed(), outcome.as_ref().err().map(String::as_str));
-        let before = record.health();
-        if let Some(after) = observe(before, &mut streak, outcome.is_ok(), cfg.rise, cfg.fall) {
-            let reason = match (&outcome, before) {
-                (Ok(()), Health::Unknown) => "first probe succeeded".to_string(),
-                (Err(e), Health::Unknown) => format!("first probe failed: {e}"),
-                (Ok(()), _) => format!("{} probes in a row succeeded", streak.ok),
-                (Err(e), _) => format!("{} probes in a row failed: {e}", streak.failed),
-            };
-            record.set_health(after, &reason);
-            log_change(&backend, &instance.display_url(), before, after, &reason);
-            if before == Health::Down && after == Health::Up {
-                record.uneject();
-            }
-        }
+        apply(record, &mut streak, &outcome, started.elapsed(), &cfg, &backend.name, &instance.display_url());
         let requests: u64 = backend.instances.iter().map(|i| i.record.totals().0).sum();
         let idle = pool_requests == Some(requests) && record.health() == Health::Up;
         pool_requests = Some(requests);
@@ -144,14 +131,46 @@ async fn run(backend: Weak<Backend>, index: usize) {
     }
 }
 
-fn wait(cfg: &config::Health, idle: bool) -> Duration {
+/// Records one probe's outcome on `record` and feeds it to [`observe`]:
+/// sets the health (with its reason) when it changes, logs the change, and
+/// ends an ejection when the instance comes back. Shared by the HTTP
+/// checker and the stdio probes (`crate::stdio`).
+pub fn apply(
+    record: &Record,
+    streak: &mut Streak,
+    outcome: &Result<(), String>,
+    latency: Duration,
+    cfg: &config::Health,
+    backend: &str,
+    instance: &str,
+) {
+    record.set_probe(outcome.is_ok(), latency, outcome.as_ref().err().map(String::as_str));
+    let before = record.health();
+    if let Some(after) = observe(before, streak, outcome.is_ok(), cfg.rise, cfg.fall) {
+        let reason = match (outcome, before) {
+            (Ok(()), Health::Unknown) => "first probe succeeded".to_string(),
+            (Err(e), Health::Unknown) => format!("first probe failed: {e}"),
+            (Ok(()), _) => format!("{} probes in a row succeeded", streak.ok),
+            (Err(e), _) => format!("{} probes in a row failed: {e}", streak.failed),
+        };
+        record.set_health(after, &reason);
+        log_change(backend, instance, before, after, &reason);
+        if before == Health::Down && after == Health::Up {
+            record.uneject();
+        }
+    }
+}
+
+/// The wait before the next probe: `idle_interval` when `idle`, else
+/// `interval`, jittered.
+pub fn wait(cfg: &config::Health, idle: bool) -> Duration {
     let interval = if idle { cfg.idle_interval.0 } else { cfg.interval.0 };
     jittered(interval, cfg.jitter.0, rand::random())
 }
 
-fn log_change(backend: &Backend, instance: &str, before: Health, after: Health, reason: &str) {
+fn log_change(backend: &str, instance: &str, before: Health, after: Health, reason: &str) {
     let down = after == Health::Down;
-    let (backend, before, after) = (&*backend.name, before.as_str(), after.as_str());
+    let (before, after) = (before.as_str(), after.as_str());
     match down {
         true => tracing::warn!(backend, instance, before, after, reason, "instance health changed"),
         false => tracing::info!(backend, instance, before, after, reason, "instance health changed"),

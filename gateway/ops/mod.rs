@@ -14,7 +14,6 @@ use http::{HeaderValue, Response, StatusCode, header};
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::runtime::reload::StdioList;
 use crate::table::Table;
 use crate::table::view::BackendView;
 use crate::telemetry;
@@ -31,12 +30,11 @@ pub struct Ops {
     /// Sessions opened minus sessions closed.
     pub sessions: AtomicI64,
     table: Table,
-    stdio: StdioList,
 }
 
 impl Ops {
     /// Builds the state for the backends in `table`.
-    pub fn new(table: Table, stdio: StdioList) -> Self {
+    pub fn new(table: Table) -> Self {
         Self {
             started: Instant::now(),
             draining: AtomicBool::new(false),
@@ -44,7 +42,6 @@ impl Ops {
             errors: AtomicU64::new(0),
             sessions: AtomicI64::new(0),
             table,
-            stdio,
         }
     }
 
@@ -59,7 +56,7 @@ impl Ops {
             "/health/live" => json_response(StatusCode::OK, &json!({ "status": "alive" })),
             "/health/ready" => {
                 let serving =
-                    self.table.view().iter().any(|b| b.serving > 0) || self.stdio.load().iter().any(|b| b.health().0);
+                    self.table.view().iter().any(|b| b.serving > 0) || self.table.stdio().iter().any(|b| b.health().0);
                 let draining = self.draining.load(Ordering::Relaxed);
                 let (status, word) = match (draining, serving) {
                     (true, _) => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
@@ -78,8 +75,10 @@ impl Ops {
     }
 
     fn health(&self) -> Response<Bytes> {
-        let backends = self.table.view();
-        let stdio: Vec<(bool, serde_json::Value)> = self.stdio.load().iter().map(|b| b.health()).collect();
+        // stdio backends report their own summary, below.
+        let mut backends = self.table.view();
+        backends.retain(|b| b.transport == "http");
+        let stdio: Vec<(bool, serde_json::Value)> = self.table.stdio().iter().map(|b| b.health()).collect();
         let up = backends.iter().filter(|b| b.serving > 0).count() + stdio.iter().filter(|(up, _)| *up).count();
         let whole = backends.iter().all(|b| b.serving == b.instances.len());
         let total = backends.len() + stdio.len();
@@ -117,7 +116,7 @@ impl Ops {
 impl Ops {
     /// Stops the stdio processes in the spec's order (on shutdown).
     pub async fn stop_processes(&self) {
-        for backend in self.stdio.load().iter() {
+        for backend in self.table.stdio() {
             backend.shutdown().await;
         }
     }
@@ -176,7 +175,7 @@ mod tests {
             ..Default::default()
         };
         let backend = Arc::new(Backend::build(&cfg).unwrap());
-        let ops = Ops::new(Table::new(vec![backend.clone()]), Default::default());
+        let ops = Ops::new(Table::new(vec![backend.clone()]));
         // Nothing known yet: an unknown instance serves.
         assert_eq!(ops.serve("/health/ready").await.status(), StatusCode::OK);
         ops.draining.store(true, Ordering::Relaxed);

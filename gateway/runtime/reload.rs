@@ -27,16 +27,11 @@ use crate::route::split::{Split, Weight};
 use crate::stdio::StdioBackend;
 use crate::table::Table;
 
-/// The stdio backends in force, shared with `/health`.
-pub type StdioList = Arc<ArcSwap<Vec<Arc<StdioBackend>>>>;
-
 /// The runtime in force, and how it changes.
 pub struct Live {
     current: ArcSwap<Runtime>,
-    /// The live table of HTTP instances, replaced on reload.
+    /// The live table of every instance, replaced on reload.
     pub table: Table,
-    /// The stdio backends, replaced on reload.
-    pub stdio: StdioList,
     /// The file a reload reads; `None` for the embedded default config.
     source: Option<PathBuf>,
     /// Splits set through the admin API, by route path; held while any
@@ -88,9 +83,9 @@ impl Live {
     /// Builds the first runtime. `source` is the file reloads read.
     pub fn new(config: Config, source: Option<PathBuf>) -> Result<Live, BuildError> {
         let (runtime, _) = Runtime::build(config, None, &HashMap::new())?;
-        let table = Table::new(runtime.http_backends());
-        let stdio = Arc::new(ArcSwap::from_pointee(runtime.stdio_backends()));
-        Ok(Live { current: ArcSwap::from_pointee(runtime), table, stdio, source, api_splits: Mutex::default() })
+        let table = Table::default();
+        table.replace(runtime.http_backends(), runtime.stdio_backends());
+        Ok(Live { current: ArcSwap::from_pointee(runtime), table, source, api_splits: Mutex::default() })
     }
 
     /// The runtime in force; a request holds it to its end.
@@ -132,8 +127,7 @@ impl Live {
         api_splits.retain(|path, _| {
             runtime.file_splits.contains_key(path) && old.file_splits.get(path) == runtime.file_splits.get(path)
         });
-        self.table.replace(runtime.http_backends());
-        self.stdio.store(Arc::new(runtime.stdio_backends()));
+        self.table.replace(runtime.http_backends(), runtime.stdio_backends());
         self.current.store(Arc::new(runtime));
         let Leftovers { stdio, kept, built, dropped } = left;
         stop_after(grace, stdio);

@@ -125,7 +125,8 @@ impl std::fmt::Display for Failed {
 pub async fn run(process: &Process, timeout: Duration, mode: Mode) -> Result<Upstream, Failed> {
     if mode == Mode::Discover {
         let discover = json!({ "_meta": request_meta() });
-        let result = ask(process, "server/discover", &discover, timeout).await.map_err(Failed::Other)?;
+        let result =
+            ask(process, "server/discover", &discover, timeout).await.map_err(|e| Failed::Other(e.to_string()))?;
         // Shaped like an initialize result, which is what session-era
         // clients are answered from.
         let mut init = json!({
@@ -144,8 +145,8 @@ pub async fn run(process: &Process, timeout: Duration, mode: Mode) -> Result<Ups
         json!({ "protocolVersion": OFFERED_VERSION, "capabilities": capabilities(), "clientInfo": client_info() });
     let result = match ask(process, "initialize", &params, timeout).await {
         Ok(result) => result,
-        Err(why) if why.starts_with("initialize failed") => return Err(Failed::Refused(why)),
-        Err(why) => return Err(Failed::Other(why)),
+        Err(Unanswered::Refused(why)) => return Err(Failed::Refused(why)),
+        Err(why) => return Err(Failed::Other(why.to_string())),
     };
     let protocol_version =
         result.get("protocolVersion").and_then(|v| v.as_str()).unwrap_or(OFFERED_VERSION).to_string();
@@ -153,37 +154,62 @@ pub async fn run(process: &Process, timeout: Duration, mode: Mode) -> Result<Ups
     Ok(Upstream { protocol_version, result })
 }
 
-/// Sends one request of the gateway's own and returns its result.
-async fn ask(
+/// Why a request of the gateway's own got no result.
+#[derive(Debug)]
+pub enum Unanswered {
+    /// No answer within the timeout; the child was told to cancel it.
+    TimedOut(String),
+    /// The child answered with a JSON-RPC error.
+    Refused(String),
+    /// Anything else (the process is gone, the answer is malformed).
+    Other(String),
+}
+
+impl std::fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unanswered::TimedOut(why) | Unanswered::Refused(why) | Unanswered::Other(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Sends one request of the gateway's own (the handshake, a health probe)
+/// through the process like any other, and returns its result.
+pub async fn ask(
     process: &Process,
     method: &str,
     params: &serde_json::Value,
     timeout: Duration,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, Unanswered> {
     let id = process.next_id();
     let line = format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"{method}\",\"params\":{params}}}\n");
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let original = RawValue::from_string("0".into()).map_err(|e| e.to_string())?;
+    let original = RawValue::from_string("0".into()).map_err(|e| Unanswered::Other(e.to_string()))?;
     let waiter = Pending {
         sink: tx,
         original_id: original,
         original_token: None,
         patch: Patch::None,
-        owner: 0,
+        // No client's `notifications/cancelled` can name it: client owners
+        // are hashes of session tokens, or 0.
+        owner: u64::MAX,
         streaming: false,
     };
-    process.send(id, Bytes::from(line), waiter).map_err(str::to_string)?;
+    process.send(id, Bytes::from(line), waiter).map_err(|e| Unanswered::Other(e.into()))?;
     let reply = match tokio::time::timeout(timeout, rx.recv()).await {
         Ok(Some((reply, _))) => reply,
-        Ok(None) => return Err(format!("the process closed before answering {method}")),
+        Ok(None) => return Err(Unanswered::Other(format!("the process closed before answering {method}"))),
         Err(_) => {
             process.cancel(id, "timed out");
-            return Err(format!("no answer to {method} within {timeout:?}"));
+            return Err(Unanswered::TimedOut(format!("no answer to {method} within {timeout:?}")));
         }
     };
-    let mut reply: serde_json::Value = serde_json::from_slice(&reply).map_err(|e| e.to_string())?;
+    let mut reply: serde_json::Value = serde_json::from_slice(&reply).map_err(|e| Unanswered::Other(e.to_string()))?;
     if let Some(error) = reply.get("error") {
-        return Err(format!("{method} failed: {error}"));
+        return Err(Unanswered::Refused(format!("{method} failed: {error}")));
     }
-    reply.get_mut("result").map(serde_json::Value::take).ok_or_else(|| format!("{method} reply has no result"))
+    reply
+        .get_mut("result")
+        .map(serde_json::Value::take)
+        .ok_or_else(|| Unanswered::Other(format!("{method} reply has no result")))
 }

@@ -4,8 +4,12 @@
 //! Each process is an actor (`process`) started and restarted by a
 //! supervisor (`supervisor`). The gateway performs `initialize` with each
 //! child itself (`handshake`) and multiplexes all clients over it, rewriting
-//! request ids and progress tokens both ways (`wire`). A request goes to the
-//! process with the fewest requests in flight.
+//! request ids and progress tokens both ways (`wire`).
+//!
+//! Every process is an instance of the live table (`pool`) with its pid and
+//! restart count, probed over its pipe (`probe`). A request goes to the
+//! process the HTTP balancer would pick: fewest requests in flight per unit
+//! of weight, not drained, not `down` unless panic mode applies.
 //!
 //! What a client sees:
 //! - a session-era client's `initialize` is answered by the gateway from the
@@ -18,6 +22,8 @@
 
 mod child;
 pub mod handshake;
+mod pool;
+mod probe;
 mod process;
 mod sessions;
 pub mod supervisor;
@@ -31,9 +37,12 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 use tokio::sync::{broadcast, mpsc, watch};
 
+use crate::backend::Instance;
 use crate::config;
 use crate::error::GatewayError;
 use crate::jsonrpc;
+use crate::table::Load;
+use crate::telemetry::backend::BackendMetrics;
 pub use handshake::Upstream;
 pub use process::{Pending, Process};
 use supervisor::Slot;
@@ -49,6 +58,10 @@ pub struct StdioBackend {
     /// The deadline for each request.
     pub timeout: Duration,
     slots: Vec<Arc<Slot>>,
+    /// The slots' rows in the live table, in slot order.
+    instances: Vec<Arc<Instance>>,
+    /// Panic mode of the pool's pick.
+    metrics: BackendMetrics,
     changes: broadcast::Sender<Bytes>,
     stop: watch::Sender<bool>,
     supervisors: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -74,7 +87,15 @@ impl StdioBackend {
         let (stop, stop_rx) = watch::channel(false);
         let per_session = cfg.mode == config::StdioMode::PerSession;
         let pool_size = if per_session { 0 } else { cfg.processes.max(1) };
-        let slots: Vec<Arc<Slot>> = (0..pool_size).map(|_| Arc::new(Slot::default())).collect();
+        let name = cfg.name.get_ref().as_str();
+        let epoch = tokio::time::Instant::now();
+        let instances: Vec<Arc<Instance>> = (0..pool_size).map(|i| pool::instance(name, false, i, epoch)).collect();
+        let slots: Vec<Arc<Slot>> = instances.iter().map(|i| Arc::new(Slot::new(i.clone()))).collect();
+        let records: Vec<_> = instances.iter().map(|i| i.record.clone()).collect();
+        let probes: Vec<_> = slots
+            .iter()
+            .map(|slot| tokio::spawn(probe::run(slot.clone(), cfg.clone(), records.clone(), stop_rx.clone())))
+            .collect();
         let mut supervisors: Vec<_> = slots
             .iter()
             .enumerate()
@@ -89,15 +110,18 @@ impl StdioBackend {
                     lifecycle,
                 ))
             })
+            .chain(probes)
             .collect();
         let sessions = per_session.then(|| sessions::Sessions::new(cfg.clone(), changes.clone()));
         if let Some(s) = &sessions {
             supervisors.push(tokio::spawn(s.clone().reap(stop_rx.clone())));
         }
         Arc::new(StdioBackend {
-            name: cfg.name.get_ref().as_str().into(),
+            name: name.into(),
             timeout: cfg.timeout.0,
             slots,
+            instances,
+            metrics: BackendMetrics::new(name),
             changes,
             stop,
             supervisors: std::sync::Mutex::new(supervisors),
@@ -151,9 +175,18 @@ impl StdioBackend {
         self.slots.iter().map(|s| s.restarts.load(Ordering::Relaxed)).sum()
     }
 
-    /// The live process with the fewest requests in flight.
-    pub fn pick(&self) -> Option<Arc<Process>> {
-        self.slots.iter().filter_map(|s| s.current.load_full()).filter(|p| p.is_alive()).min_by_key(|p| p.in_flight())
+    /// The process the balancer picks from the shared pool, and its row.
+    pub fn pick(&self) -> Option<(Arc<Process>, Arc<Instance>)> {
+        pool::pick(&self.slots, &self.instances, &self.metrics)
+    }
+
+    /// Every process's row in the live table: the shared pool's slots, or
+    /// the sessions' processes, by place.
+    pub fn instances(&self) -> Vec<Arc<Instance>> {
+        match &self.sessions {
+            Some(s) => s.instances(),
+            None => self.instances.clone(),
+        }
     }
 
     /// What a child said about itself in its handshake, once one has started.
@@ -163,6 +196,10 @@ impl StdioBackend {
 
     /// Why the backend cannot serve, for error bodies.
     fn unavailable(&self) -> GatewayError {
+        // Processes run, but the operator took every one out of rotation.
+        if self.slots.iter().any(|s| s.current.load().is_some()) {
+            return GatewayError::NoInstance;
+        }
         let why = self.slots.iter().find_map(|s| s.last_error.load_full()).map(|e| e.to_string());
         GatewayError::UpstreamConnect(why.unwrap_or_else(|| "no stdio process is running yet".into()))
     }
@@ -174,8 +211,12 @@ impl StdioBackend {
             .iter()
             .map(|s| {
                 let p = s.current.load_full();
+                let record = &s.instance.record;
+                let up = p.as_ref().is_some_and(|p| p.is_alive()) && record.health() != crate::table::Health::Down;
                 serde_json::json!({
-                    "status": if p.as_ref().is_some_and(|p| p.is_alive()) { "up" } else { "down" },
+                    "status": if up { "up" } else { "down" },
+                    "health": record.health().as_str(),
+                    "drained": record.drained(),
                     "pid": p.as_ref().and_then(|p| p.pid),
                     "inFlight": p.as_ref().map_or(0, |p| p.in_flight()),
                     "restarts": s.restarts.load(Ordering::Relaxed),
@@ -187,7 +228,7 @@ impl StdioBackend {
         // while it has room for one more.
         let up = match &self.sessions {
             Some(s) => s.len() < s.capacity(),
-            None => self.pick().is_some(),
+            None => pool::can_serve(&self.slots),
         };
         let mut json = serde_json::json!({
             "name": &*self.name, "transport": "stdio", "status": if up { "up" } else { "down" }, "processes": processes,
@@ -230,7 +271,7 @@ impl StdioBackend {
             }
             return;
         }
-        if let Some(p) = self.pick() {
+        if let Some((p, _)) = self.pick() {
             p.notify(one_line(body));
         }
     }
@@ -266,8 +307,8 @@ impl StdioBackend {
         owner: u64,
         stream: bool,
     ) -> Result<Reply, GatewayError> {
-        let process = match (&self.sessions, session) {
-            (Some(sessions), Some(key)) => sessions.process(key).ok_or(GatewayError::SessionNotFound)?,
+        let (process, instance) = match (&self.sessions, session) {
+            (Some(sessions), Some(key)) => sessions.serving(key).ok_or(GatewayError::SessionNotFound)?,
             (Some(_), None) => {
                 return Err(GatewayError::InvalidRequest(format!(
                     "backend `{}` gives each session its own process: initialize a session first",
@@ -299,7 +340,13 @@ impl StdioBackend {
             owner,
             streaming: stream && !stateless_client,
         };
-        process.send(up_id, one_line(&line), waiter).map_err(|e| GatewayError::UpstreamConnect(e.into()))?;
+        let record = instance.record.clone();
+        let load = record.start();
+        let sent = tokio::time::Instant::now();
+        if let Err(e) = process.send(up_id, one_line(&line), waiter) {
+            record.fail();
+            return Err(GatewayError::UpstreamConnect(e.into()));
+        }
         let deadline = self.timeout;
         if !stream {
             let reply = async {
@@ -310,7 +357,7 @@ impl StdioBackend {
                 }
                 None
             };
-            return match tokio::time::timeout(deadline, reply).await {
+            let outcome = match tokio::time::timeout(deadline, reply).await {
                 Ok(Some(reply)) => {
                     process.answered();
                     Ok(Reply::Json(reply))
@@ -321,39 +368,42 @@ impl StdioBackend {
                     Err(GatewayError::UpstreamTimeout(deadline))
                 }
             };
+            finished(&record, load, sent, outcome.is_ok());
+            return outcome;
         }
         let (out, out_rx) = mpsc::unbounded_channel();
         let id = id.to_owned();
         tokio::spawn(async move {
             let expiry = tokio::time::sleep(deadline);
             tokio::pin!(expiry);
-            loop {
+            let ok = loop {
                 tokio::select! {
                     msg = rx.recv() => match msg {
                         Some((msg, last)) => {
                             if out.send(msg).is_err() {
                                 process.cancel(up_id, "the client went away");
-                                return;
+                                break true;
                             }
                             if last {
                                 process.answered();
-                                return;
+                                break true;
                             }
                         }
-                        None => return,
+                        None => break false,
                     },
                     _ = &mut expiry => {
                         timed_out(&process, up_id);
                         let msg = format!("upstream did not answer within {deadline:?}");
                         let _ = out.send(jsonrpc::error_body(Some(&id), crate::error::codes::GATEWAY_TIMEOUT, &msg));
-                        return;
+                        break false;
                     }
                     _ = out.closed() => {
                         process.cancel(up_id, "the client went away");
-                        return;
+                        break true;
                     }
                 }
-            }
+            };
+            finished(&record, load, sent, ok);
         });
         Ok(Reply::Stream(out_rx))
     }
@@ -365,12 +415,22 @@ impl Drop for StdioBackend {
     }
 }
 
+/// Counts a request finished on its process's row: its latency, and whether
+/// it failed (the process exited, or the deadline passed).
+fn finished(record: &crate::table::Record, load: Load, sent: tokio::time::Instant, ok: bool) {
+    if ok {
+        record.observe_latency(sent.elapsed());
+        record.succeed();
+    } else {
+        record.fail();
+    }
+    drop(load);
+}
+
 /// Cancels upstream and counts the timeout; enough in a row recycle the child.
 fn timed_out(process: &Process, up_id: u64) {
     process.cancel(up_id, "deadline exceeded");
-    if process.consecutive_timeouts.fetch_add(1, Ordering::Relaxed) + 1 >= HANG_TIMEOUTS {
-        process.recycle.notify_one();
-    }
+    process.count_timeout();
 }
 
 /// A message as one stdio line. JSON allows raw newlines only as whitespace

@@ -175,6 +175,14 @@ impl Process {
         candidates.next().is_none().then(|| only.sink.clone())
     }
 
+    /// Counts a request (or probe) that timed out; [`HANG_TIMEOUTS`](super::HANG_TIMEOUTS)
+    /// in a row ask the supervisor to recycle the child.
+    pub fn count_timeout(&self) {
+        if self.consecutive_timeouts.fetch_add(1, Ordering::Relaxed) + 1 >= super::HANG_TIMEOUTS {
+            self.recycle.notify_one();
+        }
+    }
+
     /// Notes that a request finished in time, for hang detection.
     pub fn answered(&self) {
         self.consecutive_timeouts.store(0, Ordering::Relaxed);

@@ -6,6 +6,14 @@
 //! starts again). `max_processes` caps how many run at once; past it a new
 //! session gets 503 with `Retry-After`. Such a session lives on the replica
 //! that started it.
+//!
+//! Each process is an instance of the live table at the lowest free place
+//! (`stdio://session/{place}`), probed like a pooled one. Its session is
+//! pinned to it whatever its health, as an HTTP session is to its instance;
+//! draining it only says what is true of every session's process anyway: it
+//! takes no new session, and its own may finish. A hung one is recycled by
+//! the probes' timeouts, which ends its session (the client gets 404 and
+//! starts again).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,8 +26,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::handshake::Upstream;
+use super::pool;
 use super::process::Process;
 use super::supervisor::{self, HANDSHAKE_TIMEOUT, Lifecycle, Slot};
+use crate::backend::Instance;
 use crate::config;
 use crate::error::GatewayError;
 
@@ -41,6 +51,8 @@ pub struct Sessions {
     map: Mutex<HashMap<u64, Arc<Session>>>,
     next: AtomicU64,
     epoch: Instant,
+    /// Which places (`0..max_processes`) are taken.
+    places: Mutex<Vec<bool>>,
 }
 
 impl Sessions {
@@ -52,6 +64,7 @@ impl Sessions {
             map: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
             epoch: Instant::now(),
+            places: Mutex::new(Vec::new()),
         })
     }
 
@@ -72,11 +85,16 @@ impl Sessions {
     /// Starts a process for a new session and waits for its handshake.
     pub async fn open(&self) -> Result<(u64, Arc<Upstream>), GatewayError> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let slot = Arc::new(Slot::default());
+        let place = self.take_place().ok_or(GatewayError::Overloaded(RETRY_AFTER_SECS))?;
+        let instance = pool::instance(self.cfg.name.get_ref(), true, place, self.epoch);
+        let slot = Arc::new(Slot::new(instance));
         let (stop, stop_rx) = watch::channel(false);
         // Created before the supervisor starts, so its wake-up cannot be missed.
         let settled = slot.settled.notified();
-        self.admit(id, &slot, stop, stop_rx)?;
+        if let Err(e) = self.admit(id, &slot, stop, stop_rx) {
+            self.free_place(place);
+            return Err(e);
+        }
         let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT + Duration::from_secs(1), settled).await;
         match slot.upstream.load_full() {
             Some(upstream) if slot.current.load().is_some() => Ok((id, upstream)),
@@ -89,7 +107,32 @@ impl Sessions {
         }
     }
 
-    /// Takes a place under `max_processes` and starts the session's supervisor.
+    /// The lowest free place, taken.
+    fn take_place(&self) -> Option<usize> {
+        let mut places = self.places.lock().ok()?;
+        let free = places.iter().position(|taken| !taken);
+        let place = match free {
+            Some(p) => p,
+            None if places.len() < self.cfg.max_processes => {
+                places.push(false);
+                places.len() - 1
+            }
+            None => return None,
+        };
+        places[place] = true;
+        Some(place)
+    }
+
+    fn free_place(&self, place: usize) {
+        if let Ok(mut places) = self.places.lock()
+            && let Some(taken) = places.get_mut(place)
+        {
+            *taken = false;
+        }
+    }
+
+    /// Takes a place under `max_processes` and starts the session's
+    /// supervisor and probes.
     fn admit(
         &self,
         id: u64,
@@ -106,9 +149,11 @@ impl Sessions {
             slot.clone(),
             self.cfg.clone(),
             self.changes.clone(),
-            stop_rx,
+            stop_rx.clone(),
             Lifecycle::Once,
         ));
+        // Ends with the session's `stop`, like the supervisor.
+        tokio::spawn(super::probe::run(slot.clone(), self.cfg.clone(), vec![slot.instance.record.clone()], stop_rx));
         let session = Session {
             slot: slot.clone(),
             stop,
@@ -121,9 +166,23 @@ impl Sessions {
 
     /// The live process of session `id`, marking the session used.
     pub fn process(&self, id: u64) -> Option<Arc<Process>> {
+        self.serving(id).map(|(p, _)| p)
+    }
+
+    /// The live process of session `id` and its row, marking the session used.
+    pub fn serving(&self, id: u64) -> Option<(Arc<Process>, Arc<Instance>)> {
         let session = self.map.lock().ok()?.get(&id).cloned()?;
         session.last_used.store(self.now_ms(), Ordering::Relaxed);
-        session.slot.current.load_full().filter(|p| p.is_alive())
+        let process = session.slot.current.load_full().filter(|p| p.is_alive())?;
+        Some((process, session.slot.instance.clone()))
+    }
+
+    /// The rows of the running sessions' processes, by place.
+    pub fn instances(&self) -> Vec<Arc<Instance>> {
+        let mut rows: Vec<Arc<Instance>> =
+            self.map.lock().map_or_else(|_| Vec::new(), |m| m.values().map(|s| s.slot.instance.clone()).collect());
+        rows.sort_by_key(|i| i.index);
+        rows
     }
 
     /// Stops session `id`'s process in the spec's order and forgets it.
@@ -134,6 +193,9 @@ impl Sessions {
         if let Some(task) = task {
             let _ = task.await;
         }
+        // The place's metric series outlives the session: it must not say up.
+        session.slot.instance.record.metrics().set_up(false);
+        self.free_place(session.slot.instance.index);
         true
     }
 

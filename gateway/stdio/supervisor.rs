@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use super::child;
 use super::handshake::{self, Upstream};
 use super::process::{Process, ReaderContext};
+use crate::backend::{Health, Instance};
 use crate::config;
 
 /// Uptime after which a crash no longer counts toward the backoff.
@@ -25,8 +26,10 @@ pub const STABLE: Duration = Duration::from_secs(30);
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One place in the pool: the running process, if any, and its history.
-#[derive(Default)]
 pub struct Slot {
+    /// Its row in the live table: health, drain, weight, load, pid and
+    /// restarts. It outlives the processes that run in the slot.
+    pub instance: Arc<Instance>,
     /// The live process; empty while (re)starting.
     pub current: ArcSwapOption<Process>,
     /// What the child said about itself in the handshake.
@@ -40,6 +43,21 @@ pub struct Slot {
     /// Set once the child refused `initialize`: later processes are
     /// discovered instead (stateless-only servers).
     pub discover: std::sync::atomic::AtomicBool,
+}
+
+impl Slot {
+    /// An empty slot whose row is `instance`.
+    pub fn new(instance: Arc<Instance>) -> Self {
+        Self {
+            instance,
+            current: ArcSwapOption::empty(),
+            upstream: ArcSwapOption::empty(),
+            restarts: AtomicU32::new(0),
+            last_error: ArcSwapOption::empty(),
+            settled: tokio::sync::Notify::new(),
+            discover: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
 }
 
 /// Whether a slot's child is restarted when it ends.
@@ -107,6 +125,13 @@ pub async fn supervise(
                 match handshake::run(&process, HANDSHAKE_TIMEOUT, mode).await {
                     Ok(upstream) => {
                         slot.upstream.store(Some(Arc::new(upstream)));
+                        let restarts = slot.restarts.load(Ordering::Relaxed);
+                        let record = &slot.instance.record;
+                        record.set_process(pid.unwrap_or(0), restarts);
+                        // A new process is judged afresh (see `probe`).
+                        if restarts > 0 {
+                            record.set_health(Health::Unknown, &format!("restarted as pid {}", pid.unwrap_or(0)));
+                        }
                         slot.current.store(Some(process.clone()));
                         slot.last_error.store(None);
                     }
@@ -139,6 +164,7 @@ pub async fn supervise(
                     }
                 };
                 slot.current.store(None);
+                slot.instance.record.set_process(0, slot.restarts.load(Ordering::Relaxed));
                 tracing::warn!(backend = &*name, pid, reason, "stdio process ended");
                 child::stop(child, None).await;
                 // Wake any waiter still holding this process.
@@ -184,7 +210,7 @@ mod tests {
             },
             ..Default::default()
         };
-        let slot = Arc::new(Slot::default());
+        let slot = Arc::new(Slot::new(crate::stdio::pool::instance("b", false, 0, Instant::now())));
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(supervise(
             0,

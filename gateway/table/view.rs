@@ -3,6 +3,7 @@
 //! A view is a copy taken field by field; fields of one record may be a few
 //! nanoseconds apart, which no reader can tell.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -16,6 +17,8 @@ use crate::backend::{Backend, Instance};
 pub struct BackendView {
     /// The backend's name.
     pub name: String,
+    /// `http`, or `stdio` (whose instances are its processes).
+    pub transport: &'static str,
     /// Instances that may take new work now.
     pub serving: usize,
     /// Whether fewer than half of the candidates are healthy, so that the
@@ -88,18 +91,29 @@ pub struct ProbeView {
 impl Table {
     /// Every backend's view.
     pub fn view(&self) -> Vec<BackendView> {
-        self.backends().iter().map(|b| backend_view(b)).collect()
+        let (backends, stdio) = (self.backends(), self.stdio());
+        let http = backends.iter().map(|b| backend_view(b));
+        let stdio = stdio.iter().map(|b| pool_view(&b.name, "stdio", &b.instances()));
+        let mut all: Vec<BackendView> = http.chain(stdio).collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
     }
 }
 
 /// One backend's view.
 pub fn backend_view(backend: &Backend) -> BackendView {
-    let instances: Vec<InstanceView> = backend.instances.iter().map(|i| instance_view(i)).collect();
+    pool_view(&backend.name, "http", &backend.instances)
+}
+
+/// The view of a pool of instances.
+fn pool_view(name: &str, transport: &'static str, pool: &[Arc<Instance>]) -> BackendView {
+    let instances: Vec<InstanceView> = pool.iter().map(|i| instance_view(i)).collect();
     let candidates = instances.iter().filter(|i| !i.drained && i.effective_weight > 0).count();
     let healthy =
         instances.iter().filter(|i| !i.drained && i.effective_weight > 0 && i.health != "down" && !i.ejected).count();
     BackendView {
-        name: backend.name.to_string(),
+        name: name.to_string(),
+        transport,
         serving: instances.iter().filter(|i| i.serving).count(),
         panic: candidates > 0 && healthy * 2 < candidates,
         instances,
