@@ -293,3 +293,80 @@ async fn an_rmcp_client_recovers_when_its_pinned_instance_dies() {
     assert!(ups[other].counters.initializes.load(Ordering::SeqCst) > fresh, "the client did not start a new session");
     client.cancel().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_splits_survive_a_reload_unless_the_file_changes_that_route() {
+    let (ups, _) = fleet(2);
+    let path = temp_file("reload-api-split");
+    let route = |weights: (u32, u32)| {
+        format!(
+            "[[routes]]\npath = \"/mcp\"\nsplit = [{{ backend = \"blue\", weight = {} }}, {{ backend = \"green\", weight = {} }}]\n",
+            weights.0, weights.1
+        )
+    };
+    let file = |weights, timeout: &str| {
+        format!(
+            "{}{}{}{}",
+            gateway_section(),
+            backend("blue", &ups[0].url()),
+            backend("green", &ups[1].url()),
+            route(weights)
+        )
+        .replace("timeout = \"5s\"", &format!("timeout = \"{timeout}\""))
+    };
+    std::fs::write(&path, file((100, 0), "5s")).unwrap();
+    let gw = gateway_from_file(&path).await;
+    let put = http()
+        .put(gw.url("/admin/routes/mcp/split"))
+        .bearer_auth(TOKEN)
+        .body(r#"[{"backend":"blue","weight":50},{"backend":"green","weight":50}]"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let split = |gw: &Running| {
+        let gw = gw.url("/admin/routes");
+        async move {
+            let v: serde_json::Value = http().get(gw).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+            v["routes"][0]["split"].clone()
+        }
+    };
+    let fifty = serde_json::json!([{"backend":"blue","weight":50},{"backend":"green","weight":50}]);
+
+    // The file changes elsewhere (a backend's timeout): the API's split stays.
+    std::fs::write(&path, file((100, 0), "6s")).unwrap();
+    assert_eq!(admin(&gw, reqwest::Method::POST, "/admin/reload").await.0, 200);
+    assert_eq!(split(&gw).await, fifty);
+
+    // The file changes this route's split: the file wins.
+    std::fs::write(&path, file((0, 100), "6s")).unwrap();
+    assert_eq!(admin(&gw, reqwest::Method::POST, "/admin/reload").await.0, 200);
+    assert_eq!(split(&gw).await, serde_json::json!([{"backend":"blue","weight":0},{"backend":"green","weight":100}]));
+    let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_config_reloads_when_the_file_changes() {
+    let (ups, _) = fleet(2);
+    let path = temp_file("reload-watch");
+    let v1 = format!(
+        "{}{}[[routes]]\npath = \"/mcp\"\nbackend = \"blue\"\n",
+        gateway_section().replace("[gateway]\n", "[gateway]\nwatch_config = true\n"),
+        backend("blue", &ups[0].url())
+    );
+    std::fs::write(&path, &v1).unwrap();
+    let gw = gateway_from_file(&path).await;
+    let second = gw.url("/second");
+    assert_eq!(list(&second, None).await.0, 404);
+    let v2 = format!("{v1}\n{}[[routes]]\npath = \"/second\"\nbackend = \"green\"\n", backend("green", &ups[1].url()));
+    std::fs::write(&path, &v2).unwrap();
+    // The watch looks every two seconds.
+    tokio::time::timeout(DEADLINE, async {
+        while list(&second, None).await.0 != 200 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the file watch did not reload");
+    let _ = std::fs::remove_file(&path);
+}
