@@ -1,7 +1,8 @@
 //! Weighted balancing end to end: three `switchyard mock` processes, one of
 //! them slow, behind a real gateway. P2C should keep most traffic off the
 //! slow one; round robin should follow the configured weights whatever the
-//! latency. Counts come from the admin table (`requests` per instance),
+//! latency, and follow a weight set through the admin API from the next
+//! request on. Counts come from the admin table (`requests` per instance),
 //! which health probes do not touch.
 
 mod common;
@@ -111,5 +112,28 @@ async fn round_robin_follows_the_weights_whatever_the_latency() {
     eprintln!("round robin 1:1:2, the weight-2 instance {SLOW} slower: requests {counts:?}");
     // Nothing failed, so nothing was retried: the split is exact.
     assert_eq!(counts, vec![100, 100, 200]);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weight_set_through_the_admin_api_applies_to_the_next_requests() {
+    let mocks = mocks().await;
+    let gw = gateway(parse(&config("rr-live", &mocks, &[1, 1, 1], "round_robin"))).await;
+    load(&gw.url("/mcp"), 3, 30).await;
+    assert_eq!(requests(&gw).await, vec![10, 10, 10]);
+    for (instance, weight) in [(0, 3), (2, 0)] {
+        let resp = http()
+            .put(gw.url(&format!("/admin/backends/rr-live/instances/{instance}/weight")))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"weight": {weight}}}"#))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    load(&gw.url("/mcp"), 4, 40).await;
+    // 3:1:0 over the next 40 requests: 30, 10 and none.
+    assert_eq!(requests(&gw).await, vec![40, 20, 10]);
     gw.stop().await;
 }
