@@ -1,13 +1,18 @@
 //! Micro-benchmarks of the pieces every proxied request passes through:
-//! the JSON-RPC envelope parse, session token seal and open, and the
-//! stateless-era header check.
+//! the JSON-RPC envelope parse, session token seal and open, the
+//! stateless-era header check, and the balancer's pick under both
+//! algorithms (alone, and with threads picking from one pool at once).
 //!
 //! Run: `cargo bench --bench hot_path`. CI only builds them (`cargo bench --no-run`).
 
 use std::hint::black_box;
+use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::HeaderMap;
+use switchyard::backend::Instance;
+use switchyard::balance::Balancer;
+use switchyard::config::Balance;
 use switchyard::front::envelope::{self, Message};
 use switchyard::front::stateless;
 use switchyard::session::{SessionKey, Ticket};
@@ -68,5 +73,49 @@ fn stateless_headers(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, envelope_parse, session_token, stateless_headers);
+/// A pool weighted 1, 2, 7, 1, 2, 7, … with some latency seen on each.
+fn pool(n: usize) -> Vec<Arc<Instance>> {
+    let epoch = tokio::time::Instant::now();
+    (0..n)
+        .map(|i| {
+            let url = format!("http://10.0.0.{i}:3001/mcp").parse().unwrap();
+            let inst = Arc::new(Instance::new(url, [1, 2, 7][i % 3], i, "bench", epoch));
+            inst.record.observe_latency(std::time::Duration::from_micros(500 + 100 * i as u64));
+            inst
+        })
+        .collect()
+}
+
+fn balance_pick(c: &mut Criterion) {
+    let mut g = c.benchmark_group("balance_pick");
+    for (name, alg) in [("p2c", Balance::P2c), ("round_robin", Balance::RoundRobin)] {
+        for n in [3, 10] {
+            let (p, b) = (pool(n), Balancer::new(alg, n));
+            g.bench_function(format!("{name}_{n}_instances"), |bench| {
+                bench.iter(|| b.pick(black_box(&p), None).map(|p| p.instance.index))
+            });
+        }
+        // Each iteration is one pick on each of 4 threads sharing the pool
+        // and the balancer: what contention on the counters costs.
+        let (p, b) = (pool(3), Balancer::new(alg, 3));
+        g.bench_function(format!("{name}_3_instances_4_threads"), |bench| {
+            bench.iter_custom(|iters| {
+                let start = std::time::Instant::now();
+                std::thread::scope(|s| {
+                    for _ in 0..4 {
+                        s.spawn(|| {
+                            for _ in 0..iters {
+                                black_box(b.pick(black_box(&p), None).map(|p| p.instance.index));
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, envelope_parse, session_token, stateless_headers, balance_pick);
 criterion_main!(benches);

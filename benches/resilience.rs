@@ -12,7 +12,6 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::Request;
 use http_body_util::Full;
 use switchyard::backend::Backend;
-use switchyard::balance::pick;
 use switchyard::config;
 use switchyard::retry::budget::Budget;
 use switchyard::stack::{Tried, UpstreamRequest};
@@ -54,14 +53,14 @@ fn resilience(c: &mut Criterion) {
     for n in [3, 10] {
         let b = backend(n);
         g.bench_function(format!("pick_{n}_instances"), |bench| {
-            bench.iter(|| pick(black_box(&b.instances), None).map(|p| p.instance.index))
+            bench.iter(|| b.balancer.pick(black_box(&b.instances), None).map(|p| p.instance.index))
         });
     }
     let b = backend(3);
     let tried = Tried::default();
     tried.record(0);
     g.bench_function("pick_3_instances_avoiding_one", |bench| {
-        bench.iter(|| pick(black_box(&b.instances), Some(&tried)).map(|p| p.instance.index))
+        bench.iter(|| b.balancer.pick(black_box(&b.instances), Some(&tried)).map(|p| p.instance.index))
     });
     let budget = Budget::new(20, 10);
     g.bench_function("budget_deposit", |bench| bench.iter(|| budget.deposit()));

@@ -10,7 +10,7 @@
 //! - [`retry`](crate::retry): tries a failed attempt again on another
 //!   instance when that is safe, within a budget.
 //! - [`balance`](crate::balance): picks the instance: the session's own, or
-//!   the least loaded healthy one.
+//!   one the backend's `balance` chooses (P2C or smooth weighted round robin).
 //! - [`forward`](crate::backend::Forward): sends it with the pooled client,
 //!   bounded by `attempt_timeout`, and tells passive outlier detection how
 //!   it went.

@@ -19,6 +19,7 @@ pub use client::{HttpClient, UpstreamBody};
 pub use forward::{Forward, TrackedBody};
 pub use instance::{Health, Instance};
 
+use crate::balance::Balancer;
 use crate::config;
 use crate::outlier::Detector;
 use crate::retry;
@@ -46,6 +47,8 @@ pub struct Backend {
     pub retry: retry::Policy,
     /// Passive outlier detection over `instances`.
     pub outlier: Detector,
+    /// Picks the instance of each new session or stateless request.
+    pub balancer: Balancer,
     /// Active health probe settings, read by the health checker.
     pub health: config::Health,
     /// The backend's metric handles.
@@ -82,6 +85,7 @@ impl Backend {
             client,
             retry: retry::Policy::new(&cfg.retry),
             outlier: Detector::new(&cfg.outlier),
+            balancer: Balancer::new(cfg.balance, cfg.instances.len()),
             health: cfg.health.clone(),
             metrics: BackendMetrics::new(&name),
             name: name.into(),

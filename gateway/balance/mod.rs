@@ -4,23 +4,52 @@
 //!   health: the session lives there and nowhere else. (A session whose
 //!   instance left the config gets 404 at the front door, so that the
 //!   client starts a new one.)
-//! - Any other request (a new session, a stateless call) goes to the least
-//!   loaded of the instances that may take new work: fewest requests in
-//!   flight per unit of weight, then the lowest EWMA latency, then a random
-//!   pick, so that an idle pool is shared round the instances rather than
-//!   piled on the first.
-//! - "May take new work" means not drained, weight above zero, not marked
-//!   down by the probes, not ejected by outlier detection, and not already
-//!   tried by an earlier attempt of the same request (unless every other
-//!   instance has been).
+//! - Any other request (a new session, a stateless call) goes to one of the
+//!   instances that may take new work, chosen by the backend's `balance`:
+//!   - `"p2c"`, the default ([`p2c`]): power of two choices on requests in
+//!     flight and EWMA latency, scaled by weight. It adapts to load and to
+//!     slow instances, and needs no shared state between requests.
+//!   - `"round_robin"` ([`round_robin`]): smooth weighted round robin. Shares
+//!     follow the weights exactly, whatever the latency: for pools whose
+//!     instances should see a fixed split (a canary at weight 1 of 20).
+//! - "May take new work" ([`eligible`]) means not drained, weight above
+//!   zero, not marked down by the probes, not ejected by outlier detection,
+//!   and not already tried by an earlier attempt of the same request
+//!   (unless every other healthy instance has been). Both algorithms share
+//!   these rules.
 //! - **Panic mode.** When fewer than half of the pool's candidates are
-//!   healthy, health is ignored and the request goes to the least loaded of
-//!   all of them (Envoy's panic threshold). By then health is more likely
-//!   wrong, or the fault shared, than half the pool truly dead, and piling
-//!   every request onto the few survivors would take them down too.
-//!   `switchyard_panic_mode` shows it.
+//!   healthy, health is ignored and the request goes to any of them (Envoy's
+//!   panic threshold). By then health is more likely wrong, or the fault
+//!   shared, than half the pool truly dead, and piling every request onto
+//!   the few survivors would take them down too. `switchyard_panic_mode`
+//!   shows it.
 //!
-//! Reading the table takes no lock: a few relaxed atomic loads per instance.
+//! Weights are the live table's (`PUT /admin/.../weight`), read on every
+//! pick, so a change applies to the next request. Reading the table takes
+//! no lock: a few relaxed atomic loads per instance.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use std::sync::Arc;
+//! use switchyard::backend::Instance;
+//! use switchyard::balance::Balancer;
+//! use switchyard::config::Balance;
+//!
+//! let epoch = tokio::time::Instant::now();
+//! let pool: Vec<_> = [1, 3]
+//!     .iter()
+//!     .enumerate()
+//!     .map(|(i, w)| Arc::new(Instance::new("http://127.0.0.1:1/mcp".parse().unwrap(), *w, i, "doc", epoch)))
+//!     .collect();
+//! let rr = Balancer::new(Balance::RoundRobin, pool.len());
+//! let order: Vec<usize> = (0..4).map(|_| rr.pick(&pool, None).unwrap().instance.index).collect();
+//! assert_eq!(order, [1, 0, 1, 1]);
+//! # }
+//! ```
+
+mod eligible;
+pub mod p2c;
+pub mod round_robin;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -29,8 +58,10 @@ use std::task::{Context, Poll};
 use tower::{Layer, Service};
 
 use crate::backend::{Backend, Instance};
+use crate::config::Balance as Algorithm;
 use crate::error::GatewayError;
 use crate::stack::{Tried, UpstreamRequest};
+use round_robin::RoundRobin;
 
 /// Adds the balancer to a stack.
 #[derive(Clone)]
@@ -45,7 +76,16 @@ pub struct Balance<S> {
     backend: Arc<Backend>,
 }
 
-/// What [`pick`] chose.
+/// One backend's balancing: the algorithm, and the state it keeps between
+/// picks (round robin's counters).
+pub struct Balancer {
+    /// What `balance` says.
+    algorithm: Algorithm,
+    /// Smooth WRR counters, one per instance; untouched under P2C.
+    round_robin: RoundRobin,
+}
+
+/// What [`Balancer::pick`] chose.
 pub struct Pick<'a> {
     /// The instance.
     pub instance: &'a Arc<Instance>,
@@ -53,54 +93,29 @@ pub struct Pick<'a> {
     pub panic: bool,
 }
 
-/// Chooses among `pool` for a request whose earlier attempts are `tried`.
-/// `None` when no instance may take new work (all drained or weighted 0).
-pub fn pick<'a>(pool: &'a [Arc<Instance>], tried: Option<&Tried>) -> Option<Pick<'a>> {
-    let now_ms = pool.first()?.record.now_ms();
-    let n = pool.len();
-    let start = if n > 1 { rand::random_range(0..n) } else { 0 };
-    // Best of each class: [healthy & untried, any & untried, healthy, any].
-    let mut best: [Option<(Score, usize)>; 4] = [None; 4];
-    let (mut candidates, mut healthy) = (0usize, 0usize);
-    for k in 0..n {
-        let i = (start + k) % n;
-        let r = &pool[i].record;
-        let weight = r.effective_weight();
-        if weight == 0 || r.drained() {
-            continue;
-        }
-        candidates += 1;
-        let is_healthy = r.healthy(now_ms);
-        healthy += usize::from(is_healthy);
-        let untried = !tried.is_some_and(|t| t.contains(i));
-        let score = Score::of(r.in_flight(), weight, r.ewma_bits());
-        let classes = [is_healthy && untried, untried, is_healthy, true];
-        for (class, eligible) in classes.into_iter().enumerate() {
-            if eligible && best[class].is_none_or(|(b, _)| score < b) {
-                best[class] = Some((score, i));
-            }
-        }
-    }
-    if candidates == 0 {
-        return None;
-    }
-    let panic = healthy * 2 < candidates;
-    let order: &[usize] = if panic { &[1, 3] } else { &[0, 2] };
-    let (_, i) = order.iter().find_map(|c| best[*c])?;
-    Some(Pick { instance: &pool[i], panic })
-}
+// === impl Balancer ===
 
-/// Load per unit of weight, then latency; lower is better.
-#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
-struct Score {
-    load: f64,
-    /// [`Record::ewma_bits`](crate::table::Record::ewma_bits).
-    ewma: u64,
-}
+impl Balancer {
+    /// A balancer running `algorithm` over a pool of `instances`.
+    pub fn new(algorithm: Algorithm, instances: usize) -> Self {
+        Self { algorithm, round_robin: RoundRobin::new(instances) }
+    }
 
-impl Score {
-    fn of(in_flight: u32, weight: u32, ewma: u64) -> Self {
-        Self { load: f64::from(in_flight) / f64::from(weight.max(1)), ewma }
+    /// The algorithm it runs.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// Chooses among `pool` (the pool it was built for) for a request whose
+    /// earlier attempts are `tried`. `None` when no instance may take new
+    /// work (all drained or weighted 0).
+    pub fn pick<'a>(&self, pool: &'a [Arc<Instance>], tried: Option<&Tried>) -> Option<Pick<'a>> {
+        let eligible = eligible::scan(pool, tried)?;
+        let i = match self.algorithm {
+            Algorithm::P2c => p2c::pick(pool, &eligible, tried),
+            Algorithm::RoundRobin => self.round_robin.pick(pool, &eligible, tried),
+        }?;
+        Some(Pick { instance: pool.get(i)?, panic: eligible.panic })
     }
 }
 
@@ -139,7 +154,7 @@ where
     fn call(&mut self, mut req: UpstreamRequest) -> Self::Future {
         let instance = match req.instance.take() {
             Some(pinned) => pinned,
-            None => match pick(&self.backend.instances, req.tried.as_deref()) {
+            None => match self.backend.balancer.pick(&self.backend.instances, req.tried.as_deref()) {
                 Some(p) => {
                     self.backend.metrics.panic(p.panic);
                     p.instance.clone()

@@ -21,6 +21,7 @@
 //! backend = "search"
 //! ```
 
+mod balance;
 mod error;
 pub mod interpolate;
 mod resilience;
@@ -31,6 +32,7 @@ pub mod units;
 use std::collections::HashSet;
 use std::path::Path;
 
+pub use balance::Balance;
 pub use error::{ConfigError, Issue};
 pub use resilience::{Health, Outlier, Probe, Retry};
 pub use routing::{Route, SplitSide, name_from_path};

@@ -160,6 +160,8 @@ pub struct Backend {
     pub health: Health,
     /// Passive outlier detection.
     pub outlier: Outlier,
+    /// How new work is spread over the instances: `"p2c"` or `"round_robin"`.
+    pub balance: super::balance::Balance,
     /// Deadline for opening a TCP connection to an instance.
     pub connect_timeout: Duration,
     /// Static headers sent upstream, such as the upstream's own credential.
@@ -204,6 +206,7 @@ impl Default for Backend {
             retry: Retry::default(),
             health: Health::default(),
             outlier: Outlier::default(),
+            balance: Default::default(),
             connect_timeout: Duration::secs(5),
             headers: BTreeMap::new(),
             ca: None,

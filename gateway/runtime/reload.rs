@@ -159,8 +159,10 @@ impl Live {
     pub fn watch(self: &Arc<Self>, every: Duration) -> Option<tokio::task::JoinHandle<()>> {
         let path = self.source.clone()?;
         let live = Arc::downgrade(self);
+        // Read now, not in the task: a change made before the task first
+        // runs must still count as a change.
+        let mut last = std::fs::read(&path).ok();
         Some(tokio::spawn(async move {
-            let mut last = tokio::fs::read(&path).await.ok();
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {

@@ -60,6 +60,8 @@ pub struct StdioBackend {
     slots: Vec<Arc<Slot>>,
     /// The slots' rows in the live table, in slot order.
     instances: Vec<Arc<Instance>>,
+    /// Picks the shared pool's process, by the backend's `balance`.
+    balancer: crate::balance::Balancer,
     /// Panic mode of the pool's pick.
     metrics: BackendMetrics,
     changes: broadcast::Sender<Bytes>,
@@ -120,6 +122,7 @@ impl StdioBackend {
             name: name.into(),
             timeout: cfg.timeout.0,
             slots,
+            balancer: crate::balance::Balancer::new(cfg.balance, instances.len()),
             instances,
             metrics: BackendMetrics::new(name),
             changes,
@@ -177,7 +180,7 @@ impl StdioBackend {
 
     /// The process the balancer picks from the shared pool, and its row.
     pub fn pick(&self) -> Option<(Arc<Process>, Arc<Instance>)> {
-        pool::pick(&self.slots, &self.instances, &self.metrics)
+        pool::pick(&self.slots, &self.instances, &self.balancer, &self.metrics)
     }
 
     /// Every process's row in the live table: the shared pool's slots, or

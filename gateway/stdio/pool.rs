@@ -10,11 +10,10 @@
 //! (places are reused, lowest first, so labels, and metric series, stay
 //! within `max_processes`).
 //!
-//! The shared pool's pick is the HTTP balancer's ([`balance::pick`]) over
-//! the slots whose process is running: fewest requests in flight per unit
-//! of weight, then lowest latency; drained and weight-0 processes get no new
-//! requests; a `down` one gets none unless fewer than half are healthy
-//! (panic mode).
+//! The shared pool's pick is the HTTP balancer's ([`Balancer`], P2C or
+//! round robin as the backend's `balance` says) over the slots whose
+//! process is running: drained and weight-0 processes get no new requests;
+//! a `down` one gets none unless fewer than half are healthy (panic mode).
 
 use std::sync::Arc;
 
@@ -24,7 +23,7 @@ use tokio::time::Instant;
 use super::process::Process;
 use super::supervisor::Slot;
 use crate::backend::Instance;
-use crate::balance;
+use crate::balance::Balancer;
 use crate::telemetry::backend::BackendMetrics;
 
 /// The row of slot `index` (or, `per_session`, of place `index`).
@@ -40,16 +39,17 @@ pub fn instance(backend: &str, per_session: bool, index: usize, epoch: Instant) 
 pub fn pick(
     slots: &[Arc<Slot>],
     instances: &[Arc<Instance>],
+    balancer: &Balancer,
     metrics: &BackendMetrics,
 ) -> Option<(Arc<Process>, Arc<Instance>)> {
     let running = |s: &Arc<Slot>| s.current.load().as_ref().is_some_and(|p| p.is_alive());
     // The whole pool is running nearly always; only while a slot restarts
     // is a list of the others made.
     let (index, panic) = if slots.iter().all(running) {
-        balance::pick(instances, None).map(|p| (p.instance.index, p.panic))?
+        balancer.pick(instances, None).map(|p| (p.instance.index, p.panic))?
     } else {
         let live: Vec<Arc<Instance>> = slots.iter().filter(|s| running(s)).map(|s| s.instance.clone()).collect();
-        balance::pick(&live, None).map(|p| (p.instance.index, p.panic))?
+        balancer.pick(&live, None).map(|p| (p.instance.index, p.panic))?
     };
     metrics.panic(panic);
     let slot = slots.get(index)?;
