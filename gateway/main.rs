@@ -22,6 +22,9 @@ struct Cli {
     /// Defaults to $RUST_LOG, then `info`.
     #[arg(long, global = true)]
     log: Option<String>,
+    /// Config file, for `switchyard --config FILE` without `run`.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -80,7 +83,7 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command.unwrap_or(Command::Run { config: None }) {
+        match cli.command.unwrap_or(Command::Run { config: cli.config }) {
             Command::Run { config } => run(config).await,
             Command::Check { config } => return Ok(check(&config)),
             Command::Mock { http, latency, error_rate, json_only, .. } => {
