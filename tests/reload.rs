@@ -333,10 +333,22 @@ async fn api_splits_survive_a_reload_unless_the_file_changes_that_route() {
     };
     let fifty = serde_json::json!([{"backend":"blue","weight":50},{"backend":"green","weight":50}]);
 
-    // The file changes elsewhere (a backend's timeout): the API's split stays.
+    // The file changes elsewhere (a backend's timeout): the API's split
+    // stays, and the rebuilt backends keep their unchanged instances' records.
+    for _ in 0..6 {
+        assert_eq!(list(&gw.url("/mcp"), None).await.0, 200);
+    }
+    let requests = |v: &serde_json::Value| -> u64 {
+        v["backends"].as_array().unwrap().iter().map(|b| b["instances"][0]["requests"].as_u64().unwrap()).sum()
+    };
+    let before = requests(&admin(&gw, reqwest::Method::GET, "/admin/backends").await.1);
+    assert!(before >= 6);
     std::fs::write(&path, file((100, 0), "6s")).unwrap();
-    assert_eq!(admin(&gw, reqwest::Method::POST, "/admin/reload").await.0, 200);
+    let (status, report) = admin(&gw, reqwest::Method::POST, "/admin/reload").await;
+    assert_eq!(status, 200);
+    assert_eq!(report["built"].as_array().unwrap().len(), 2, "{report}");
     assert_eq!(split(&gw).await, fifty);
+    assert!(requests(&admin(&gw, reqwest::Method::GET, "/admin/backends").await.1) >= before, "the records were reset");
 
     // The file changes this route's split: the file wins.
     std::fs::write(&path, file((0, 100), "6s")).unwrap();

@@ -66,6 +66,14 @@ pub struct BuildError {
 impl Backend {
     /// Builds the runtime backend from its config.
     pub fn build(cfg: &config::Backend) -> Result<Backend, BuildError> {
+        Self::rebuild(cfg, None)
+    }
+
+    /// Builds the backend anew for a changed config (on reload). Instances
+    /// of `previous` that did not change (same URL, weight and position)
+    /// are carried over with their live record: health, ejection, drain,
+    /// admin weight and load survive, say, a new timeout.
+    pub fn rebuild(cfg: &config::Backend, previous: Option<&Backend>) -> Result<Backend, BuildError> {
         let name = cfg.name.get_ref().clone();
         let client = HttpClient::new(cfg.connect_timeout.0, cfg.ca.as_deref())
             .map_err(|message| BuildError { backend: name.clone(), message })?;
@@ -74,7 +82,15 @@ impl Backend {
             .instances
             .iter()
             .enumerate()
-            .map(|(i, inst)| Arc::new(Instance::new(inst.url.0.clone(), inst.weight, i, &name, epoch)))
+            .map(|(i, inst)| {
+                let same = previous
+                    .and_then(|p| p.instances.get(i))
+                    .filter(|old| old.url() == &inst.url.0 && old.record.weight() == inst.weight);
+                match same {
+                    Some(old) => old.clone(),
+                    None => Arc::new(Instance::new(inst.url.0.clone(), inst.weight, i, &name, epoch)),
+                }
+            })
             .collect();
         Ok(Backend {
             timeout: cfg.timeout.0,

@@ -15,7 +15,9 @@
 //!   SSE streams on it do not notice the reload.
 //! - A backend that changed, or left the file, is rebuilt or dropped. Its
 //!   requests in flight hold their own references and finish; it gets no
-//!   new ones. stdio processes of such a backend are stopped once
+//!   new ones. A rebuilt HTTP backend keeps the live records of the
+//!   instances that did not change (same URL, weight and position), so a
+//!   new timeout does not forget which instance is down. stdio processes of such a backend are stopped once
 //!   `shutdown_grace` has passed, which is how long their streams may run on.
 //! - A route's split is rebuilt from the file. Sides that sessions may still
 //!   be on (the old split's backends that carried over) stay with weight 0,
@@ -107,7 +109,11 @@ impl Runtime {
                 }
                 None => {
                     left.built.push(name.clone());
-                    build_backend(b, fingerprint)?
+                    let before = previous.and_then(|p| p.backends.get(&name)).and_then(|o| match &*o.target {
+                        Target::Http { backend, .. } => Some(backend.clone()),
+                        Target::Stdio(_) => None,
+                    });
+                    build_backend(b, fingerprint, before.as_deref())?
                 }
             };
             backends.insert(name, built);
@@ -177,10 +183,16 @@ impl Runtime {
     }
 }
 
-fn build_backend(b: &crate::config::Backend, fingerprint: String) -> Result<Built, BuildError> {
+/// Builds a backend; `before` is the HTTP backend of that name it replaces,
+/// whose unchanged instances carry over.
+fn build_backend(
+    b: &crate::config::Backend,
+    fingerprint: String,
+    before: Option<&Backend>,
+) -> Result<Built, BuildError> {
     Ok(match b.transport {
         Transport::Http => {
-            let backend = Arc::new(Backend::build(b)?);
+            let backend = Arc::new(Backend::rebuild(b, before)?);
             let checker = Arc::new(Checker::start(std::slice::from_ref(&backend)));
             let target = Target::Http { backend: backend.clone(), service: stack::build(backend) };
             Built { fingerprint, target: Arc::new(target), _probes: Some(checker) }
