@@ -54,6 +54,7 @@ impl App {
                 }
             }
         }
+        let limits = crate::limit::Limits::build(config);
         let routes = config
             .routes
             .iter()
@@ -72,6 +73,7 @@ impl App {
                     backend_name: name.as_str().into(),
                     target,
                     metrics: RouteMetrics::new(path, name),
+                    limit: limits.for_route(path, name),
                 })
             })
             .collect();
@@ -131,7 +133,7 @@ impl App {
         let mut info = Info::default();
         let result = self.front.serve(&route, req, &client, &mut info).await;
         let (resp, error) = match result {
-            Ok(resp) => (resp.map(|b| b.with_guard(Box::new(guard))), None),
+            Ok(resp) => (resp.map(|b| b.with_guard(Box::new((guard, info.permit.take())))), None),
             Err(e) => {
                 let mut resp = e.into_response(info.id.as_deref()).map(ProxyBody::full);
                 resp.headers_mut().insert(REQUEST_ID, client.request_id.clone());

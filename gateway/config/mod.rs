@@ -23,6 +23,7 @@
 
 mod error;
 pub mod interpolate;
+pub mod limit;
 mod resilience;
 mod types;
 pub mod units;
@@ -176,6 +177,7 @@ impl Config {
                 ));
             }
         }
+        issues.extend(limit::check(self, &line));
         issues
     }
 }

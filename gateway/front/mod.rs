@@ -61,6 +61,8 @@ pub struct Route {
     pub target: Target,
     /// The route's metric handles.
     pub metrics: crate::telemetry::RouteMetrics,
+    /// The rate limits and admission cap that apply here.
+    pub limit: crate::limit::RouteLimit,
 }
 
 /// What a route's backend is.
@@ -107,6 +109,8 @@ pub struct Info {
     pub id: Option<Box<RawValue>>,
     /// Set when the exchange opened (+1) or closed (-1) a session.
     pub session_delta: i8,
+    /// The admission slot, held until the response body ends.
+    pub permit: Option<crate::limit::Permit>,
 }
 
 /// Who is asking.
@@ -219,6 +223,7 @@ impl Front {
             }
         };
 
+        info.permit = route.limit.admit(&message, client, &parts.headers).await?;
         let (backend, service) = match &route.target {
             Target::Http { backend, service } => (backend, service),
             Target::Stdio(stdio_backend) => {
