@@ -174,6 +174,26 @@ async fn a_rule_counts_only_what_its_match_names() {
 }
 
 #[tokio::test]
+async fn each_request_of_a_batch_counts_and_one_refusal_refuses_the_batch() {
+    let mock = mock(MockOptions::default()).await;
+    let rules = "[[rate_limits]]\nkey = \"global\"\nrate = \"1/h\"\nburst = 3\n";
+    let gw = gateway(parse(&config(&mock.url("/mcp"), "", rules))).await;
+    let url = gw.url("/mcp");
+    let batch = |ids: &[u32]| {
+        let items: Vec<String> =
+            ids.iter().map(|i| format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"ping"}}"#)).collect();
+        format!("[{}]", items.join(","))
+    };
+    // Two requests and a notification: two tokens of three.
+    let with_note = batch(&[1, 2]).replace(']', r#",{"jsonrpc":"2.0","method":"notifications/initialized"}]"#);
+    assert_ne!(post(&url, &with_note, &[]).await.status(), 429);
+    assert_ne!(post(&url, &batch(&[3]), &[]).await.status(), 429);
+    let resp = post(&url, &batch(&[4, 5]), &[]).await;
+    assert_eq!(resp.status(), 429);
+    assert_eq!(totals(&gw).await.0, 2, "the refused batch never reached the backend");
+}
+
+#[tokio::test]
 async fn stdio_backends_are_limited_too() {
     let rules = "[[rate_limits]]\nkey = \"ip\"\nrate = \"1/h\"\nburst = 1\nmatch = { backend = \"kids\" }\n";
     let text = format!("{}\n{rules}", stdio_config(env!("CARGO_BIN_EXE_switchyard"), &["mock", "--stdio"], ""));
@@ -259,6 +279,43 @@ async fn when_redis_is_unreachable_requests_flow_on_local_buckets_and_a_metric_s
     assert!(started.elapsed() < Duration::from_secs(2), "a dead store stalled requests: {:?}", started.elapsed());
     let m = metrics(&gw).await;
     assert!(m.contains("switchyard_ratelimit_store_fallback{rule=\"fallback\"} 1"), "{m}");
+}
+
+#[tokio::test]
+async fn a_rule_falls_back_when_redis_dies_and_shares_again_when_it_returns() {
+    let mut redis = Redis::start().await;
+    let mock = mock(MockOptions::default()).await;
+    let rules = format!(
+        "[[rate_limits]]\nname = \"comeback\"\nkey = \"global\"\nrate = \"1/h\"\nburst = 2\nstore = \"{}\"\n",
+        redis.url()
+    );
+    let gw = gateway(parse(&config(&mock.url("/mcp"), "", &rules))).await;
+    let url = gw.url("/mcp");
+    let fallback =
+        |m: &str, v: u8| m.contains(&format!("switchyard_ratelimit_store_fallback{{rule=\"comeback\"}} {v}"));
+    // Redis holds the bucket: two pass, the third is refused.
+    assert_eq!(call(&url, PING, &ping_headers()).await.0, 200);
+    assert_eq!(call(&url, PING, &ping_headers()).await.0, 200);
+    assert_eq!(call(&url, PING, &ping_headers()).await.0, 429);
+    assert!(fallback(&metrics(&gw).await, 0));
+
+    // Redis gone: the local bucket (still full) takes over, and says so.
+    redis.kill();
+    assert_eq!(call(&url, PING, &ping_headers()).await.0, 200);
+    assert!(fallback(&metrics(&gw).await, 1));
+
+    // A fresh Redis (empty) is found again within the retry interval.
+    redis.restart().await;
+    let back = async {
+        loop {
+            let _ = call(&url, PING, &ping_headers()).await;
+            if fallback(&metrics(&gw).await, 0) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(DEADLINE, back).await.expect("the rule never went back to Redis");
 }
 
 #[tokio::test]

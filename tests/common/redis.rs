@@ -13,6 +13,7 @@ use super::DEADLINE;
 /// A running `redis-server`, killed on drop.
 pub struct Redis {
     child: Child,
+    server: PathBuf,
     dir: PathBuf,
     socket: PathBuf,
 }
@@ -24,19 +25,24 @@ impl Redis {
         let dir = std::env::temp_dir().join(format!("switchyard-redis-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir).unwrap();
         let socket = dir.join("redis.sock");
-        let child = Command::new(&server)
-            .args(["--port", "0", "--unixsocket"])
-            .arg(&socket)
-            .args(["--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir"])
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
-        let redis = Redis { child, dir, socket };
+        let child = spawn(&server, &dir, &socket);
+        let redis = Redis { child, server, dir, socket };
         redis.wait_until_serving().await;
         redis
+    }
+
+    /// Kills the server (its data goes with it).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+
+    /// Starts a fresh server on the same socket, after [`Redis::kill`].
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.child = spawn(&self.server, &self.dir, &self.socket);
+        self.wait_until_serving().await;
     }
 
     /// The store URL for a config.
@@ -71,6 +77,19 @@ impl Drop for Redis {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+fn spawn(server: &Path, dir: &Path, socket: &Path) -> Child {
+    Command::new(server)
+        .args(["--port", "0", "--unixsocket"])
+        .arg(socket)
+        .args(["--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()))
 }
 
 fn unique() -> u64 {
