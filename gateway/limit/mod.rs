@@ -11,7 +11,8 @@
 //!   them. Over the limit: 429, `Retry-After`, and JSON-RPC error -32005 whose
 //!   `data` is `{"retryAfterMs": n, "rule": "…"}`.
 //! - **Admission** (`max_in_flight` per backend, [`admission`]): past the
-//!   cap, a fast 503 with `Retry-After: 1` and -32003, no queue.
+//!   cap, a fast 503 with `Retry-After: 1` and -32003, no queue. Only
+//!   messages holding a request take a slot.
 //!
 //! What is counted:
 //! - Only POSTed JSON-RPC *requests*. Notifications and the client's
@@ -157,10 +158,13 @@ fn requests(message: &Message) -> impl Iterator<Item = &Envelope> {
     all.iter().filter(|e| e.kind == Kind::Request)
 }
 
-/// Whether a message holds an admission slot: not a `subscriptions/listen`,
-/// whose stream lasts as long as the client wants it.
+/// Whether a message holds an admission slot: one with a request in it,
+/// other than a `subscriptions/listen`, whose stream lasts as long as the
+/// client wants it. A notification or the client's answer to a server
+/// request is never shed: the work it finishes is already in flight.
 fn takes_slot(message: &Message) -> bool {
-    !matches!(message, Message::Single(env) if env.method() == "subscriptions/listen")
+    let listen = matches!(message, Message::Single(env) if env.method() == "subscriptions/listen");
+    !listen && requests(message).next().is_some()
 }
 
 #[cfg(test)]

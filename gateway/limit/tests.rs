@@ -115,3 +115,15 @@ fn a_route_no_rule_names_has_nothing_to_check() {
     let b = limits.for_route("/b", "b");
     assert!(b.rules.is_empty() && b.admission.is_none());
 }
+
+#[test]
+fn only_requests_other_than_listen_take_an_admission_slot() {
+    let parse = |body: &str| crate::front::envelope::parse(body.as_bytes()).unwrap();
+    assert!(takes_slot(&parse(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t"}}"#)));
+    assert!(!takes_slot(&parse(r#"{"jsonrpc":"2.0","id":1,"method":"subscriptions/listen","params":{}}"#)));
+    assert!(!takes_slot(&parse(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{}}"#)));
+    assert!(!takes_slot(&parse(r#"{"jsonrpc":"2.0","id":3,"result":{}}"#)));
+    assert!(takes_slot(&parse(
+        r#"[{"jsonrpc":"2.0","method":"notifications/x"},{"jsonrpc":"2.0","id":2,"method":"ping"}]"#
+    )));
+}
