@@ -1,7 +1,8 @@
 //! Micro-benchmarks of the pieces every proxied request passes through:
 //! the JSON-RPC envelope parse, session token seal and open, the
-//! stateless-era header check, and the balancer's pick under both
-//! algorithms (alone, and with threads picking from one pool at once).
+//! stateless-era header check, the balancer's pick under both
+//! algorithms (alone, and with threads picking from one pool at once),
+//! and a GCRA rate-limit check.
 //!
 //! Run: `cargo bench --bench hot_path`. CI only builds them (`cargo bench --no-run`).
 
@@ -117,5 +118,26 @@ fn balance_pick(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, envelope_parse, session_token, stateless_headers, balance_pick);
+fn rate_limit(c: &mut Criterion) {
+    use switchyard::limit::{Gcra, LocalBuckets};
+    let mut g = c.benchmark_group("rate_limit");
+    // A rate no bench reaches, so every check takes the admit path.
+    let gcra = Gcra::new(u32::MAX, std::time::Duration::from_secs(1), 1 << 20);
+    let one = LocalBuckets::new(gcra);
+    g.bench_function("gcra_check_one_key", |b| {
+        b.iter(|| one.check(black_box("cred:0123456789abcdef0123456789abcdef")))
+    });
+    let many = LocalBuckets::new(gcra);
+    let keys: Vec<String> = (0..4000).map(|i| format!("ip:10.0.{}.{}", i / 256, i % 256)).collect();
+    let mut i = 0;
+    g.bench_function("gcra_check_4000_keys", |b| {
+        b.iter(|| {
+            i = (i + 1) % keys.len();
+            many.check(black_box(&keys[i]))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, envelope_parse, session_token, stateless_headers, balance_pick, rate_limit);
 criterion_main!(benches);

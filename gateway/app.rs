@@ -82,7 +82,7 @@ impl App {
         let mut info = Info::default();
         let result = front.serve(&route, req, &client, &mut info).await;
         let (resp, error) = match result {
-            Ok(resp) => (resp.map(|b| b.with_guard(Box::new(guard))), None),
+            Ok(resp) => (resp.map(|b| b.with_guard(Box::new((guard, info.permit.take())))), None),
             Err(e) => {
                 let mut resp = e.into_response(info.id.as_deref()).map(ProxyBody::full);
                 resp.headers_mut().insert(REQUEST_ID, client.request_id.clone());

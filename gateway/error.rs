@@ -89,6 +89,18 @@ pub enum GatewayError {
     /// or a split that names no usable backend.
     #[error("{0}")]
     Unprocessable(String),
+    /// Over a `[[rate_limits]]` rule; the next request could pass after
+    /// `retry_after`.
+    #[error("rate limit `{rule}` exceeded; retry in {} ms", retry_after.as_millis().max(1))]
+    RateLimited {
+        /// The rule's name.
+        rule: std::sync::Arc<str>,
+        /// How long until the bucket has room.
+        retry_after: std::time::Duration,
+    },
+    /// The backend has `max_in_flight` requests in flight already.
+    #[error("backend `{0}` is at its max_in_flight; retry in 1 s")]
+    Shed(std::sync::Arc<str>),
 }
 
 /// Gateway-defined JSON-RPC codes, in the implementation-defined range.
@@ -109,6 +121,8 @@ pub mod codes {
     pub const NO_INSTANCE: i32 = -32012;
     /// The admin API's bearer token is missing or wrong.
     pub const UNAUTHORIZED: i32 = -32004;
+    /// Over a rate limit; `error.data.retryAfterMs` says when to retry.
+    pub const RATE_LIMITED: i32 = -32005;
 }
 
 impl GatewayError {
@@ -134,6 +148,8 @@ impl GatewayError {
             Unauthorized => (StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED),
             NotFound(_) => (StatusCode::NOT_FOUND, jsonrpc::METHOD_NOT_FOUND),
             Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, jsonrpc::INVALID_PARAMS),
+            RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
+            Shed(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::OVERLOADED),
         }
     }
 
@@ -142,7 +158,7 @@ impl GatewayError {
         use GatewayError::*;
         match self {
             UpstreamConnect(_) | UpstreamFailed(_) | UpstreamTimeout(_) | AttemptTimeout(_) => Origin::Upstream,
-            Draining | NoInstance | Overloaded(_) => Origin::Gateway,
+            Draining | NoInstance | Overloaded(_) | Shed(_) => Origin::Gateway,
             _ => Origin::Client,
         }
     }
@@ -171,6 +187,8 @@ impl GatewayError {
             Unauthorized => "unauthorized",
             NotFound(_) => "not_found",
             Unprocessable(_) => "unprocessable",
+            RateLimited { .. } => "rate_limited",
+            Shed(_) => "shed",
         }
     }
 
@@ -178,7 +196,14 @@ impl GatewayError {
     /// the request's id when it is known.
     pub fn into_response(&self, id: Option<&RawValue>) -> Response<Bytes> {
         let (status, code) = self.status_and_code();
-        let body = jsonrpc::error_body(id, code, &self.to_string());
+        let data = match self {
+            GatewayError::RateLimited { rule, retry_after } => Some(serde_json::json!({
+                "retryAfterMs": retry_after.as_millis().max(1) as u64,
+                "rule": &**rule,
+            })),
+            _ => None,
+        };
+        let body = jsonrpc::error_body_with_data(id, code, &self.to_string(), data.as_ref());
         let mut response = Response::new(body);
         *response.status_mut() = status;
         let headers = response.headers_mut();
@@ -186,8 +211,16 @@ impl GatewayError {
         if let GatewayError::MethodNotAllowed(allow) = self {
             headers.insert(header::ALLOW, HeaderValue::from_static(allow));
         }
-        if let GatewayError::Overloaded(secs) = self {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+        let retry_after = match self {
+            GatewayError::Overloaded(secs) => Some(*secs),
+            // Whole seconds, rounded up, so a client that honours it is not
+            // refused again.
+            GatewayError::RateLimited { retry_after, .. } => Some(retry_after.as_millis().div_ceil(1000).max(1) as u64),
+            GatewayError::Shed(_) => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if let GatewayError::Unauthorized = self {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

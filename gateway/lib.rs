@@ -27,6 +27,7 @@ pub mod error;
 pub mod front;
 pub mod health;
 pub mod jsonrpc;
+pub mod limit;
 pub mod listener;
 pub mod mock;
 pub mod ops;

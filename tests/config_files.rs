@@ -29,6 +29,17 @@ fn every_example_config_parses() {
     }
 }
 
+#[test]
+fn the_rate_limits_example_has_its_rules_and_store() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/rate-limits.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let config = Config::parse(&text, "rate-limits.toml", &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<_> = config.rate_limits.iter().map(|r| r.name.as_ref().unwrap().get_ref().as_str()).collect();
+    assert_eq!(names, ["per-client", "search-tool", "all-replicas"]);
+    assert_eq!(config.rate_limits[2].store.as_ref().unwrap().url, "redis://127.0.0.1:6379");
+    assert_eq!(config.backends[0].max_in_flight.map(|n| n.get()), Some(64));
+}
+
 fn check(text: &str) -> (bool, String, String) {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     let path = dir.join(format!("check-{}-{}.toml", std::process::id(), text.len()));

@@ -24,6 +24,7 @@
 mod balance;
 mod error;
 pub mod interpolate;
+pub mod limit;
 mod resilience;
 mod routing;
 mod types;
@@ -207,6 +208,7 @@ impl Config {
                 ));
             }
         }
+        issues.extend(limit::check(self, &line));
         issues
     }
 }

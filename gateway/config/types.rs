@@ -12,6 +12,7 @@ use http::{HeaderName, HeaderValue, Uri};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use toml::Spanned;
 
+use super::limit::RateLimit;
 use super::resilience::{Health, Outlier, Retry};
 use super::routing::Route;
 use super::units::{ByteSize, Duration};
@@ -26,6 +27,8 @@ pub struct Config {
     pub backends: Vec<Backend>,
     /// Which path goes to which backend.
     pub routes: Vec<Route>,
+    /// GCRA rate limits checked at the front door (see `config::limit`).
+    pub rate_limits: Vec<RateLimit>,
 }
 
 /// `[gateway]`: the listener and gateway-wide settings.
@@ -192,6 +195,9 @@ pub struct Backend {
     pub idle_timeout: Duration,
     /// stdio `per_session`: most processes at once; past it new sessions get 503.
     pub max_processes: usize,
+    /// Most requests in flight to this backend, over all routes; past it a
+    /// request gets a fast 503 with `Retry-After`. Unset: no limit.
+    pub max_in_flight: Option<std::num::NonZeroU32>,
 }
 
 impl Default for Backend {
@@ -220,6 +226,7 @@ impl Default for Backend {
             restart: Restart::default(),
             idle_timeout: Duration::secs(600),
             max_processes: 64,
+            max_in_flight: None,
         }
     }
 }

@@ -99,6 +99,8 @@ pub struct Info {
     pub session_delta: i8,
     /// The side of the route's split the request went to.
     pub side: Option<Arc<Side>>,
+    /// The admission slot, held until the response body ends.
+    pub permit: Option<crate::limit::Permit>,
 }
 
 /// Who is asking.
@@ -221,6 +223,7 @@ impl Front {
             None => route.pick(&parts.headers)?,
         };
         info.side = Some(side.clone());
+        info.permit = side.limit.admit(&message, client, &parts.headers).await?;
         let (backend, service) = match &*side.target {
             Target::Http { backend, service } => (backend, service),
             Target::Stdio(stdio_backend) => {

@@ -117,11 +117,16 @@ impl Route {
 /// is the split of the route this one replaces on reload, so that its
 /// sessions' sides stay on (see [`Split::build`]). `None`, with the reason
 /// logged, only for a config that skipped validation.
-pub fn build(cfg: &crate::config::Route, targets: &split::Targets, previous: Option<&Split>) -> Option<Route> {
+pub fn build(
+    cfg: &crate::config::Route,
+    targets: &split::Targets,
+    limits: &crate::limit::Limits,
+    previous: Option<&Split>,
+) -> Option<Route> {
     let path = cfg.path.get_ref().as_str();
     let weights: Vec<split::Weight> =
         cfg.sides().into_iter().map(|(backend, weight)| split::Weight { backend: backend.into(), weight }).collect();
-    match Split::build(path, &weights, targets, previous) {
+    match Split::build(path, &weights, targets, limits, previous) {
         Ok(split) => Some(Route::new(
             path,
             &cfg.name(),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::front::Target;
+use crate::limit::{Limits, RouteLimit};
 use crate::telemetry::RouteMetrics;
 
 /// Every backend a route may name, built once per config.
@@ -26,6 +27,8 @@ pub struct Side {
     /// Metrics of the route's requests on this side. Shared between the
     /// splits that replace each other, so counters carry on.
     pub metrics: Arc<RouteMetrics>,
+    /// The rate limits and admission cap for this route on this backend.
+    pub limit: Arc<RouteLimit>,
 }
 
 /// The sides of a route, in order, and their total weight.
@@ -74,6 +77,7 @@ impl Split {
         path: &str,
         weights: &[Weight],
         targets: &Targets,
+        limits: &Limits,
         previous: Option<&Split>,
     ) -> Result<Split, SplitError> {
         if weights.is_empty() {
@@ -94,7 +98,14 @@ impl Split {
                 .and_then(|p| p.named(&w.backend))
                 .map(|s| s.metrics.clone())
                 .unwrap_or_else(|| Arc::new(RouteMetrics::new(path, name)));
-            sides.push(Arc::new(Side { backend: name.clone(), weight: w.weight, target: target.clone(), metrics }));
+            let limit = Arc::new(limits.for_route(path, name));
+            sides.push(Arc::new(Side {
+                backend: name.clone(),
+                weight: w.weight,
+                target: target.clone(),
+                metrics,
+                limit,
+            }));
         }
         if sides.iter().all(|s| s.weight == 0) {
             return Err(SplitError::AllZero);
@@ -102,7 +113,8 @@ impl Split {
         for old in previous.map(|p| p.sides.as_slice()).unwrap_or_default() {
             let still_served = targets.get(&old.backend).is_some_and(|t| Arc::ptr_eq(t, &old.target));
             if still_served && !sides.iter().any(|s| s.backend == old.backend) {
-                sides.push(Arc::new(Side { weight: 0, ..Side::clone_of(old) }));
+                let limit = Arc::new(limits.for_route(path, &old.backend));
+                sides.push(Arc::new(Side { weight: 0, limit, ..Side::clone_of(old) }));
             }
         }
         let total = sides.iter().map(|s| u64::from(s.weight)).sum();
@@ -146,7 +158,13 @@ impl Split {
 
 impl Side {
     fn clone_of(s: &Side) -> Side {
-        Side { backend: s.backend.clone(), weight: s.weight, target: s.target.clone(), metrics: s.metrics.clone() }
+        Side {
+            backend: s.backend.clone(),
+            weight: s.weight,
+            target: s.target.clone(),
+            metrics: s.metrics.clone(),
+            limit: s.limit.clone(),
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use super::split::{Targets, Weight};
 use super::*;
 use crate::config::Config;
 use crate::front::Target;
+use crate::limit::Limits;
 
 /// Targets for backends `blue`, `green` and `canary`, built from a config
 /// so that they are the real runtime objects.
@@ -38,7 +39,7 @@ fn weights(pairs: &[(&str, u32)]) -> Vec<Weight> {
 }
 
 fn route(pairs: &[(&str, u32)], sticky: Option<&'static str>, allow_override: bool) -> Route {
-    let split = Split::build("/mcp", &weights(pairs), &targets(), None).unwrap();
+    let split = Split::build("/mcp", &weights(pairs), &targets(), &Limits::default(), None).unwrap();
     Route::new("/mcp", "mcp", split, sticky.map(HeaderName::from_static), allow_override)
 }
 
@@ -66,7 +67,8 @@ async fn a_zero_weight_side_gets_nothing_new() {
 
 #[tokio::test]
 async fn choose_walks_the_cumulative_weights() {
-    let split = Split::build("/mcp", &weights(&[("blue", 3), ("green", 1)]), &targets(), None).unwrap();
+    let split =
+        Split::build("/mcp", &weights(&[("blue", 3), ("green", 1)]), &targets(), &Limits::default(), None).unwrap();
     let names: Vec<&str> = (0..8).map(|p| &*split.choose(p).unwrap().backend).collect();
     assert_eq!(names, ["blue", "blue", "blue", "green", "blue", "blue", "blue", "green"]);
 }
@@ -110,8 +112,8 @@ async fn sessions_find_their_side_whatever_the_weight() {
 #[tokio::test]
 async fn a_new_split_keeps_left_out_sides_at_zero_and_their_metrics() {
     let t = targets();
-    let first = Split::build("/mcp", &weights(&[("blue", 90), ("green", 10)]), &t, None).unwrap();
-    let next = Split::build("/mcp", &weights(&[("green", 100)]), &t, Some(&first)).unwrap();
+    let first = Split::build("/mcp", &weights(&[("blue", 90), ("green", 10)]), &t, &Limits::default(), None).unwrap();
+    let next = Split::build("/mcp", &weights(&[("green", 100)]), &t, &Limits::default(), Some(&first)).unwrap();
     assert_eq!(next.weights(), weights(&[("green", 100), ("blue", 0)]));
     assert!(Arc::ptr_eq(&first.named("blue").unwrap().metrics, &next.named("blue").unwrap().metrics));
 }
@@ -119,7 +121,7 @@ async fn a_new_split_keeps_left_out_sides_at_zero_and_their_metrics() {
 #[tokio::test]
 async fn bad_splits_are_refused_with_the_reason() {
     let t = targets();
-    let bad = |pairs: &[(&str, u32)]| Split::build("/mcp", &weights(pairs), &t, None).err();
+    let bad = |pairs: &[(&str, u32)]| Split::build("/mcp", &weights(pairs), &t, &Limits::default(), None).err();
     assert_eq!(bad(&[]), Some(split::SplitError::Empty));
     assert_eq!(bad(&[("blue", 0)]), Some(split::SplitError::AllZero));
     assert_eq!(bad(&[("nope", 1)]), Some(split::SplitError::UnknownBackend("nope".into())));

@@ -41,6 +41,7 @@ use crate::backend::{Backend, BuildError};
 use crate::config::{Config, Transport};
 use crate::front::{Front, Settings, Target};
 use crate::health::Checker;
+use crate::limit::Limits;
 use crate::route::split::{Targets, Weight};
 use crate::route::{self, Route};
 use crate::session::SessionKey;
@@ -53,6 +54,10 @@ pub struct Runtime {
     pub front: Front,
     /// Every backend by name, as routes and the admin API reach them.
     pub targets: Targets,
+    /// The rate-limit rules and admission caps.
+    pub limits: Arc<Limits>,
+    /// What `limits` were built from, to tell on reload whether they carry over.
+    limits_print: String,
     /// The backends with what made them, to tell on reload which carry over.
     backends: HashMap<String, Built>,
     /// Each route's split as the file gave it, by route path.
@@ -130,6 +135,12 @@ impl Runtime {
             }
         }
         let targets: Targets = backends.iter().map(|(n, b)| (Arc::from(n.as_str()), b.target.clone())).collect();
+        // Buckets and admission counts carry over unless their settings changed.
+        let limits_print = limits_fingerprint(&config);
+        let limits = match previous.filter(|p| p.limits_print == limits_print) {
+            Some(p) => p.limits.clone(),
+            None => Arc::new(Limits::build(&config)),
+        };
         let mut routes = Vec::new();
         let mut file_splits = HashMap::new();
         for r in &config.routes {
@@ -137,10 +148,12 @@ impl Runtime {
             let file: Vec<Weight> =
                 r.sides().into_iter().map(|(b, w)| Weight { backend: b.to_string(), weight: w }).collect();
             let before = previous.and_then(|p| p.front.route(path));
-            let Some(mut route) = route::build(r, &targets, before.map(|b| b.split()).as_deref()) else { continue };
+            let Some(mut route) = route::build(r, &targets, &limits, before.map(|b| b.split()).as_deref()) else {
+                continue;
+            };
             if let Some(api) = api_splits.get(path) {
                 let file_unchanged = previous.and_then(|p| p.file_splits.get(path)) == Some(&file);
-                route = keep_or_drop_api_split(route, api, file_unchanged, &targets);
+                route = keep_or_drop_api_split(route, api, file_unchanged, &targets, &limits);
             }
             file_splits.insert(path.to_string(), file);
             routes.push(route);
@@ -152,7 +165,7 @@ impl Runtime {
             _ => Arc::new(session_key(&config)),
         };
         let front = Front::new(routes, key, settings(&config));
-        Ok((Runtime { front, targets, backends, file_splits, config }, left))
+        Ok((Runtime { front, targets, limits, limits_print, backends, file_splits, config }, left))
     }
 
     /// The HTTP backends, for the live table.
@@ -205,14 +218,20 @@ fn build_backend(
 
 /// Puts an API-set split back on a freshly built route, or logs that the
 /// file replaced it.
-fn keep_or_drop_api_split(route: Route, api: &[Weight], file_unchanged: bool, targets: &Targets) -> Route {
+fn keep_or_drop_api_split(
+    route: Route,
+    api: &[Weight],
+    file_unchanged: bool,
+    targets: &Targets,
+    limits: &Limits,
+) -> Route {
     let from_file = route.split();
     if !file_unchanged {
         tracing::warn!(route = &*route.name, api = ?api, file = ?from_file.weights(),
             "reload: the file changed this route's split, so it replaces the split set through the admin API");
         return route;
     }
-    match crate::route::Split::build(&route.path, api, targets, Some(&from_file)) {
+    match crate::route::Split::build(&route.path, api, targets, limits, Some(&from_file)) {
         Ok(split) => {
             tracing::info!(route = &*route.name, split = ?api, file = ?from_file.weights(),
                 "reload: kept the split set through the admin API (the file did not change this route)");
@@ -222,6 +241,13 @@ fn keep_or_drop_api_split(route: Route, api: &[Weight], file_unchanged: bool, ta
             "reload: dropped the split set through the admin API ({e}); the file's split applies"),
     }
     route
+}
+
+/// The settings [`Limits`] are built from: the rules and every backend's
+/// `max_in_flight`.
+fn limits_fingerprint(config: &Config) -> String {
+    let caps: Vec<_> = config.backends.iter().map(|b| (b.name.get_ref(), b.max_in_flight)).collect();
+    serde_json::to_string(&(&config.rate_limits, caps)).unwrap_or_default()
 }
 
 fn session_key(config: &Config) -> SessionKey {

@@ -145,7 +145,7 @@ impl Live {
         let runtime = self.runtime();
         let r = runtime.route_named(route).ok_or_else(|| SetSplitError::NoRoute(route.to_string()))?;
         let old = r.split();
-        let split = Split::build(&r.path, &weights, &runtime.targets, Some(&old))?;
+        let split = Split::build(&r.path, &weights, &runtime.targets, &runtime.limits, Some(&old))?;
         let change = SplitChange { route: route.to_string(), old: old.weights(), new: split.weights() };
         r.set_split(split);
         api_splits.insert(r.path.to_string(), weights);

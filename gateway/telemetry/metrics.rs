@@ -7,6 +7,9 @@
 //! | `switchyard_requests_in_flight` (gauge) | |
 //! | `switchyard_sessions_active` (gauge) | |
 //! | `switchyard_upstream_errors_total` | backend, kind |
+//! | `switchyard_ratelimited_total` | rule |
+//! | `switchyard_shed_total` | backend |
+//! | `switchyard_ratelimit_store_fallback` (gauge, 0 or 1) | rule |
 //!
 //! The resilience metrics (health, ejections, retries, panic) are in
 //! [`super::backend`].
@@ -68,6 +71,12 @@ fn describe() {
     metrics::describe_counter!("switchyard_retry_budget_exhausted_total", "Retries refused by the retry budget");
     metrics::describe_gauge!("switchyard_panic_mode", "1 while fewer than half of the pool is healthy");
     metrics::describe_counter!("switchyard_panic_requests_total", "Requests balanced in panic mode");
+    metrics::describe_counter!("switchyard_ratelimited_total", "Requests refused with 429 by a rate-limit rule");
+    metrics::describe_counter!("switchyard_shed_total", "Requests refused with 503 by a backend's max_in_flight");
+    metrics::describe_gauge!(
+        "switchyard_ratelimit_store_fallback",
+        "1 while a rule's shared store fails and it uses local buckets"
+    );
 }
 
 /// Methods MCP defines; any other becomes `other` in labels.

@@ -1,0 +1,171 @@
+//! Rate limits and admission: the front door's two ways of saying "not now".
+//!
+//! Both run in the front door after the JSON-RPC envelope is parsed (so the
+//! method and tool name are known and validated) and before anything reaches
+//! a backend, for HTTP and stdio backends alike. A refused request never
+//! touches the backend table or outlier detection: it was never sent.
+//!
+//! - **Rate limits** (`[[rate_limits]]`): GCRA buckets ([`gcra`]) per
+//!   client, per IP or global, one set per rule shared by every connection,
+//!   kept in this process or in Redis ([`redis`]) so that replicas share
+//!   them. Over the limit: 429, `Retry-After`, and JSON-RPC error -32005 whose
+//!   `data` is `{"retryAfterMs": n, "rule": "…"}`.
+//! - **Admission** (`max_in_flight` per backend, [`admission`]): past the
+//!   cap, a fast 503 with `Retry-After: 1` and -32003, no queue. Only
+//!   messages holding a request take a slot.
+//!
+//! What is counted:
+//! - Only POSTed JSON-RPC *requests*. Notifications and the client's
+//!   responses to server requests pass: refusing `notifications/cancelled`
+//!   or an elicitation answer would make things worse, not better. Each
+//!   request of a (2025-03-26) batch counts on its own, and one refusal
+//!   refuses the batch.
+//! - GET and DELETE are neither limited nor admitted: a GET opens the
+//!   server's stream (one per session), and a refused DELETE would only keep
+//!   a session alive longer.
+//! - A request that matches several rules takes from each, in config
+//!   order, and the first refusal wins; rate limits run before admission, so
+//!   a refused request holds no slot.
+//!
+//! Cheap when nothing matches: [`Limits::for_route`] keeps, per route, only
+//! the rules whose `route` and `backend` can match it, so a route with no
+//! rule and no `max_in_flight` returns at once.
+
+pub mod admission;
+pub mod gcra;
+pub mod redis;
+pub mod rule;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::HeaderMap;
+
+pub use admission::{Admission, Permit};
+pub use gcra::{Decision, Gcra, LocalBuckets};
+pub use rule::Rule;
+
+use crate::config::Config;
+use crate::config::limit::LimitKey;
+use crate::error::GatewayError;
+use crate::front::Client;
+use crate::front::envelope::{Envelope, Kind, Message};
+
+/// Every rule and admission cap, built once from the config.
+#[derive(Default)]
+pub struct Limits {
+    rules: Vec<Arc<Rule>>,
+    admission: HashMap<String, Arc<Admission>>,
+}
+
+/// The rules and cap that apply to one route.
+#[derive(Default)]
+pub struct RouteLimit {
+    rules: Box<[Arc<Rule>]>,
+    admission: Option<Arc<Admission>>,
+}
+
+// === impl Limits ===
+
+impl Limits {
+    /// Builds the rules (with one Redis connection per store URL) and the
+    /// backends' admission caps.
+    pub fn build(config: &Config) -> Self {
+        let mut connections: HashMap<String, Arc<redis::Connection>> = HashMap::new();
+        let mut connect = |cfg: &crate::config::limit::RateLimit| {
+            let store = cfg.store.as_ref()?;
+            if let Some(conn) = connections.get(&store.url) {
+                return Some(conn.clone());
+            }
+            match redis::Connection::new(&store.url, store.redacted(), cfg.store_timeout.0) {
+                Ok(conn) => Some(connections.entry(store.url.clone()).or_insert(Arc::new(conn)).clone()),
+                Err(e) => {
+                    tracing::warn!(store = %store.redacted(), error = %e, "rate-limit store unusable; using local buckets");
+                    None
+                }
+            }
+        };
+        let rules =
+            config.rate_limits.iter().enumerate().map(|(i, r)| Arc::new(Rule::build(i, r, &mut connect))).collect();
+        let admission = config
+            .backends
+            .iter()
+            .filter_map(|b| Some((b.name.get_ref().clone(), Admission::new(b.name.get_ref(), b.max_in_flight?.get()))))
+            .collect();
+        Self { rules, admission }
+    }
+
+    /// What applies to the route at `path`, whose backend is `backend`.
+    pub fn for_route(&self, path: &str, backend: &str) -> RouteLimit {
+        RouteLimit {
+            rules: self.rules.iter().filter(|r| r.covers(path, backend)).cloned().collect(),
+            admission: self.admission.get(backend).cloned(),
+        }
+    }
+
+    /// Every rule, in config order.
+    pub fn rules(&self) -> &[Arc<Rule>] {
+        &self.rules
+    }
+}
+
+// === impl RouteLimit ===
+
+impl RouteLimit {
+    /// Checks a POSTed message against the route's rate limits, then takes
+    /// an admission slot. The permit, when there is one, must live as long
+    /// as the response body.
+    pub async fn admit(
+        &self,
+        message: &Message,
+        client: &Client,
+        headers: &HeaderMap,
+    ) -> Result<Option<Permit>, GatewayError> {
+        if !self.rules.is_empty() {
+            self.rate_limit(message, client, headers).await?;
+        }
+        match &self.admission {
+            Some(admission) if takes_slot(message) => admission.try_acquire().map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    async fn rate_limit(&self, message: &Message, client: &Client, headers: &HeaderMap) -> Result<(), GatewayError> {
+        let (mut principal, mut ip) = (None, None);
+        for env in requests(message) {
+            let method = env.method();
+            for rule in self.rules.iter().filter(|r| r.matches(method, env.name.as_deref())) {
+                let key = match rule.key {
+                    LimitKey::Client => principal.get_or_insert_with(|| client.principal(headers).key()).as_str(),
+                    LimitKey::Ip => ip.get_or_insert_with(|| format!("ip:{}", client.peer.addr.ip())).as_str(),
+                    LimitKey::Global => "global",
+                };
+                if let Decision::Deny(wait) = rule.check(key).await {
+                    return Err(GatewayError::RateLimited { rule: rule.name.clone(), retry_after: wait });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The requests in a message: notifications and responses are not counted.
+fn requests(message: &Message) -> impl Iterator<Item = &Envelope> {
+    let all: &[Envelope] = match message {
+        Message::Single(env) => std::slice::from_ref(env),
+        Message::Batch(envs) => envs,
+    };
+    all.iter().filter(|e| e.kind == Kind::Request)
+}
+
+/// Whether a message holds an admission slot: one with a request in it,
+/// other than a `subscriptions/listen`, whose stream lasts as long as the
+/// client wants it. A notification or the client's answer to a server
+/// request is never shed: the work it finishes is already in flight.
+fn takes_slot(message: &Message) -> bool {
+    let listen = matches!(message, Message::Single(env) if env.method() == "subscriptions/listen");
+    !listen && requests(message).next().is_some()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,129 @@
+use std::time::Duration;
+
+use super::*;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// Offers `offered` requests a second on one key for `secs` seconds of
+/// paused time and returns how many were admitted.
+async fn admitted(buckets: &LocalBuckets, offered: u32, secs: u32) -> u32 {
+    let gap = SECOND / offered;
+    let mut admitted = 0;
+    for _ in 0..offered * secs {
+        tokio::time::advance(gap).await;
+        if buckets.check("k") == Decision::Allow {
+            admitted += 1;
+        }
+    }
+    admitted
+}
+
+#[tokio::test(start_paused = true)]
+async fn at_three_times_the_rate_for_ten_seconds_the_admitted_rate_is_within_five_percent() {
+    for (rate, burst) in [(100, 10), (200, 20), (1000, 2), (50, 5), (30, 2)] {
+        let buckets = LocalBuckets::new(Gcra::new(rate, SECOND, burst));
+        let got = admitted(&buckets, rate * 3, 10).await;
+        let want = f64::from(rate * 10);
+        let error = (f64::from(got) - want) / want;
+        assert!(error.abs() <= 0.05, "rate {rate}/s burst {burst}: admitted {got} of {want} ({:.2}%)", error * 100.0);
+        // And never more than the rate plus one burst.
+        assert!(got <= rate * 10 + burst, "rate {rate}/s burst {burst}: admitted {got}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_default_burst_keeps_a_ten_second_overload_within_one_percent() {
+    let cfg: crate::config::limit::RateLimit = toml::from_str("rate = \"200/s\"").unwrap();
+    assert_eq!(cfg.burst(), 20);
+    let buckets = LocalBuckets::new(Gcra::new(cfg.rate.count, cfg.rate.period, cfg.burst()));
+    let got = admitted(&buckets, 600, 10).await;
+    assert!((2000..=2020).contains(&got), "admitted {got}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_passes_at_once_and_the_refusal_says_when_to_retry() {
+    let buckets = LocalBuckets::new(Gcra::new(10, SECOND, 3));
+    for _ in 0..3 {
+        assert_eq!(buckets.check("k"), Decision::Allow);
+    }
+    assert_eq!(buckets.check("k"), Decision::Deny(Duration::from_millis(100)));
+    // Another key has its own bucket.
+    assert_eq!(buckets.check("other"), Decision::Allow);
+    tokio::time::advance(Duration::from_millis(99)).await;
+    assert!(matches!(buckets.check("k"), Decision::Deny(d) if d == Duration::from_millis(1)));
+    tokio::time::advance(Duration::from_millis(1)).await;
+    assert_eq!(buckets.check("k"), Decision::Allow);
+    assert!(matches!(buckets.check("k"), Decision::Deny(_)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn buckets_that_are_full_again_are_swept() {
+    let buckets = LocalBuckets::new(Gcra::new(10, SECOND, 1));
+    for i in 0..5000 {
+        buckets.check(&format!("early-{i}"));
+    }
+    // All were active at the first sweep, so the next waits for twice as many.
+    assert_eq!(buckets.len(), 5000);
+    tokio::time::advance(SECOND).await;
+    for i in 0..4000 {
+        buckets.check(&format!("late-{i}"));
+    }
+    assert!(buckets.len() < 5000, "{} buckets left", buckets.len());
+}
+
+#[test]
+fn gcra_numbers() {
+    let g = Gcra::new(100, SECOND, 5);
+    assert_eq!(g.interval_ns, 10_000_000);
+    assert_eq!(g.tolerance_ns, 50_000_000);
+    assert_eq!(Gcra::new(30, Duration::from_secs(60), 1).interval_ns, 2_000_000_000);
+}
+
+fn config(rules: &str) -> Config {
+    let text = format!(
+        "[[backends]]\nname = \"a\"\ninstances = [{{ url = \"http://127.0.0.1:1/mcp\" }}]\nmax_in_flight = 2\n\n\
+         [[backends]]\nname = \"b\"\ninstances = [{{ url = \"http://127.0.0.1:2/mcp\" }}]\n\n\
+         [[routes]]\npath = \"/a\"\nbackend = \"a\"\n\n[[routes]]\npath = \"/b\"\nbackend = \"b\"\n\n{rules}"
+    );
+    Config::parse(&text, "test", &|_| None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn each_route_keeps_only_the_rules_that_can_match_it() {
+    let limits = Limits::build(&config(
+        "[[rate_limits]]\nrate = \"1/s\"\nmatch = { route = \"/a\" }\n\n\
+         [[rate_limits]]\nname = \"b-only\"\nrate = \"1/s\"\nmatch = { backend = \"b\" }\n\n\
+         [[rate_limits]]\nkey = \"global\"\nrate = \"1/s\"\nmatch = { method = \"tools/call\", tool = \"t\" }\n",
+    ));
+    let names = |r: &RouteLimit| r.rules.iter().map(|r| r.name.to_string()).collect::<Vec<_>>();
+    let a = limits.for_route("/a", "a");
+    let b = limits.for_route("/b", "b");
+    assert_eq!(names(&a), ["rate_limits.0", "rate_limits.2"]);
+    assert_eq!(names(&b), ["b-only", "rate_limits.2"]);
+    assert!(a.admission.is_some() && b.admission.is_none());
+    let tool_rule = &limits.rules()[2];
+    assert!(tool_rule.matches("tools/call", Some("t")));
+    assert!(!tool_rule.matches("tools/call", Some("u")));
+    assert!(!tool_rule.matches("tools/list", Some("t")));
+    assert!(!tool_rule.matches("tools/call", None));
+    assert!(limits.rules()[0].matches("ping", None));
+}
+
+#[test]
+fn a_route_no_rule_names_has_nothing_to_check() {
+    let limits = Limits::build(&config("[[rate_limits]]\nrate = \"1/s\"\nmatch = { route = \"/a\" }\n"));
+    let b = limits.for_route("/b", "b");
+    assert!(b.rules.is_empty() && b.admission.is_none());
+}
+
+#[test]
+fn only_requests_other_than_listen_take_an_admission_slot() {
+    let parse = |body: &str| crate::front::envelope::parse(body.as_bytes()).unwrap();
+    assert!(takes_slot(&parse(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t"}}"#)));
+    assert!(!takes_slot(&parse(r#"{"jsonrpc":"2.0","id":1,"method":"subscriptions/listen","params":{}}"#)));
+    assert!(!takes_slot(&parse(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{}}"#)));
+    assert!(!takes_slot(&parse(r#"{"jsonrpc":"2.0","id":3,"result":{}}"#)));
+    assert!(takes_slot(&parse(
+        r#"[{"jsonrpc":"2.0","method":"notifications/x"},{"jsonrpc":"2.0","id":2,"method":"ping"}]"#
+    )));
+}
