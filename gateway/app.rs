@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::admin::Admin;
 use crate::backend::{Backend, BuildError};
+use crate::cache::{Cache, Caches};
 use crate::config::{Config, Transport};
 use crate::error::GatewayError;
 use crate::front::body::ProxyBody;
@@ -34,6 +35,8 @@ pub struct App {
     pub ops: Ops,
     /// The live backend table.
     pub table: Table,
+    /// Every backend's response cache, for the admin API.
+    pub caches: Caches,
     /// The admin API, when it is served under `/admin` on this listener.
     admin: Option<Admin>,
     request_ids: RequestIds,
@@ -44,13 +47,21 @@ impl App {
     pub fn build(config: &Config) -> Result<App, BuildError> {
         let mut backends = std::collections::HashMap::new();
         let mut stdio_backends = std::collections::HashMap::new();
+        let mut caches = std::collections::HashMap::new();
         for b in &config.backends {
+            if let Some(cache) = &b.cache {
+                caches.insert(b.name.get_ref().clone(), Cache::new(b.name.get_ref(), cache));
+            }
             match b.transport {
                 Transport::Http => {
                     backends.insert(b.name.get_ref().clone(), Arc::new(Backend::build(b)?));
                 }
                 Transport::Stdio => {
-                    stdio_backends.insert(b.name.get_ref().clone(), StdioBackend::start(b));
+                    let stdio = StdioBackend::start(b);
+                    if let Some(cache) = caches.get(b.name.get_ref()) {
+                        crate::cache::watch(cache.clone(), stdio.subscribe());
+                    }
+                    stdio_backends.insert(b.name.get_ref().clone(), stdio);
                 }
             }
         }
@@ -72,6 +83,7 @@ impl App {
                     backend_name: name.as_str().into(),
                     target,
                     metrics: RouteMetrics::new(path, name),
+                    cache: caches.get(name).cloned(),
                 })
             })
             .collect();
@@ -92,16 +104,21 @@ impl App {
             tls: config.gateway.tls.is_some(),
         };
         let _ = metrics::handle();
+        let caches = Caches::new(caches);
         let table = Table::new(backends.into_values().collect());
         let gw = &config.gateway;
         let admin = match (&gw.admin_listen, &gw.admin_token) {
-            (None, Some(token)) => Some(Admin::new(table.clone(), Some(token.clone()), gw.listen.ip().is_loopback())),
+            (None, Some(token)) => Some(
+                Admin::new(table.clone(), Some(token.clone()), gw.listen.ip().is_loopback())
+                    .with_caches(caches.clone()),
+            ),
             _ => None,
         };
         Ok(App {
             front: Front::new(routes, key, settings),
             ops: Ops::new(table.clone(), stdio_backends.into_values().collect()),
             table,
+            caches,
             admin,
             request_ids: RequestIds::new(),
         })

@@ -21,6 +21,7 @@ pub mod app;
 pub mod backend;
 pub mod balance;
 pub mod bench;
+pub mod cache;
 pub mod config;
 pub mod deadline;
 pub mod error;
@@ -97,7 +98,12 @@ pub async fn run_with_admin(
     };
     let admin_api = admin.map(|l| {
         let loopback = l.local_addr().is_ok_and(|a| a.ip().is_loopback());
-        (l, Arc::new(admin::Admin::new(app.table.clone(), g.admin_token.clone(), loopback)))
+        (
+            l,
+            Arc::new(
+                admin::Admin::new(app.table.clone(), g.admin_token.clone(), loopback).with_caches(app.caches.clone()),
+            ),
+        )
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let main = listener::serve(listener, app.clone(), limits, tls, async {

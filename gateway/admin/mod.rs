@@ -7,6 +7,8 @@
 //! | `POST /admin/backends/{backend}/instances/{instance}/drain` | no new sessions or requests; pinned sessions finish |
 //! | `POST /admin/backends/{backend}/instances/{instance}/undrain` | back in rotation |
 //! | `PUT /admin/backends/{backend}/instances/{instance}/weight` | body `{"weight": N}`; 0 sends no new work |
+//! | `DELETE /admin/cache` | empties every backend's response cache |
+//! | `DELETE /admin/cache/{backend}` | empties one backend's response cache |
 //!
 //! `{instance}` is the instance's index in the config (`0`, `1`, …) or its
 //! `host:port` when that is unique in the pool. Changes live in memory: a
@@ -38,6 +40,7 @@ use serde_json::json;
 
 pub use server::serve;
 
+use crate::cache::Caches;
 use crate::error::GatewayError;
 use crate::front::checks;
 use crate::table::Table;
@@ -53,6 +56,8 @@ pub struct Admin {
     token: Option<String>,
     /// Whether requests must name a loopback `Host`.
     loopback: bool,
+    /// The response caches, for `DELETE /admin/cache`.
+    caches: Caches,
 }
 
 #[derive(Deserialize)]
@@ -64,7 +69,13 @@ struct Weight {
 impl Admin {
     /// The admin API over `table`.
     pub fn new(table: Table, token: Option<String>, loopback: bool) -> Self {
-        Self { table, token, loopback }
+        Self { table, token, loopback, caches: Caches::default() }
+    }
+
+    /// Lets the admin API empty these response caches.
+    pub fn with_caches(mut self, caches: Caches) -> Self {
+        self.caches = caches;
+        self
     }
 
     /// Whether `path` belongs to the admin API.
@@ -101,6 +112,9 @@ impl Admin {
         match (req.method().clone(), segments.as_slice()) {
             (Method::GET, ["admin", "backends"]) => Ok((StatusCode::OK, json!({ "backends": self.table.view() }))),
             (_, ["admin", "backends"]) => Err(GatewayError::MethodNotAllowed("GET")),
+            (Method::DELETE, ["admin", "cache"]) => Ok((StatusCode::OK, self.caches.clear(None)?)),
+            (Method::DELETE, ["admin", "cache", backend]) => Ok((StatusCode::OK, self.caches.clear(Some(backend))?)),
+            (_, ["admin", "cache", ..]) => Err(GatewayError::MethodNotAllowed("DELETE")),
             (method, ["admin", "backends", backend, "instances", instance, action]) => {
                 let target = self.table.instance(backend, instance).ok_or_else(|| {
                     GatewayError::NotFound(format!("backend `{backend}` has no instance `{instance}`"))

@@ -21,6 +21,7 @@
 //! backend = "search"
 //! ```
 
+mod cache;
 mod error;
 pub mod interpolate;
 mod resilience;
@@ -30,6 +31,7 @@ pub mod units;
 use std::collections::HashSet;
 use std::path::Path;
 
+pub use cache::{Cache, CacheMethod};
 pub use error::{ConfigError, Issue};
 pub use resilience::{Health, Outlier, Probe, Retry};
 pub use types::*;
@@ -119,6 +121,9 @@ impl Config {
                 }
             }
             for (key, message) in resilience::check(&b.retry, &b.health, &b.outlier) {
+                issues.push(Issue::new(&format!("backends.{i}.{key}"), line(b.name.span()), message));
+            }
+            for (key, message) in b.cache.as_ref().map(cache::check).unwrap_or_default() {
                 issues.push(Issue::new(&format!("backends.{i}.{key}"), line(b.name.span()), message));
             }
             let at = |key: &str| format!("backends.{i}.{key}");

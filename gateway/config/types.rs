@@ -12,6 +12,7 @@ use http::{HeaderName, HeaderValue, Uri};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use toml::Spanned;
 
+use super::cache::Cache;
 use super::resilience::{Health, Outlier, Retry};
 use super::units::{ByteSize, Duration};
 
@@ -153,6 +154,8 @@ pub struct Backend {
     pub health: Health,
     /// Passive outlier detection.
     pub outlier: Outlier,
+    /// The response cache; none when absent.
+    pub cache: Option<Cache>,
     /// Deadline for opening a TCP connection to an instance.
     pub connect_timeout: Duration,
     /// Static headers sent upstream, such as the upstream's own credential.
@@ -197,6 +200,7 @@ impl Default for Backend {
             retry: Retry::default(),
             health: Health::default(),
             outlier: Outlier::default(),
+            cache: None,
             connect_timeout: Duration::secs(5),
             headers: BTreeMap::new(),
             ca: None,

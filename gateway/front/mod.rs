@@ -61,6 +61,8 @@ pub struct Route {
     pub target: Target,
     /// The route's metric handles.
     pub metrics: crate::telemetry::RouteMetrics,
+    /// The backend's response cache, when it has one.
+    pub cache: Option<Arc<crate::cache::Cache>>,
 }
 
 /// What a route's backend is.
@@ -93,6 +95,18 @@ pub struct Front {
     routes: HashMap<String, Arc<Route>>,
     key: SessionKey,
     settings: Settings,
+}
+
+/// A parsed POST on its way to the backend.
+struct Upstream {
+    parts: http::request::Parts,
+    bytes: Bytes,
+    message: Message,
+    ticket: Option<Ticket>,
+    /// Whether it opens a session.
+    initialize: bool,
+    /// Whether the client speaks the stateless era.
+    stateless: bool,
 }
 
 /// Per-request facts, filled in as they are learned, for the log line,
@@ -171,7 +185,7 @@ impl Front {
     ) -> Result<Response<ProxyBody>, GatewayError> {
         checks::content_type(req.headers())?;
         checks::accept_post(req.headers())?;
-        let (mut parts, body) = req.into_parts();
+        let (parts, body) = req.into_parts();
         let bytes = self.read_body(&parts.headers, body).await?;
         let message = envelope::parse(&bytes).map_err(|e| match e {
             envelope::EnvelopeError::Parse(m) => GatewayError::Parse(m),
@@ -219,6 +233,30 @@ impl Front {
             }
         };
 
+        let cached = route.cache.as_ref().and_then(|cache| {
+            let principal = || client.principal(&parts.headers);
+            Some((cache, cache.call(&message, &bytes, ticket.as_ref(), version_header, principal)?))
+        });
+        if let Some((cache, call)) = cached {
+            let accept = parts.headers.get(header::ACCEPT).cloned();
+            let upstream = Upstream { parts, bytes, message, ticket, initialize, stateless: stateless_client };
+            let forward = self.forward(route, upstream, client, info);
+            return cache.serve(call, accept.as_ref(), &client.request_id, forward).await;
+        }
+        let upstream = Upstream { parts, bytes, message, ticket, initialize, stateless: stateless_client };
+        let resp = self.forward(route, upstream, client, info).await?;
+        Ok(crate::cache::bypassed(route.cache.as_ref(), resp))
+    }
+
+    /// Sends a POST on to the route's backend and returns its answer.
+    async fn forward(
+        &self,
+        route: &Route,
+        upstream: Upstream,
+        client: &Client,
+        info: &mut Info,
+    ) -> Result<Response<ProxyBody>, GatewayError> {
+        let Upstream { mut parts, bytes, message, ticket, initialize, stateless: stateless_client } = upstream;
         let (backend, service) = match &route.target {
             Target::Http { backend, service } => (backend, service),
             Target::Stdio(stdio_backend) => {
@@ -248,7 +286,7 @@ impl Front {
         {
             return self.mint_session(route, instance, resp, client, info).await;
         }
-        Ok(self.downstream(resp, client))
+        Ok(crate::cache::tap(route.cache.as_ref(), self.downstream(resp, client)))
     }
 
     async fn get_or_delete(
@@ -290,7 +328,7 @@ impl Front {
         if !is_get && ticket.is_some() && resp.status().is_success() {
             info.session_delta = -1;
         }
-        Ok(self.downstream(resp, client))
+        Ok(crate::cache::tap(route.cache.as_ref(), self.downstream(resp, client)))
     }
 
     /// Reads the body, refusing it early when `Content-Length` is already too big.

@@ -48,7 +48,10 @@
 
 use std::time::Duration;
 
+pub use calls::Calls;
+
 mod body;
+mod calls;
 mod catalog;
 mod checks;
 mod http;
@@ -72,11 +75,14 @@ pub struct MockOptions {
     /// Answer every request with `application/json`, never SSE, like the
     /// servers that never stream (progress then returns only the result).
     pub json_only: bool,
+    /// Counts the requests answered, per method (also answered to the
+    /// `mock/calls` method).
+    pub calls: Calls,
 }
 
 impl Default for MockOptions {
     fn default() -> Self {
-        Self { latency: Duration::ZERO, error_rate: 0.0, json_only: false }
+        Self { latency: Duration::ZERO, error_rate: 0.0, json_only: false, calls: Calls::default() }
     }
 }
 
