@@ -192,18 +192,21 @@ async fn answers_are_replayed_in_the_format_the_client_prefers() {
     let (gw, _mock, _) = cached("{}", MockOptions { json_only: true, ..Default::default() }).await;
     let url = gw.url("/mcp");
     let sid = initialize(&url, "2025-06-18").await;
-    let resp = http()
-        .post(&url)
-        .header("content-type", "application/json")
-        .header("accept", "text/event-stream, application/json")
-        .header("mcp-session-id", &sid)
-        .body(list(3, "tools/list"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.headers()["content-type"], "text/event-stream");
-    let text = resp.text().await.unwrap();
-    assert_eq!(messages("text/event-stream", &text)[0]["id"], 3);
+    for (id, want) in [(3, "miss"), (4, "hit")] {
+        let resp = http()
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "text/event-stream, application/json")
+            .header("mcp-session-id", &sid)
+            .body(list(id, "tools/list"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["x-switchyard-cache"], want);
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        let text = resp.text().await.unwrap();
+        assert_eq!(messages("text/event-stream", &text)[0]["id"], id);
+    }
 }
 
 #[tokio::test]

@@ -90,6 +90,9 @@ pub struct Cache {
     /// Tools the backend annotates read-only and idempotent, learnt from
     /// its `tools/list` answers.
     annotated: RwLock<HashSet<Box<str>>>,
+    /// Whether any answer was stored as public; until then a hit costs one
+    /// lookup, not two.
+    any_public: AtomicBool,
     store: Store,
 }
 
@@ -115,6 +118,7 @@ impl Cache {
             tools: config.tools.iter().cloned().collect(),
             trust_annotations: config.trust_annotations,
             annotated: RwLock::new(HashSet::new()),
+            any_public: AtomicBool::new(false),
             store: Store::new(backend, config.max_bytes.0, config.ttl.0),
         })
     }
@@ -176,8 +180,8 @@ impl Cache {
         F: Future<Output = Result<Response<ProxyBody>, GatewayError>>,
     {
         let sse = prefers_sse(accept);
-        let public = call.key.public();
-        for key in [&public, &call.key] {
+        let public = self.any_public.load(Ordering::Relaxed).then(|| call.key.public());
+        for key in public.iter().chain([&call.key]) {
             if let Some(entry) = self.store.fresh(key).await {
                 self.store.metrics.hits.increment(1);
                 return Ok(load::mark(load::replay_result(&call.id, &entry.result, sse), "hit", request_id));
@@ -216,7 +220,8 @@ impl Cache {
                     // public key, or not at all for an answer not to keep.
                     self.store.remove(&call.key).await;
                     if entry.public && entry.fresh(Instant::now()) {
-                        self.store.insert(public, entry.clone()).await;
+                        self.any_public.store(true, Ordering::Relaxed);
+                        self.store.insert(call.key.public(), entry.clone()).await;
                     }
                 }
                 return Ok(load::mark(load::replay_result(&call.id, &entry.result, sse), verdict, request_id));
