@@ -5,7 +5,10 @@
 //! the cache, after the envelope is parsed and the era, version and session
 //! are known; if so it hands [`Cache::serve`] the upstream call as a future,
 //! which runs only on a miss, and only once per key however many clients
-//! miss at the same time. The same seam serves HTTP and stdio backends.
+//! miss at the same time. The same seam serves HTTP and stdio backends,
+//! which is why the cache sits in the front door rather than as a layer of
+//! the HTTP-only tower stack; and a hit there costs no upstream request to
+//! build.
 //!
 //! What is cacheable (the protocol decision, made here and nowhere else):
 //!

@@ -21,7 +21,9 @@
 //! The tools (`echo`, `add`, `sleep`, `fail`, `big`, `progress`), the `mock://readme`
 //! resource and the `greet` prompt live in one transport-free core (`tools`,
 //! with the fixed lists in `catalog`), shared by [`serve_http`] and
-//! [`serve_stdio`]. The HTTP side is `http` (accept loop, `GET`, `DELETE`) and
+//! [`serve_stdio`]. Two methods outside MCP help tests: `mock/calls` (requests
+//! answered per method, also in [`MockOptions::calls`]) and `mock/changed`
+//! (announces a `list_changed` or `resources/updated`). The HTTP side is `http` (accept loop, `GET`, `DELETE`) and
 //! `post` (where the era rules are enforced).
 //!
 //! Worth knowing when reading test or benchmark results:
