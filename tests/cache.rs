@@ -176,6 +176,12 @@ async fn admin_delete_clears_by_hand() {
     assert_eq!(admin("/admin/cache", reqwest::Method::GET).await.unwrap().status(), 405);
     let unauthorized = http().delete(gw.url("/admin/cache")).send().await.unwrap();
     assert_eq!(unauthorized.status(), 401);
+    let metrics = http().get(gw.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for name in ["hits", "misses", "coalesced", "evictions"] {
+        let line = format!("switchyard_cache_{name}_total{{backend=\"b0\"}}");
+        assert!(metrics.contains(&line), "no {line} in /metrics");
+    }
+    assert!(metrics.contains("switchyard_cache_bytes{backend=\"b0\"}"), "no cache bytes gauge");
 }
 
 #[tokio::test]
