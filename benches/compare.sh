@@ -13,6 +13,10 @@
 # plus a concurrency-1 run (added p50 latency over direct) and a memory run
 # (proxy RSS while N sessions are active: `bench --concurrency N`).
 #
+# The list mix has a fourth path, `cached`: the same Switchyard process, on a
+# second route whose backend (the same mock) has `cache = {}`, so that the
+# cache's throughput is compared with the direct path in the same run.
+#
 # Paths are alternated A B C, A B C ... for --rounds rounds per mix, so drift
 # (thermal, noisy neighbours) spreads over all three instead of biasing one.
 #
@@ -49,6 +53,9 @@ usage: benches/compare.sh [options]
   --load-cpus SET      ... for the load generator (default 2-N, or 1 on 2 cores)
   --no-pin             don't use taskset at all
   --no-nginx           skip the nginx path
+  --no-cached          skip the cached Switchyard path of the list mix
+  --mock-latency D     the mock waits D before each answer (default 0ms), to
+                       model a backend with a real cost
   --no-build           use the existing target/release/switchyard
   --switchyard-log F   Switchyard's --log filter (default info,switchyard::access=off)
   --out DIR            results directory (default benches/results)
@@ -57,11 +64,11 @@ usage: benches/compare.sh [options]
 EOF
 }
 
-ROUNDS=3 DURATION=5s WARMUP=1s CONCURRENCY=32 MIXES=call,list,read,churn ERA=session SESSIONS=1000
+MOCK_LATENCY=0ms ROUNDS=3 DURATION=5s WARMUP=1s CONCURRENCY=32 MIXES=call,list,read,churn ERA=session SESSIONS=1000
 NCPU=$(nproc 2>/dev/null || echo 1)
 BACKEND_CPUS=1 PROXY_CPUS=0 LOAD_CPUS=1
 if ((NCPU >= 3)); then LOAD_CPUS="2-$((NCPU - 1))"; fi
-PIN=1 NGINX=1 BUILD=1 SMOKE=0 SY_LOG="info,switchyard::access=off"
+PIN=1 NGINX=1 CACHED=1 BUILD=1 SMOKE=0 SY_LOG="info,switchyard::access=off"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT="$ROOT/benches/results"
 
@@ -79,6 +86,8 @@ while (($#)); do
         --load-cpus) LOAD_CPUS=$2; shift ;;
         --no-pin) PIN=0 ;;
         --no-nginx) NGINX=0 ;;
+        --no-cached) CACHED=0 ;;
+        --mock-latency) MOCK_LATENCY=$2; shift ;;
         --no-build) BUILD=0 ;;
         --switchyard-log) SY_LOG=$2; shift ;;
         --out) OUT=$2; shift ;;
@@ -199,7 +208,7 @@ wait_for() { # wait_for WHAT CMD...: retries CMD for up to 15 s.
 # --- the backend -------------------------------------------------------------
 log "starting the mock (cpus ${BACKEND_CPUS:-any})"
 spawn "$BACKEND_CPUS" env TOKIO_WORKER_THREADS="$(cpu_count "$BACKEND_CPUS")" \
-    "$BIN" --log warn mock --http 127.0.0.1:0 --json-only >"$TMP/mock.out" 2>"$TMP/mock.err" &
+    "$BIN" --log warn mock --http 127.0.0.1:0 --json-only --latency "$MOCK_LATENCY" >"$TMP/mock.out" 2>"$TMP/mock.err" &
 MOCK_PID=$!
 PIDS+=("$MOCK_PID")
 wait_for "the mock's URL" test -s "$TMP/mock.out"
@@ -221,6 +230,15 @@ instances = [{ url = "$MOCK_URL" }]
 [[routes]]
 path = "/mcp"
 backend = "mock"
+
+[[backends]]
+name = "mock-cached"
+instances = [{ url = "$MOCK_URL" }]
+cache = {}
+
+[[routes]]
+path = "/cached"
+backend = "mock-cached"
 EOF
 SY_THREADS=$(cpu_count "$PROXY_CPUS")
 log "starting Switchyard (cpus ${PROXY_CPUS:-any}, $SY_THREADS worker threads)"
@@ -295,13 +313,14 @@ url_of() {
     case $1 in
         direct) echo "$MOCK_URL" ;;
         switchyard) echo "http://127.0.0.1:$SY_PORT/mcp" ;;
+        cached) echo "http://127.0.0.1:$SY_PORT/cached" ;;
         nginx) echo "http://127.0.0.1:$NG_PORT/mcp" ;;
     esac
 }
 proxy_pids() {
     case $1 in
         direct) ;;
-        switchyard) echo "$SY_PID" ;;
+        switchyard | cached) echo "$SY_PID" ;;
         nginx) echo "${NGINX_PIDS[*]}" ;;
     esac
 }
@@ -380,8 +399,11 @@ fi
 IFS=, read -r -a MIX_LIST <<<"$MIXES"
 log "throughput: mixes ${MIX_LIST[*]}, $ROUNDS rounds, paths: $PATHS (load cpus ${LOAD_CPUS:-any})"
 for mix in "${MIX_LIST[@]}"; do
+    mix_paths=$PATHS
+    # Only lists are cached by default, so only the list mix measures the cache.
+    [[ $mix == list ]] && ((CACHED)) && mix_paths="$PATHS cached"
     for round in $(seq "$ROUNDS"); do
-        for path in $PATHS; do measure load "$path" "$mix" "$round" "${LENGTH[@]}"; done
+        for path in $mix_paths; do measure load "$path" "$mix" "$round" "${LENGTH[@]}"; done
     done
 done
 log "latency at concurrency 1 (call)"
@@ -397,8 +419,8 @@ if ((SESSIONS > 0)); then
 fi
 
 mkdir -p "$OUT"
-SETTINGS=$(printf '{"era":"%s","rounds":%s,"duration":"%s","warmup":"%s","concurrency":%s,"sessions":%s,"pinned":%s,"backend_cpus":"%s","proxy_cpus":"%s","load_cpus":"%s","switchyard_threads":%s,"switchyard_log":"%s","nginx":"%s","cpus":%s,"smoke":%s}' \
-    "$ERA" "$ROUNDS" "$DURATION" "$WARMUP" "$CONCURRENCY" "$SESSIONS" "$PIN" "$BACKEND_CPUS" "$PROXY_CPUS" \
+SETTINGS=$(printf '{"era":"%s","mock_latency":"%s","cached":%s,"rounds":%s,"duration":"%s","warmup":"%s","concurrency":%s,"sessions":%s,"pinned":%s,"backend_cpus":"%s","proxy_cpus":"%s","load_cpus":"%s","switchyard_threads":%s,"switchyard_log":"%s","nginx":"%s","cpus":%s,"smoke":%s}' \
+    "$ERA" "$MOCK_LATENCY" "$CACHED" "$ROUNDS" "$DURATION" "$WARMUP" "$CONCURRENCY" "$SESSIONS" "$PIN" "$BACKEND_CPUS" "$PROXY_CPUS" \
     "$LOAD_CPUS" "$SY_THREADS" "$SY_LOG" "$( ((NGINX)) && $NGINX_BIN -v 2>&1 | sed 's/.*: //' || echo skipped)" \
     "$NCPU" "$SMOKE")
 CHECK=()

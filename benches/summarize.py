@@ -20,8 +20,8 @@ import platform
 import statistics
 import sys
 
-PATHS = ["direct", "switchyard", "nginx"]
-COLOURS = {"direct": "#9e9e9e", "switchyard": "#1f6fd1", "nginx": "#2e9d4c"}
+PATHS = ["direct", "switchyard", "cached", "nginx"]
+COLOURS = {"direct": "#9e9e9e", "switchyard": "#1f6fd1", "cached": "#7a3fc0", "nginx": "#2e9d4c"}
 
 
 def per_request_us(runs, field, clk):
@@ -133,6 +133,8 @@ def check(raw, summary):
         for p in ("direct", "switchyard"):
             if p not in row:
                 problems.append(f"{mix}: no {p} result")
+        if mix == "list" and summary["settings"].get("cached") and "cached" not in row:
+            problems.append("list: no cached result")
     return problems
 
 

@@ -21,6 +21,7 @@ pub mod app;
 pub mod backend;
 pub mod balance;
 pub mod bench;
+pub mod cache;
 pub mod config;
 pub mod deadline;
 pub mod error;

@@ -87,7 +87,8 @@ fn main() -> ExitCode {
             Command::Run { config } => run(config).await,
             Command::Check { config } => return Ok(check(&config)),
             Command::Mock { http, latency, error_rate, json_only, .. } => {
-                let opts = MockOptions { latency, error_rate: error_rate.clamp(0.0, 1.0), json_only };
+                let opts =
+                    MockOptions { latency, error_rate: error_rate.clamp(0.0, 1.0), json_only, ..Default::default() };
                 run_mock(http, opts).await
             }
             Command::Bench(args) => switchyard::bench::main(args).await,

@@ -40,6 +40,15 @@ fn the_rate_limits_example_has_its_rules_and_store() {
     assert_eq!(config.backends[0].max_in_flight.map(|n| n.get()), Some(64));
 }
 
+#[test]
+fn the_cached_example_has_a_cache() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/cached.toml");
+    let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let cache = config.backends[0].cache.as_ref().expect("config/cached.toml has no cache");
+    assert_eq!(cache.tools, ["lookup"]);
+    assert_eq!(cache.methods.len(), 5);
+}
+
 fn check(text: &str) -> (bool, String, String) {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
     let path = dir.join(format!("check-{}-{}.toml", std::process::id(), text.len()));

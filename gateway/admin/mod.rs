@@ -7,6 +7,8 @@
 //! | `POST /admin/backends/{backend}/instances/{instance}/drain` | no new sessions or requests; pinned sessions finish |
 //! | `POST /admin/backends/{backend}/instances/{instance}/undrain` | back in rotation |
 //! | `PUT /admin/backends/{backend}/instances/{instance}/weight` | body `{"weight": N}`; 0 sends no new work |
+//! | `DELETE /admin/cache` | empties every backend's response cache |
+//! | `DELETE /admin/cache/{backend}` | empties one backend's response cache |
 //!
 //! `{instance}` is the instance's index in the config (`0`, `1`, …) or its
 //! `host:port` when that is unique in the pool. Changes live in memory: a
@@ -41,6 +43,7 @@ use serde_json::json;
 
 pub use server::serve;
 
+use crate::cache::Caches;
 use crate::error::GatewayError;
 use crate::front::checks;
 use crate::runtime::reload::Live;
@@ -79,6 +82,11 @@ impl Admin {
     pub fn with_live(mut self, live: &Arc<Live>) -> Self {
         self.live = Some(live.clone());
         self
+    }
+
+    /// The response caches of the backends in force.
+    fn caches(&self) -> Caches {
+        self.live.as_ref().map(|l| l.runtime().caches()).unwrap_or_default()
     }
 
     /// Adds named tokens (`[gateway] admin_tokens`), so that the log says
@@ -122,6 +130,9 @@ impl Admin {
         match (req.method().clone(), segments.as_slice()) {
             (Method::GET, ["admin", "backends"]) => Ok((StatusCode::OK, json!({ "backends": self.table.view() }))),
             (_, ["admin", "backends"]) => Err(GatewayError::MethodNotAllowed("GET")),
+            (Method::DELETE, ["admin", "cache"]) => Ok((StatusCode::OK, self.caches().clear(None)?)),
+            (Method::DELETE, ["admin", "cache", backend]) => Ok((StatusCode::OK, self.caches().clear(Some(backend))?)),
+            (_, ["admin", "cache", ..]) => Err(GatewayError::MethodNotAllowed("DELETE")),
             (method, ["admin", "backends", backend, "instances", instance, action]) => {
                 let target = self.table.instance(backend, instance).ok_or_else(|| {
                     GatewayError::NotFound(format!("backend `{backend}` has no instance `{instance}`"))

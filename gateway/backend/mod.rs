@@ -53,6 +53,9 @@ pub struct Backend {
     pub health: config::Health,
     /// The backend's metric handles.
     pub metrics: BackendMetrics,
+    /// The response cache, when the config asks for one. It lives as long
+    /// as the backend, so a reload that keeps the backend keeps its entries.
+    pub cache: Option<Arc<crate::cache::Cache>>,
 }
 
 /// Building a backend failed (an unreadable `ca` file).
@@ -104,6 +107,7 @@ impl Backend {
             balancer: Balancer::new(cfg.balance, cfg.instances.len()),
             health: cfg.health.clone(),
             metrics: BackendMetrics::new(&name),
+            cache: cfg.cache.as_ref().map(|c| crate::cache::Cache::new(&name, c)),
             name: name.into(),
         })
     }

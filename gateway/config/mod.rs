@@ -22,6 +22,7 @@
 //! ```
 
 mod balance;
+mod cache;
 mod error;
 pub mod interpolate;
 pub mod limit;
@@ -34,6 +35,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 pub use balance::Balance;
+pub use cache::{Cache, CacheMethod};
 pub use error::{ConfigError, Issue};
 pub use resilience::{Health, Outlier, Probe, Retry};
 pub use routing::{Route, SplitSide, name_from_path};
@@ -137,6 +139,9 @@ impl Config {
                 }
             }
             for (key, message) in resilience::check(&b.retry, &b.health, &b.outlier) {
+                issues.push(Issue::new(&format!("backends.{i}.{key}"), line(b.name.span()), message));
+            }
+            for (key, message) in b.cache.as_ref().map(cache::check).unwrap_or_default() {
                 issues.push(Issue::new(&format!("backends.{i}.{key}"), line(b.name.span()), message));
             }
             let at = |key: &str| format!("backends.{i}.{key}");

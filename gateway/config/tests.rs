@@ -308,3 +308,38 @@ fn a_stdio_backend_cannot_probe_with_http_get() {
         assert_eq!(c.backends[0].health.interval.0.as_secs(), 2);
     }
 }
+
+#[test]
+fn cache_settings_parse_with_defaults_and_mistakes_name_key_and_line() {
+    let with = |cache: &str| GOOD.replace("timeout = \"250ms\"", &format!("timeout = \"250ms\"\n{cache}"));
+    assert!(parse(GOOD).unwrap().backends[0].cache.is_none());
+    let c = parse(&with("cache = {}")).unwrap();
+    let cache = c.backends[0].cache.as_ref().unwrap();
+    assert_eq!(cache.ttl.0.as_secs(), 60);
+    assert_eq!(cache.max_bytes.0, 64 << 20);
+    assert_eq!(cache.methods, CacheMethod::LISTS.to_vec());
+    assert!(!cache.trust_annotations && cache.tools.is_empty());
+    let c = parse(&with(
+        r#"cache = { ttl = "5s", max_bytes = "1MiB", methods = ["resources/read", "prompts/get"], tools = ["lookup"] }"#,
+    ))
+    .unwrap();
+    let cache = c.backends[0].cache.as_ref().unwrap();
+    assert_eq!(cache.methods, vec![CacheMethod::ResourcesRead, CacheMethod::PromptsGet]);
+    assert_eq!(parse(&c.to_redacted_toml()).unwrap().backends[0].cache, c.backends[0].cache);
+
+    let i = only_issue(&with(r#"cache = { methods = ["tools/call"] }"#));
+    assert_eq!((i.path.as_str(), i.line), ("backends[0].cache.methods[0]", Some(9)));
+    assert!(i.message.contains("unknown variant `tools/call`"), "{i}");
+    let i = only_issue(&with(r#"cache = { ttl = "0s" }"#));
+    assert_eq!((i.path.as_str(), i.line), ("backends[0].cache.ttl", Some(9)));
+    let i = only_issue(&with(r#"cache = { tll = "5s" }"#));
+    assert!(i.message.contains("unknown field `tll`"), "{i}");
+    for (cache, key) in [
+        ("cache = { max_bytes = 100 }", "backends.0.cache.max_bytes"),
+        (r#"cache = { tools = ["ok", "not ok"] }"#, "backends.0.cache.tools.1"),
+        (r#"cache = { trust_annotations = true, methods = ["prompts/list"] }"#, "backends.0.cache.trust_annotations"),
+    ] {
+        let i = only_issue(&with(cache));
+        assert_eq!((i.path.as_str(), i.line), (key, Some(6)), "{cache}: {i}");
+    }
+}

@@ -12,6 +12,7 @@ use http::{HeaderName, HeaderValue, Uri};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use toml::Spanned;
 
+use super::cache::Cache;
 use super::limit::RateLimit;
 use super::resilience::{Health, Outlier, Retry};
 use super::routing::Route;
@@ -165,6 +166,8 @@ pub struct Backend {
     pub outlier: Outlier,
     /// How new work is spread over the instances: `"p2c"` or `"round_robin"`.
     pub balance: super::balance::Balance,
+    /// The response cache; none when absent.
+    pub cache: Option<Cache>,
     /// Deadline for opening a TCP connection to an instance.
     pub connect_timeout: Duration,
     /// Static headers sent upstream, such as the upstream's own credential.
@@ -213,6 +216,7 @@ impl Default for Backend {
             health: Health::default(),
             outlier: Outlier::default(),
             balance: Default::default(),
+            cache: None,
             connect_timeout: Duration::secs(5),
             headers: BTreeMap::new(),
             ca: None,

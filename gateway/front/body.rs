@@ -18,10 +18,15 @@ use crate::stack::ResponseBody;
 /// A guard the body holds until it is done or dropped (for in-flight gauges).
 pub type Guard = Box<dyn Send + Sync>;
 
+/// Sees each chunk of a streamed body as it passes (the cache's
+/// notification tap).
+pub type Tap = Box<dyn FnMut(&[u8]) + Send + Sync>;
+
 /// The gateway's response body.
 pub struct ProxyBody {
     kind: Kind,
     _guard: Option<Guard>,
+    tap: Option<Tap>,
 }
 
 enum Kind {
@@ -37,18 +42,24 @@ enum Kind {
 impl ProxyBody {
     /// A body of known bytes.
     pub fn full(bytes: Bytes) -> Self {
-        Self { kind: Kind::Full(Some(bytes).filter(|b| !b.is_empty())), _guard: None }
+        Self { kind: Kind::Full(Some(bytes).filter(|b| !b.is_empty())), _guard: None, tap: None }
     }
 
     /// The upstream's body, streamed.
     pub fn stream(inner: ResponseBody, sse: bool) -> Self {
-        Self { kind: Kind::Stream { inner, sse }, _guard: None }
+        Self { kind: Kind::Stream { inner, sse }, _guard: None, tap: None }
     }
 
     /// Messages from a channel, framed as SSE `message` events; the body ends
     /// when the sender is dropped.
     pub fn events(rx: tokio::sync::mpsc::UnboundedReceiver<Bytes>) -> Self {
-        Self { kind: Kind::Events(rx), _guard: None }
+        Self { kind: Kind::Events(rx), _guard: None, tap: None }
+    }
+
+    /// Shows every chunk of a streamed body to `tap` on its way through.
+    pub fn with_tap(mut self, tap: Tap) -> Self {
+        self.tap = Some(tap);
+        self
     }
 
     /// Keeps `guard` alive until the body is finished.
@@ -89,6 +100,12 @@ impl Body for ProxyBody {
                 Poll::Ready(None) => {
                     this._guard = None;
                     Poll::Ready(None)
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let (Some(tap), Some(data)) = (this.tap.as_mut(), frame.data_ref()) {
+                        tap(data);
+                    }
+                    Poll::Ready(Some(Ok(frame)))
                 }
                 other => other,
             },

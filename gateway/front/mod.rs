@@ -66,6 +66,16 @@ pub enum Target {
     Stdio(Arc<crate::stdio::StdioBackend>),
 }
 
+impl Target {
+    /// The backend's response cache, when it has one.
+    pub fn cache(&self) -> Option<&Arc<crate::cache::Cache>> {
+        match self {
+            Target::Http { backend, .. } => backend.cache.as_ref(),
+            Target::Stdio(stdio) => stdio.cache.as_ref(),
+        }
+    }
+}
+
 /// Front-door settings, from `[gateway]`.
 pub struct Settings {
     /// Largest body accepted.
@@ -83,6 +93,18 @@ pub struct Front {
     routes: HashMap<String, Arc<Route>>,
     key: Arc<SessionKey>,
     settings: Settings,
+}
+
+/// A parsed POST on its way to the backend.
+struct Upstream {
+    parts: http::request::Parts,
+    bytes: Bytes,
+    message: Message,
+    ticket: Option<Ticket>,
+    /// Whether it opens a session.
+    initialize: bool,
+    /// Whether the client speaks the stateless era.
+    stateless: bool,
 }
 
 /// Per-request facts, filled in as they are learned, for the log line,
@@ -170,7 +192,7 @@ impl Front {
     ) -> Result<Response<ProxyBody>, GatewayError> {
         checks::content_type(req.headers())?;
         checks::accept_post(req.headers())?;
-        let (mut parts, body) = req.into_parts();
+        let (parts, body) = req.into_parts();
         let bytes = self.read_body(&parts.headers, body).await?;
         let message = envelope::parse(&bytes).map_err(|e| match e {
             envelope::EnvelopeError::Parse(m) => GatewayError::Parse(m),
@@ -224,6 +246,32 @@ impl Front {
         };
         info.side = Some(side.clone());
         info.permit = side.limit.admit(&message, client, &parts.headers).await?;
+        let cache = side.target.cache();
+        let cached = cache.and_then(|cache| {
+            let principal = || client.principal(&parts.headers);
+            Some((cache, cache.call(&message, &bytes, ticket.as_ref(), version_header, principal)?))
+        });
+        if let Some((cache, call)) = cached {
+            let accept = parts.headers.get(header::ACCEPT).cloned();
+            let upstream = Upstream { parts, bytes, message, ticket, initialize, stateless: stateless_client };
+            let forward = self.forward(route, &side, upstream, client, info);
+            return cache.serve(call, accept.as_ref(), &client.request_id, forward).await;
+        }
+        let upstream = Upstream { parts, bytes, message, ticket, initialize, stateless: stateless_client };
+        let resp = self.forward(route, &side, upstream, client, info).await?;
+        Ok(crate::cache::bypassed(cache, resp))
+    }
+
+    /// Sends a POST on to the chosen side's backend and returns its answer.
+    async fn forward(
+        &self,
+        route: &Route,
+        side: &Side,
+        upstream: Upstream,
+        client: &Client,
+        info: &mut Info,
+    ) -> Result<Response<ProxyBody>, GatewayError> {
+        let Upstream { mut parts, bytes, message, ticket, initialize, stateless: stateless_client } = upstream;
         let (backend, service) = match &*side.target {
             Target::Http { backend, service } => (backend, service),
             Target::Stdio(stdio_backend) => {
@@ -253,7 +301,7 @@ impl Front {
         {
             return self.mint_session(route, &backend.name, instance, resp, client, info).await;
         }
-        Ok(self.downstream(resp, client))
+        Ok(crate::cache::tap(side.target.cache(), self.downstream(resp, client)))
     }
 
     async fn get_or_delete(
@@ -300,7 +348,7 @@ impl Front {
         if !is_get && ticket.is_some() && resp.status().is_success() {
             info.session_delta = -1;
         }
-        Ok(self.downstream(resp, client))
+        Ok(crate::cache::tap(side.target.cache(), self.downstream(resp, client)))
     }
 
     /// Reads the body, refusing it early when `Content-Length` is already too big.

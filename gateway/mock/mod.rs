@@ -21,7 +21,9 @@
 //! The tools (`echo`, `add`, `sleep`, `fail`, `big`, `progress`), the `mock://readme`
 //! resource and the `greet` prompt live in one transport-free core (`tools`,
 //! with the fixed lists in `catalog`), shared by [`serve_http`] and
-//! [`serve_stdio`]. The HTTP side is `http` (accept loop, `GET`, `DELETE`) and
+//! [`serve_stdio`]. Two methods outside MCP help tests: `mock/calls` (requests
+//! answered per method, also in [`MockOptions::calls`]) and `mock/changed`
+//! (announces a `list_changed` or `resources/updated`). The HTTP side is `http` (accept loop, `GET`, `DELETE`) and
 //! `post` (where the era rules are enforced).
 //!
 //! Worth knowing when reading test or benchmark results:
@@ -48,7 +50,10 @@
 
 use std::time::Duration;
 
+pub use calls::Calls;
+
 mod body;
+mod calls;
 mod catalog;
 mod checks;
 mod http;
@@ -72,11 +77,14 @@ pub struct MockOptions {
     /// Answer every request with `application/json`, never SSE, like the
     /// servers that never stream (progress then returns only the result).
     pub json_only: bool,
+    /// Counts the requests answered, per method (also answered to the
+    /// `mock/calls` method).
+    pub calls: Calls,
 }
 
 impl Default for MockOptions {
     fn default() -> Self {
-        Self { latency: Duration::ZERO, error_rate: 0.0, json_only: false }
+        Self { latency: Duration::ZERO, error_rate: 0.0, json_only: false, calls: Calls::default() }
     }
 }
 

@@ -150,7 +150,7 @@ async fn dispatch(shared: &Arc<Shared>, id: &RawValue, call: &Call<'_>, era: Era
         let message = "Internal error (injected by --error-rate)";
         return rpc_error(StatusCode::INTERNAL_SERVER_ERROR, Some(id), INTERNAL_ERROR, message);
     }
-    let plan = tools::handle(&call.method, &call.params, era);
+    let plan = tools::handle(&call.method, &call.params, era, &shared.opts.calls);
     match plan {
         // The stateless era answers an unknown method with 404; a session
         // era 404 would mean "session gone", so there it stays a 200.
@@ -182,7 +182,7 @@ async fn answer(shared: &Arc<Shared>, id: &RawValue, plan: Result<Plan, tools::R
         let result = execute(plan, &mut Silent).await.unwrap_or_default();
         return json_response(StatusCode::OK, result_body(id, &result));
     }
-    if let Plan::Progress(_) = plan {
+    if let Plan::Progress(_) | Plan::Announce(..) = plan {
         let (tx, rx) = mpsc::channel(16);
         let mut sink = SseSink { shared: shared.clone(), tx };
         let id = id.to_owned();
@@ -260,7 +260,7 @@ async fn batch(shared: &Arc<Shared>, headers: &HeaderMap, bytes: &Bytes) -> Resp
         }
         let outcome = match call.method.as_ref() {
             "initialize" => Err((INVALID_REQUEST, "initialize must not be batched".into())),
-            method => match tools::handle(method, &call.params, Era::Session) {
+            method => match tools::handle(method, &call.params, Era::Session, &shared.opts.calls) {
                 Ok(plan) if shared.opts.json_only => Ok(execute(plan, &mut Silent).await),
                 Ok(plan) => Ok(execute(plan, &mut Collect(&mut replies)).await),
                 Err(e) => Err((e.code, e.message)),

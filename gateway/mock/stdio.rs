@@ -120,7 +120,7 @@ impl Server {
         };
         // The core is pure, so the plan is decided here, borrowing the line,
         // and the task gets only owned data.
-        let plan = tools::handle(&call.method, &call.params, era);
+        let plan = tools::handle(&call.method, &call.params, era, &self.opts.calls);
         let fails =
             call.method == "tools/call" && self.opts.error_rate > 0.0 && rand::random::<f64>() < self.opts.error_rate;
         let id: Box<RawValue> = id.to_owned();

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use serde_json::value::RawValue;
 
+use super::calls::Calls;
 use super::catalog::{LISTS, capabilities, get_prompt, read_resource, server_info};
 use super::wire::Params;
 use crate::jsonrpc::{INVALID_PARAMS, METHOD_NOT_FOUND};
@@ -49,6 +50,8 @@ pub(crate) enum Plan {
     Sleep(Duration, Vec<u8>),
     /// Send progress notifications, then answer (the `progress` tool).
     Progress(Progress),
+    /// Send one notification, then answer (`mock/changed`).
+    Announce(Bytes, Vec<u8>),
 }
 
 /// The `progress` tool's schedule.
@@ -85,7 +88,11 @@ impl Notify for Silent {
 
 /// Answers one request. `initialize` here serves stdio; HTTP intercepts it to
 /// open a session with the negotiated version.
-pub(crate) fn handle(method: &str, params: &Params<'_>, era: Era) -> Result<Plan, RpcError> {
+pub(crate) fn handle(method: &str, params: &Params<'_>, era: Era, calls: &Calls) -> Result<Plan, RpcError> {
+    calls.record(method);
+    if let Some(plan) = super::calls::handle(method, params, calls) {
+        return plan;
+    }
     let ready = |bytes: &[u8]| Ok(Plan::Ready(bytes.to_vec()));
     let stateless = era == Era::Stateless;
     match method {
@@ -130,6 +137,7 @@ pub(crate) async fn execute(plan: Plan, out: &mut impl Notify) -> Option<Vec<u8>
             tokio::time::sleep(wait).await;
             Some(result)
         }
+        Plan::Announce(notification, result) => out.notify(notification).await.then_some(result),
         Plan::Progress(p) => {
             for step in 1..=p.steps {
                 tokio::time::sleep(p.interval).await;

@@ -190,6 +190,12 @@ impl Runtime {
             .collect()
     }
 
+    /// Every backend's response cache, for the admin API.
+    pub fn caches(&self) -> crate::cache::Caches {
+        let caches = self.targets.iter().filter_map(|(name, t)| Some((name.to_string(), t.cache()?.clone()))).collect();
+        crate::cache::Caches::new(caches)
+    }
+
     /// The route with this admin name.
     pub fn route_named(&self, name: &str) -> Option<&Arc<Route>> {
         self.front.routes().find(|r| &*r.name == name)

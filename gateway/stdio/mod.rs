@@ -60,6 +60,9 @@ pub struct StdioBackend {
     slots: Vec<Arc<Slot>>,
     /// The slots' rows in the live table, in slot order.
     instances: Vec<Arc<Instance>>,
+    /// The response cache, when the config asks for one; it follows the
+    /// processes' change notifications.
+    pub cache: Option<Arc<crate::cache::Cache>>,
     /// Picks the shared pool's process, by the backend's `balance`.
     balancer: crate::balance::Balancer,
     /// Panic mode of the pool's pick.
@@ -118,7 +121,12 @@ impl StdioBackend {
         if let Some(s) = &sessions {
             supervisors.push(tokio::spawn(s.clone().reap(stop_rx.clone())));
         }
+        let cache = cfg.cache.as_ref().map(|c| crate::cache::Cache::new(name, c));
+        if let Some(cache) = &cache {
+            crate::cache::watch(cache.clone(), changes.subscribe());
+        }
         Arc::new(StdioBackend {
+            cache,
             name: name.into(),
             timeout: cfg.timeout.0,
             slots,

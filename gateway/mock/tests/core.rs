@@ -5,13 +5,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use crate::mock::Calls;
 use crate::mock::tools::{Era, Notify, Plan, execute, handle, initialize};
 use crate::mock::wire::{Message, Params};
 
 fn call(body: &Value, era: Era) -> Result<Plan, crate::mock::tools::RpcError> {
     let bytes = body.to_string();
     let Ok(Message::Request(call)) = Message::parse(bytes.as_bytes()) else { panic!("not a request: {body}") };
-    handle(&call.method, &call.params, era)
+    handle(&call.method, &call.params, era, &Calls::default())
 }
 
 fn ready(plan: Plan) -> Value {
@@ -74,7 +75,7 @@ fn tool_arguments_are_checked() {
     let fail = err("fail", json!({ "code": -32099 }));
     assert_eq!((fail.code, fail.message.as_ref()), (-32099, "fail tool called"));
     let params = Params::default();
-    assert_eq!(handle("tools/call", &params, Era::Session).unwrap_err().code, -32602);
+    assert_eq!(handle("tools/call", &params, Era::Session, &Calls::default()).unwrap_err().code, -32602);
 }
 
 // Real time, kept short: paused time would need tokio's `test-util`.

@@ -1,0 +1,371 @@
+//! The response cache: answers of a backend kept in memory, keyed per
+//! principal, with concurrent misses coalesced into one upstream call.
+//!
+//! The front door asks [`Cache::call`] whether a request may be served from
+//! the cache, after the envelope is parsed and the era, version and session
+//! are known; if so it hands [`Cache::serve`] the upstream call as a future,
+//! which runs only on a miss, and only once per key however many clients
+//! miss at the same time. The same seam serves HTTP and stdio backends,
+//! which is why the cache sits in the front door rather than as a layer of
+//! the HTTP-only tower stack; and a hit there costs no upstream request to
+//! build.
+//!
+//! What is cacheable (the protocol decision, made here and nowhere else):
+//!
+//! - `tools/list`, `prompts/list`, `resources/list`,
+//!   `resources/templates/list` by default; `resources/read` and
+//!   `prompts/get` when the operator lists them. They read state and change
+//!   nothing, and a server says when they change (`list_changed`,
+//!   `resources/updated`).
+//! - `tools/call` only for tools the operator names, or, when the operator
+//!   opts in to trusting annotations, tools the backend marks both
+//!   `readOnlyHint` and `idempotentHint` (learnt from the `tools/list`
+//!   answers passing through). Annotations are the server's claims, so by
+//!   default they decide nothing.
+//! - Only results. Errors, non-2xx answers and incomplete stateless results
+//!   (`resultType` other than `complete`) are never kept.
+//! - Stateless era (2026-07-28, SEP-2549): a result may carry `cacheScope`
+//!   (`"public"` or `"private"`) and `ttlMs`. `public` answers are stored
+//!   without the principal, so every client shares them; anything else is
+//!   private to its principal. `ttlMs` shortens the configured `ttl`, and
+//!   `0` means not at all. Session-era results carry neither and are private.
+//!
+//! Sessions: the key leaves the session out, so all sessions of a principal
+//! share answers. A session-era HTTP request is pinned to its instance and
+//! upstream session, so a list could in principle differ per upstream
+//! session (a server that shows tools by client capabilities, or per-session
+//! dynamic tools). We accept that: instances of one backend are
+//! interchangeable by definition, servers announce per-session changes with
+//! `list_changed` (which drops the entries), and a backend whose lists vary
+//! per session should simply not enable `cache`.
+//!
+//! Invalidation: a `notifications/{tools,prompts,resources}/list_changed`
+//! from the backend drops that kind of entry, `notifications/resources/updated`
+//! drops reads of that URI, and `DELETE /admin/cache[/{backend}]` drops them by
+//! hand. HTTP notifications are seen on the SSE streams passing through
+//! ([`tap`]), stdio ones on the process pool's change feed ([`watch`]);
+//! backends without a cache pay for neither.
+
+mod key;
+mod load;
+mod store;
+mod tap;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::time::Instant;
+
+pub use key::{BadParams, Key, canonical_params};
+pub use load::{CACHE_HEADER, Hints, prefers_sse};
+pub use tap::{tap, watch};
+
+use crate::config;
+use crate::error::GatewayError;
+use crate::front::body::ProxyBody;
+use crate::front::envelope::{Kind, Message};
+use crate::front::principal::Principal;
+use crate::session::Ticket;
+use load::Miss;
+use store::{Entry, Store};
+
+/// The version a request without any version information speaks.
+const DEFAULT_VERSION: &str = "2025-03-26";
+
+/// One backend's cache.
+pub struct Cache {
+    /// The backend's name, for logs.
+    backend: Arc<str>,
+    /// The longest an answer is kept.
+    ttl: Duration,
+    /// Methods cached, besides `tools/call`.
+    methods: Vec<&'static str>,
+    /// Tools whose calls the operator declared cacheable.
+    tools: HashSet<String>,
+    /// Whether annotated tools are cacheable too.
+    trust_annotations: bool,
+    /// Tools the backend annotates read-only and idempotent, learnt from
+    /// its `tools/list` answers.
+    annotated: RwLock<HashSet<Box<str>>>,
+    /// Whether any answer was stored as public; until then a hit costs one
+    /// lookup, not two.
+    any_public: AtomicBool,
+    store: Store,
+}
+
+/// Every backend's cache, by backend name, for the admin API.
+#[derive(Clone, Default)]
+pub struct Caches(Arc<HashMap<String, Arc<Cache>>>);
+
+/// A request the cache may answer.
+pub struct Call {
+    key: Key,
+    id: Box<RawValue>,
+}
+
+// === impl Cache ===
+
+impl Cache {
+    /// The cache of backend `backend`, as configured.
+    pub fn new(backend: &str, config: &config::Cache) -> Arc<Self> {
+        Arc::new(Self {
+            backend: backend.into(),
+            ttl: config.ttl.0,
+            methods: config.methods.iter().map(|m| m.as_str()).collect(),
+            tools: config.tools.iter().cloned().collect(),
+            trust_annotations: config.trust_annotations,
+            annotated: RwLock::new(HashSet::new()),
+            any_public: AtomicBool::new(false),
+            store: Store::new(backend, config.max_bytes.0, config.ttl.0),
+        })
+    }
+
+    /// Whether answers to `method` (with `name` for `tools/call`) are kept.
+    pub fn caches(&self, method: &str, name: Option<&str>) -> bool {
+        if method == "tools/call" {
+            let Some(name) = name else { return false };
+            self.tools.contains(name)
+                || (self.trust_annotations && self.annotated.read().is_ok_and(|set| set.contains(name)))
+        } else {
+            self.methods.contains(&method)
+        }
+    }
+
+    /// The cache call for a request, or `None` when it bypasses the cache.
+    /// `principal` is asked for only when the request is cacheable.
+    pub fn call(
+        &self,
+        message: &Message,
+        body: &[u8],
+        ticket: Option<&Ticket>,
+        version_header: Option<&str>,
+        principal: impl FnOnce() -> Principal,
+    ) -> Option<Call> {
+        let Message::Single(env) = message else { return None };
+        if env.kind != Kind::Request || !self.caches(env.method(), env.name.as_deref()) {
+            return None;
+        }
+        let id = env.id.clone()?;
+        let params = match canonical_params(body) {
+            Ok(params) => params,
+            Err(e) => {
+                tracing::debug!(backend = &*self.backend, error = %e, "cache: bypassed");
+                return None;
+            }
+        };
+        let version = env
+            .meta_version
+            .as_deref()
+            .or(ticket.map(|t| t.protocol_version.as_str()).filter(|v| !v.is_empty()))
+            .or(version_header)
+            .unwrap_or(DEFAULT_VERSION);
+        let key = Key::new(version, principal(), env.method(), env.name.as_deref(), params);
+        Some(Call { key, id })
+    }
+
+    /// Answers `call` from the cache, or by awaiting `forward` (the upstream
+    /// call) on a miss. Concurrent misses for one key await one `forward`;
+    /// the others are dropped unpolled.
+    pub async fn serve<F>(
+        &self,
+        call: Call,
+        accept: Option<&HeaderValue>,
+        request_id: &HeaderValue,
+        forward: F,
+    ) -> Result<Response<ProxyBody>, GatewayError>
+    where
+        F: Future<Output = Result<Response<ProxyBody>, GatewayError>>,
+    {
+        let sse = prefers_sse(accept);
+        let public = self.any_public.load(Ordering::Relaxed).then(|| call.key.public());
+        for key in public.iter().chain([&call.key]) {
+            if let Some(entry) = self.store.fresh(key).await {
+                self.store.metrics.hits.increment(1);
+                return Ok(load::mark(load::replay_result(&call.id, &entry.result, sse), "hit", request_id));
+            }
+        }
+        let fetched_here = AtomicBool::new(false);
+        let own_error: Mutex<Option<GatewayError>> = Mutex::new(None);
+        let fetch = async {
+            fetched_here.store(true, Ordering::Relaxed);
+            let resp = forward.await.map_err(|e| {
+                let reason = e.to_string();
+                if let Ok(mut slot) = own_error.lock() {
+                    *slot = Some(e);
+                }
+                Miss::Gateway(reason)
+            })?;
+            let fetched = load::take_apart(resp).await?;
+            if self.trust_annotations && call.key.method() == "tools/list" {
+                self.learn(&fetched.result);
+            }
+            Ok(Arc::new(self.entry(fetched.result, &fetched.hints)))
+        };
+        let outcome = self.store.get_or_load(&call.key, fetch).await;
+        let fetched_here = fetched_here.load(Ordering::Relaxed);
+        let verdict = if fetched_here {
+            self.store.metrics.misses.increment(1);
+            "miss"
+        } else {
+            self.store.metrics.coalesced.increment(1);
+            "hit"
+        };
+        let miss = match outcome {
+            Ok(entry) => {
+                if fetched_here && (entry.public || !entry.fresh(Instant::now())) {
+                    // Waiters already have it; later callers look under the
+                    // public key, or not at all for an answer not to keep.
+                    self.store.remove(&call.key).await;
+                    if entry.public && entry.fresh(Instant::now()) {
+                        self.any_public.store(true, Ordering::Relaxed);
+                        self.store.insert(call.key.public(), entry.clone()).await;
+                    }
+                }
+                return Ok(load::mark(load::replay_result(&call.id, &entry.result, sse), verdict, request_id));
+            }
+            Err(miss) => miss,
+        };
+        match (&*miss, fetched_here) {
+            (Miss::Rpc { status, error }, _) => {
+                Ok(load::mark(load::replay_error(*status, &call.id, error, sse), verdict, request_id))
+            }
+            (Miss::Other { status, content_type, body, .. }, true) => {
+                Ok(load::mark(load::replay_other(*status, content_type.as_ref(), body.clone()), verdict, request_id))
+            }
+            (Miss::Gateway(reason), true) => Err(own_error
+                .lock()
+                .ok()
+                .and_then(|mut slot| slot.take())
+                .unwrap_or_else(|| GatewayError::UpstreamFailed(reason.clone()))),
+            (Miss::Other { reason, .. } | Miss::Gateway(reason), false) => {
+                Err(GatewayError::UpstreamFailed(format!("the upstream call this request waited on failed: {reason}")))
+            }
+        }
+    }
+
+    /// Drops the entries a backend notification says are out of date.
+    /// Returns whether `message` was such a notification.
+    pub fn observe(&self, message: &[u8]) -> bool {
+        #[derive(Deserialize)]
+        struct Notification {
+            method: String,
+            #[serde(default)]
+            params: Option<Params>,
+        }
+        #[derive(Deserialize)]
+        struct Params {
+            #[serde(default)]
+            uri: Option<String>,
+        }
+        let Ok(n) = serde_json::from_slice::<Notification>(message) else { return false };
+        let methods: &'static [&'static str] = match n.method.as_str() {
+            "notifications/tools/list_changed" => &["tools/list"],
+            // A changed prompt list may mean changed prompts.
+            "notifications/prompts/list_changed" => &["prompts/list", "prompts/get"],
+            "notifications/resources/list_changed" => &["resources/list", "resources/templates/list"],
+            "notifications/resources/updated" => {
+                let Some(uri) = n.params.and_then(|p| p.uri) else { return false };
+                tracing::debug!(backend = &*self.backend, uri = %uri, "cache: resource updated");
+                self.store.remove_if(move |k| k.method() == "resources/read" && k.name() == Some(uri.as_str()));
+                return true;
+            }
+            _ => return false,
+        };
+        tracing::debug!(backend = &*self.backend, notification = %n.method, "cache: dropping entries");
+        self.store.remove_if(move |k| methods.contains(&k.method()));
+        true
+    }
+
+    /// Drops every entry.
+    pub fn clear(&self) {
+        self.store.clear();
+    }
+
+    fn entry(&self, result: Bytes, hints: &Hints) -> Entry {
+        let ttl = hints.ttl_ms.map_or(self.ttl, |ms| self.ttl.min(Duration::from_millis(ms)));
+        Entry { result, expires: Instant::now() + ttl, public: hints.public }
+    }
+
+    /// Learns which tools say they are read-only and idempotent from a page
+    /// of `tools/list`.
+    fn learn(&self, result: &[u8]) {
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            tools: Vec<Tool>,
+        }
+        #[derive(Deserialize)]
+        struct Tool {
+            name: String,
+            #[serde(default)]
+            annotations: Option<Annotations>,
+        }
+        #[derive(Deserialize)]
+        struct Annotations {
+            #[serde(default, rename = "readOnlyHint")]
+            read_only: Option<bool>,
+            #[serde(default, rename = "idempotentHint")]
+            idempotent: Option<bool>,
+        }
+        let Ok(page) = serde_json::from_slice::<Page>(result) else { return };
+        let Ok(mut set) = self.annotated.write() else { return };
+        for tool in page.tools {
+            let safe = tool.annotations.is_some_and(|a| a.read_only == Some(true) && a.idempotent == Some(true));
+            if safe {
+                set.insert(tool.name.into());
+            } else {
+                set.remove(tool.name.as_str());
+            }
+        }
+    }
+}
+
+// === impl Caches ===
+
+impl Caches {
+    /// The registry of `caches`, by backend name.
+    pub fn new(caches: HashMap<String, Arc<Cache>>) -> Self {
+        Self(Arc::new(caches))
+    }
+
+    /// The cache of `backend`.
+    pub fn get(&self, backend: &str) -> Option<&Arc<Cache>> {
+        self.0.get(backend)
+    }
+
+    /// Empties one backend's cache, or every cache; the admin API's
+    /// `DELETE /admin/cache[/{backend}]`.
+    pub fn clear(&self, backend: Option<&str>) -> Result<serde_json::Value, GatewayError> {
+        match backend {
+            None => {
+                self.0.values().for_each(|c| c.clear());
+                let mut names: Vec<&String> = self.0.keys().collect();
+                names.sort();
+                Ok(serde_json::json!({ "cleared": names }))
+            }
+            Some(name) => {
+                let cache =
+                    self.0.get(name).ok_or_else(|| GatewayError::NotFound(format!("backend `{name}` has no cache")))?;
+                cache.clear();
+                Ok(serde_json::json!({ "cleared": [name] }))
+            }
+        }
+    }
+}
+
+/// Marks a response the cache did not answer, on a backend that has one.
+pub fn bypassed(cache: Option<&Arc<Cache>>, mut resp: Response<ProxyBody>) -> Response<ProxyBody> {
+    if cache.is_some() {
+        resp.headers_mut().insert(CACHE_HEADER, HeaderValue::from_static("bypass"));
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests;
