@@ -15,8 +15,17 @@
 //!   bounded by `attempt_timeout`, and tells passive outlier detection how
 //!   it went.
 //!
-//! Later stages (rate limit, cache) slot in above the deadline, each a tower
-//! layer, so a newcomer reads [`build`] to see where a request goes.
+//! Before this stack, in the front door ([`Front::post`](crate::front::Front)),
+//! come the stages that both transports share, in this order:
+//!
+//! ```text
+//! route (split side) → rate limits + admission (limit) → cache → this stack | a stdio process
+//! ```
+//!
+//! They are not tower layers here because stdio backends do not go through
+//! this stack, and a rate limit or a cache hit must answer before anything
+//! is sent to either kind of backend. A newcomer reads `Front::post`, then
+//! [`build`], to see where a request goes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
