@@ -382,3 +382,59 @@ async fn watch_config_reloads_when_the_file_changes() {
     .expect("the file watch did not reload");
     let _ = std::fs::remove_file(&path);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_revokes_admin_tokens_and_never_revives_a_dropped_api_split() {
+    let (ups, _) = fleet(2);
+    let path = temp_file("reload-tokens");
+    let ci = "ci-token-0123456789abc";
+    let file = |with_green: bool, with_ci: bool| {
+        let tokens = match with_ci {
+            true => format!("admin_tokens = {{ ops = \"{TOKEN}\", ci = \"{ci}\" }}"),
+            false => format!("admin_tokens = {{ ops = \"{TOKEN}\" }}"),
+        };
+        let green = if with_green { backend("green", &ups[1].url()) } else { String::new() };
+        format!(
+            "{}{}{green}[[routes]]\npath = \"/mcp\"\nbackend = \"blue\"\n",
+            gateway_section().replace(&format!("admin_tokens = {{ ops = \"{TOKEN}\" }}"), &tokens),
+            backend("blue", &ups[0].url()),
+        )
+    };
+    std::fs::write(&path, file(true, true)).unwrap();
+    let gw = gateway_from_file(&path).await;
+    let put = |token: &'static str| {
+        let url = gw.url("/admin/routes/mcp/split");
+        async move {
+            http()
+                .put(url)
+                .bearer_auth(token)
+                .body(r#"[{"backend":"blue","weight":50},{"backend":"green","weight":50}]"#)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(put(ci).await, 200);
+    let routes = || {
+        let url = gw.url("/admin/routes");
+        async move {
+            let v: serde_json::Value = http().get(url).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap();
+            v["routes"][0]["split"].clone()
+        }
+    };
+
+    // The ci token leaves the file, and so does green (which the API split names).
+    std::fs::write(&path, file(false, false)).unwrap();
+    let (status, report) = admin(&gw, reqwest::Method::POST, "/admin/reload").await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(put(ci).await, 401, "a token removed from the file still works");
+    assert_eq!(routes().await, serde_json::json!([{"backend":"blue","weight":1}]));
+
+    // Green comes back: the API split that could not be kept stays dropped.
+    std::fs::write(&path, file(true, false)).unwrap();
+    assert_eq!(admin(&gw, reqwest::Method::POST, "/admin/reload").await.0, 200);
+    assert_eq!(routes().await, serde_json::json!([{"backend":"blue","weight":1}]));
+    let _ = std::fs::remove_file(&path);
+}

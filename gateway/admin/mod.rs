@@ -57,8 +57,12 @@ const MAX_BODY: usize = 4096;
 pub struct Admin {
     table: Table,
     /// The bearer tokens and their holders' names, which the log records
-    /// with every change. Empty only on a loopback admin listener.
+    /// with every change; with `live`, the config in force decides instead,
+    /// so that a reload rotates or revokes a token.
     tokens: Vec<(String, String)>,
+    /// Whether no token at all is needed: only on a loopback admin listener
+    /// started without one. Anywhere else an empty token list refuses all.
+    open: bool,
     /// Routes, splits and reload; absent in tests of the table alone.
     live: Option<Arc<Live>>,
     /// Whether requests must name a loopback `Host`.
@@ -74,8 +78,8 @@ struct Weight {
 impl Admin {
     /// The admin API over `table`.
     pub fn new(table: Table, token: Option<String>, loopback: bool) -> Self {
-        let tokens = token.map(|t| ("admin".to_string(), t)).into_iter().collect();
-        Self { table, tokens, live: None, loopback }
+        let tokens: Vec<_> = token.map(|t| ("admin".to_string(), t)).into_iter().collect();
+        Self { table, open: tokens.is_empty(), tokens, live: None, loopback }
     }
 
     /// Adds the routes, splits and reload endpoints over `live`.
@@ -93,7 +97,17 @@ impl Admin {
     /// who made each change.
     pub fn with_named_tokens(mut self, tokens: &std::collections::BTreeMap<String, String>) -> Self {
         self.tokens.extend(tokens.iter().map(|(n, t)| (n.clone(), t.clone())));
+        self.open = self.tokens.is_empty();
         self
+    }
+
+    /// The tokens in force: the running config's, when there is one.
+    fn tokens(&self) -> Vec<(String, String)> {
+        let Some(live) = &self.live else { return self.tokens.clone() };
+        let runtime = live.runtime();
+        let gw = &runtime.config.gateway;
+        let single = gw.admin_token.iter().map(|t| ("admin".to_string(), t.clone()));
+        single.chain(gw.admin_tokens.iter().map(|(n, t)| (n.clone(), t.clone()))).collect()
     }
 
     /// Whether `path` belongs to the admin API.
@@ -160,7 +174,8 @@ impl Admin {
 
     /// The name of the token's holder; `loopback` when no token is needed.
     fn authorize(&self, headers: &HeaderMap) -> Result<String, GatewayError> {
-        if self.tokens.is_empty() {
+        let tokens = self.tokens();
+        if tokens.is_empty() && self.open {
             return Ok("loopback".to_string());
         }
         let given = headers
@@ -170,7 +185,7 @@ impl Admin {
             .ok_or(GatewayError::Unauthorized)?;
         // Every token is compared, so the time taken does not say which matched.
         let mut holder = None;
-        for (name, token) in &self.tokens {
+        for (name, token) in &tokens {
             if constant_time_eq(given.trim().as_bytes(), token.as_bytes()) {
                 holder = Some(name.clone());
             }

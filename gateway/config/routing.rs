@@ -114,9 +114,19 @@ pub fn check(route: &Route, backends: &std::collections::HashSet<&str>) -> Vec<(
         if !seen.insert(name) {
             out.push((format!("split.{i}.backend"), side.backend.span().start, format!("`{name}` is listed twice")));
         }
+        if side.weight > crate::route::split::MAX_WEIGHT {
+            out.push((
+                format!("split.{i}.weight"),
+                side.backend.span().start,
+                format!("weight {} is above the maximum of {}", side.weight, crate::route::split::MAX_WEIGHT),
+            ));
+        }
     }
-    if route.backend.is_none() && !route.split.is_empty() && route.split.iter().all(|s| s.weight == 0) {
-        out.push(("split".into(), path_at, "at least one side needs a weight above 0".into()));
+    if let Some(first) = route.split.first()
+        && route.backend.is_none()
+        && route.split.iter().all(|s| s.weight == 0)
+    {
+        out.push(("split".into(), first.backend.span().start, "at least one side needs a weight above 0".into()));
     }
     if let Some(n) = &route.name
         && !valid_name(n.get_ref())

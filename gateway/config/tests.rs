@@ -266,7 +266,7 @@ fn splits_parse_and_name_their_routes() {
 #[test]
 fn split_mistakes_name_their_key_and_line() {
     let route = |body: &str| format!("{TWO}\n[[routes]]\npath = \"/mcp\"\n{body}\n");
-    let cases: [(&str, &str, usize, &str); 7] = [
+    let cases: [(&str, &str, usize, &str); 8] = [
         ("backend = \"a\"\nsplit = [{ backend = \"b\", weight = 1 }]", "routes.0.split", 11, "not both"),
         ("name = \"x\"", "routes.0.backend", 11, "needs `backend` or `split`"),
         ("split = [{ backend = \"c\", weight = 1 }]", "routes.0.split.0.backend", 12, "no backend is named `c`"),
@@ -276,7 +276,8 @@ fn split_mistakes_name_their_key_and_line() {
             12,
             "listed twice",
         ),
-        ("split = [{ backend = \"a\", weight = 0 }]", "routes.0.split", 11, "weight above 0"),
+        ("split = [{ backend = \"a\", weight = 0 }]", "routes.0.split", 12, "weight above 0"),
+        ("split = [{ backend = \"a\", weight = 2000000 }]", "routes.0.split.0.weight", 12, "above the maximum"),
         ("backend = \"a\"\nname = \"a/b\"", "routes.0.name", 13, "letters, digits"),
         ("backend = \"a\"\nsticky_header = \"x y\"", "routes[0].sticky_header", 13, "not a valid header name"),
     ];

@@ -18,9 +18,12 @@
 //! 4. Otherwise the side is drawn at random by weight.
 //!
 //! The split is an [`ArcSwap`]: the admin API replaces it whole, and a
-//! request reads it with no lock. A side the API leaves out keeps weight 0
-//! rather than vanishing, so sessions already on it keep working, and a
-//! rollback is one more call.
+//! request reads it with no lock. A side that a new split (from the API or
+//! a reload) leaves out is kept, retired, at weight 0 rather than vanishing,
+//! so sessions already on it keep working and a rollback is one more call.
+//! A retired side takes nothing new, not even through the override header;
+//! it is gone for good when its backend leaves the config or the gateway
+//! restarts.
 
 pub mod split;
 
@@ -95,7 +98,7 @@ impl Route {
             && let Some(value) = headers.get(&OVERRIDE)
         {
             let name = value.to_str().unwrap_or("");
-            return split.named(name).cloned().ok_or_else(|| {
+            return split.named(name).filter(|s| !s.retired).cloned().ok_or_else(|| {
                 GatewayError::InvalidRequest(format!(
                     "{OVERRIDE} names `{name}`, which is not a backend of route `{}`",
                     self.name

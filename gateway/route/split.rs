@@ -29,6 +29,10 @@ pub struct Side {
     pub metrics: Arc<RouteMetrics>,
     /// The rate limits and admission cap for this route on this backend.
     pub limit: Arc<RouteLimit>,
+    /// Kept at weight 0 only for the sessions already on it: the split that
+    /// replaced its own no longer names it. The override header cannot
+    /// reach it.
+    pub retired: bool,
 }
 
 /// The sides of a route, in order, and their total weight.
@@ -105,6 +109,7 @@ impl Split {
                 target: target.clone(),
                 metrics,
                 limit,
+                retired: false,
             }));
         }
         if sides.iter().all(|s| s.weight == 0) {
@@ -114,7 +119,7 @@ impl Split {
             let still_served = targets.get(&old.backend).is_some_and(|t| Arc::ptr_eq(t, &old.target));
             if still_served && !sides.iter().any(|s| s.backend == old.backend) {
                 let limit = Arc::new(limits.for_route(path, &old.backend));
-                sides.push(Arc::new(Side { weight: 0, limit, ..Side::clone_of(old) }));
+                sides.push(Arc::new(Side { weight: 0, limit, retired: true, ..Side::clone_of(old) }));
             }
         }
         let total = sides.iter().map(|s| u64::from(s.weight)).sum();
@@ -164,6 +169,7 @@ impl Side {
             target: s.target.clone(),
             metrics: s.metrics.clone(),
             limit: s.limit.clone(),
+            retired: s.retired,
         }
     }
 }

@@ -138,3 +138,18 @@ fn the_stable_hash_is_fixed() {
     // FNV-1a of "user-1" then SplitMix64's finaliser, computed independently.
     assert_eq!(split::stable_hash(b"user-1"), 0xc499_b5f8_a721_df58);
 }
+
+#[tokio::test]
+async fn a_retired_side_keeps_its_sessions_but_the_override_cannot_reach_it() {
+    let t = targets();
+    let first = Split::build("/mcp", &weights(&[("blue", 1), ("green", 1)]), &t, &Limits::default(), None).unwrap();
+    let next = Split::build("/mcp", &weights(&[("green", 1)]), &t, &Limits::default(), Some(&first)).unwrap();
+    let route = Route::new("/mcp", "mcp", next, None, true);
+    assert_eq!(&*route.session_side("blue").unwrap().backend, "blue");
+    let mut h = HeaderMap::new();
+    h.insert(OVERRIDE, HeaderValue::from_static("blue"));
+    assert!(matches!(route.pick(&h), Err(GatewayError::InvalidRequest(_))));
+    // Naming it again brings it back as a full side.
+    let back = Split::build("/mcp", &weights(&[("blue", 1)]), &t, &Limits::default(), Some(&route.split())).unwrap();
+    assert!(!back.named("blue").unwrap().retired && back.named("green").unwrap().retired);
+}

@@ -27,10 +27,11 @@
 //!   did, the file wins. Either way the reload logs the split it kept or
 //!   dropped, with the old and new values: nothing is lost silently.
 //!
-//! What a reload cannot change, because it belongs to a socket already
-//! open, is logged as needing a restart: `listen`, `tls`, `admin_listen`,
-//! `admin_token(s)`, `max_connections`, `header_read_timeout`,
-//! `max_headers`.
+//! What a reload cannot change, because it belongs to a socket or task
+//! already running, is logged as needing a restart: `listen`, `tls`,
+//! `admin_listen`, `watch_config`, `shutdown_grace` (of the listeners),
+//! `max_connections`, `header_read_timeout`, `max_headers`. Admin tokens do
+//! change on reload, so that a leaked one is revoked by editing the file.
 
 pub mod reload;
 
@@ -88,6 +89,8 @@ pub struct Leftovers {
     pub built: Vec<String>,
     /// Names of backends dropped (removed or changed).
     pub dropped: Vec<String>,
+    /// Paths of routes whose admin-API split was put back on the new route.
+    pub api_kept: Vec<String>,
 }
 
 // === impl Runtime ===
@@ -105,7 +108,9 @@ impl Runtime {
         let mut backends = HashMap::new();
         for b in &config.backends {
             let name = b.name.get_ref().clone();
-            let fingerprint = serde_json::to_string(b).unwrap_or_default();
+            // The CA file's contents too: a rotated file at the same path is a change.
+            let ca = b.ca.as_ref().and_then(|p| std::fs::read(p).ok()).unwrap_or_default();
+            let fingerprint = format!("{}{}", serde_json::to_string(b).unwrap_or_default(), ring_digest(&ca));
             let old = previous.and_then(|p| p.backends.get(&name)).filter(|o| o.fingerprint == fingerprint);
             let built = match old {
                 Some(old) => {
@@ -148,12 +153,14 @@ impl Runtime {
             let file: Vec<Weight> =
                 r.sides().into_iter().map(|(b, w)| Weight { backend: b.to_string(), weight: w }).collect();
             let before = previous.and_then(|p| p.front.route(path));
-            let Some(mut route) = route::build(r, &targets, &limits, before.map(|b| b.split()).as_deref()) else {
+            let Some(route) = route::build(r, &targets, &limits, before.map(|b| b.split()).as_deref()) else {
                 continue;
             };
             if let Some(api) = api_splits.get(path) {
                 let file_unchanged = previous.and_then(|p| p.file_splits.get(path)) == Some(&file);
-                route = keep_or_drop_api_split(route, api, file_unchanged, &targets, &limits);
+                if keep_api_split(&route, api, file_unchanged, &targets, &limits) {
+                    left.api_kept.push(path.to_string());
+                }
             }
             file_splits.insert(path.to_string(), file);
             routes.push(route);
@@ -222,38 +229,45 @@ fn build_backend(
     })
 }
 
-/// Puts an API-set split back on a freshly built route, or logs that the
-/// file replaced it.
-fn keep_or_drop_api_split(
-    route: Route,
-    api: &[Weight],
-    file_unchanged: bool,
-    targets: &Targets,
-    limits: &Limits,
-) -> Route {
+/// Puts an API-set split back on a freshly built route, or logs why the
+/// file's split applies instead; returns whether it was put back.
+fn keep_api_split(route: &Route, api: &[Weight], file_unchanged: bool, targets: &Targets, limits: &Limits) -> bool {
     let from_file = route.split();
     if !file_unchanged {
         tracing::warn!(route = &*route.name, api = ?api, file = ?from_file.weights(),
             "reload: the file changed this route's split, so it replaces the split set through the admin API");
-        return route;
+        return false;
     }
     match crate::route::Split::build(&route.path, api, targets, limits, Some(&from_file)) {
         Ok(split) => {
             tracing::info!(route = &*route.name, split = ?api, file = ?from_file.weights(),
                 "reload: kept the split set through the admin API (the file did not change this route)");
             route.set_split(split);
+            true
         }
-        Err(e) => tracing::warn!(route = &*route.name, api = ?api,
-            "reload: dropped the split set through the admin API ({e}); the file's split applies"),
+        Err(e) => {
+            tracing::warn!(route = &*route.name, api = ?api,
+                "reload: dropped the split set through the admin API ({e}); the file's split applies");
+            false
+        }
     }
-    route
 }
 
 /// The settings [`Limits`] are built from: the rules and every backend's
 /// `max_in_flight`.
 fn limits_fingerprint(config: &Config) -> String {
+    // Debug, not serde: the serialised store URL hides its password, and a
+    // new password must build a new connection.
     let caps: Vec<_> = config.backends.iter().map(|b| (b.name.get_ref(), b.max_in_flight)).collect();
-    serde_json::to_string(&(&config.rate_limits, caps)).unwrap_or_default()
+    format!("{:?}{caps:?}", config.rate_limits)
+}
+
+fn ring_digest(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return String::new();
+    }
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn session_key(config: &Config) -> SessionKey {

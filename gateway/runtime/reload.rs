@@ -37,6 +37,8 @@ pub struct Live {
     /// Splits set through the admin API, by route path; held while any
     /// change is made, so changes happen one at a time.
     api_splits: Mutex<HashMap<String, Vec<Weight>>>,
+    /// stdio backends a reload dropped, still finishing their streams.
+    retiring: std::sync::Mutex<Vec<Arc<StdioBackend>>>,
 }
 
 /// Why a reload changed nothing.
@@ -85,7 +87,13 @@ impl Live {
         let (runtime, _) = Runtime::build(config, None, &HashMap::new())?;
         let table = Table::default();
         table.replace(runtime.http_backends(), runtime.stdio_backends());
-        Ok(Live { current: ArcSwap::from_pointee(runtime), table, source, api_splits: Mutex::default() })
+        Ok(Live {
+            current: ArcSwap::from_pointee(runtime),
+            table,
+            source,
+            api_splits: Mutex::default(),
+            retiring: std::sync::Mutex::default(),
+        })
     }
 
     /// The runtime in force; a request holds it to its end.
@@ -94,48 +102,76 @@ impl Live {
     }
 
     /// Reads the config file again and applies it. `who` is for the log.
+    /// The file is read under the change lock, so that of two reloads the
+    /// one that reads last is also the one that applies last.
     pub async fn reload(&self, who: &str) -> Result<Report, ReloadError> {
+        let mut api_splits = self.api_splits.lock().await;
         let result = match &self.source {
             None => Err(ReloadError::NoSource),
             Some(path) => match Config::load(path) {
-                Ok(config) => self.apply(config, who).await,
+                Ok(config) => self.apply_locked(&mut api_splits, config, who),
                 Err(e) => Err(e.into()),
             },
         };
-        if let Err(e) = &result {
-            tracing::error!(by = who, "reload refused, the running config stays in force: {e}");
-            record(false);
-        }
+        outcome(&result, who);
         result
     }
 
     /// Applies an already validated config.
     pub async fn apply(&self, config: Config, who: &str) -> Result<Report, ReloadError> {
         let mut api_splits = self.api_splits.lock().await;
+        let result = self.apply_locked(&mut api_splits, config, who);
+        outcome(&result, who);
+        result
+    }
+
+    fn apply_locked(
+        &self,
+        api_splits: &mut HashMap<String, Vec<Weight>>,
+        config: Config,
+        who: &str,
+    ) -> Result<Report, ReloadError> {
         let old = self.runtime();
         let needs_restart = needs_restart(&old.config, &config);
         let grace = config.gateway.shutdown_grace.0;
-        let (runtime, left) = match Runtime::build(config, Some(&old), &api_splits) {
-            Ok(built) => built,
-            Err(e) => {
-                tracing::error!(by = who, "reload refused, the running config stays in force: {e}");
-                record(false);
-                return Err(e.into());
-            }
-        };
-        // Splits the file now decides are no longer the API's.
-        api_splits.retain(|path, _| {
-            runtime.file_splits.contains_key(path) && old.file_splits.get(path) == runtime.file_splits.get(path)
-        });
+        let (runtime, left) = Runtime::build(config, Some(&old), api_splits)?;
+        // Splits the file now decides, or that no longer build, are no
+        // longer the API's: they must not come back on a later reload.
+        api_splits.retain(|path, _| left.api_kept.contains(path));
         self.table.replace(runtime.http_backends(), runtime.stdio_backends());
         self.current.store(Arc::new(runtime));
-        let Leftovers { stdio, kept, built, dropped } = left;
-        stop_after(grace, stdio);
+        let Leftovers { stdio, kept, built, dropped, .. } = left;
+        self.retire(grace, stdio);
         let report = Report { kept, built, dropped, needs_restart };
         tracing::info!(by = who, kept = ?report.kept, built = ?report.built, dropped = ?report.dropped,
             needs_restart = ?report.needs_restart, "config reloaded");
-        record(true);
         Ok(report)
+    }
+
+    /// Stops the stdio processes of dropped backends once their streams have
+    /// had `grace` to finish; [`Live::stop_retiring`] stops them sooner if
+    /// the gateway shuts down first, so no process outlives it.
+    fn retire(&self, grace: Duration, stdio: Vec<Arc<StdioBackend>>) {
+        if stdio.is_empty() {
+            return;
+        }
+        if let Ok(mut r) = self.retiring.lock() {
+            r.extend(stdio.iter().cloned());
+        }
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            for backend in stdio {
+                backend.shutdown().await;
+            }
+        });
+    }
+
+    /// Stops every stdio process a reload left to finish (on shutdown).
+    pub async fn stop_retiring(&self) {
+        let retiring = self.retiring.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default();
+        for backend in retiring {
+            backend.shutdown().await;
+        }
     }
 
     /// Sets a route's split through the admin API. Sides left out stay on
@@ -229,30 +265,17 @@ pub enum SetSplitError {
     Bad(#[from] crate::route::split::SplitError),
 }
 
-/// Stops the stdio processes of dropped backends once their streams have
-/// had `grace` to finish.
-fn stop_after(grace: Duration, stdio: Vec<Arc<StdioBackend>>) {
-    if stdio.is_empty() {
-        return;
-    }
-    tokio::spawn(async move {
-        tokio::time::sleep(grace).await;
-        for backend in stdio {
-            backend.shutdown().await;
-        }
-    });
-}
-
 /// Settings that only a restart applies, because they belong to sockets
 /// already open.
 fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     let (o, n) = (&old.gateway, &new.gateway);
     let mut out = Vec::new();
-    let pairs: [(&'static str, String, String); 7] = [
+    let pairs: [(&'static str, String, String); 8] = [
         ("gateway.listen", o.listen.to_string(), n.listen.to_string()),
         ("gateway.tls", json(&o.tls), json(&n.tls)),
         ("gateway.admin_listen", json(&o.admin_listen), json(&n.admin_listen)),
-        ("gateway.admin_token", json(&o.admin_token), json(&n.admin_token)),
+        ("gateway.watch_config", json(&o.watch_config), json(&n.watch_config)),
+        ("gateway.shutdown_grace", json(&o.shutdown_grace), json(&n.shutdown_grace)),
         ("gateway.max_connections", o.max_connections.to_string(), n.max_connections.to_string()),
         ("gateway.header_read_timeout", json(&o.header_read_timeout), json(&n.header_read_timeout)),
         ("gateway.max_headers", o.max_headers.to_string(), n.max_headers.to_string()),
@@ -268,6 +291,14 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
 
 fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
+}
+
+/// Logs and counts a reload's outcome.
+fn outcome(result: &Result<Report, ReloadError>, who: &str) {
+    if let Err(e) = result {
+        tracing::error!(by = who, "reload refused, the running config stays in force: {e}");
+    }
+    record(result.is_ok());
 }
 
 fn record(ok: bool) {
