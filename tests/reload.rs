@@ -139,6 +139,13 @@ async fn a_reload_under_load_adds_removes_and_reweighs_without_dropping_anything
     .expect("green never took the reweighed traffic");
     assert_eq!(list(&gw.url("/canary"), None).await.0, 200, "the new route does not serve");
     assert_eq!(list(&gw.url("/old"), None).await.0, 404, "the removed route still serves");
+    let metrics = http().get(gw.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let old_up: Vec<&str> =
+        metrics.lines().filter(|l| l.starts_with("switchyard_backend_up{backend=\"old\"")).collect();
+    assert!(
+        !old_up.is_empty() && old_up.iter().all(|l| l.ends_with(" 0")),
+        "a removed instance still shows up: {old_up:?}"
+    );
 
     // The SSE answer that was in flight runs to its result.
     let mut rest = String::new();

@@ -136,6 +136,7 @@ impl Runtime {
                     if let Target::Stdio(s) = &*old.target {
                         left.stdio.push(s.clone());
                     }
+                    zero_gone_gauges(&old.target, backends.get(name).map(|b| &*b.target));
                 }
             }
         }
@@ -206,6 +207,23 @@ impl Runtime {
     /// The route with this admin name.
     pub fn route_named(&self, name: &str) -> Option<&Arc<Route>> {
         self.front.routes().find(|r| &*r.name == name)
+    }
+}
+
+/// Sets `switchyard_backend_up` to 0 for the instances of a dropped backend
+/// that the new config no longer has (the registry cannot remove a series,
+/// and a stale 1 would show a ghost instance as up). Instances the new
+/// backend still lists share the series, which its own records keep right.
+fn zero_gone_gauges(old: &Target, new: Option<&Target>) {
+    let instances = |t: &Target| match t {
+        Target::Http { backend, .. } => backend.instances.clone(),
+        Target::Stdio(s) => s.instances(),
+    };
+    let still: Vec<String> = new.map(|t| instances(t).iter().map(|i| i.display_url()).collect()).unwrap_or_default();
+    for instance in instances(old) {
+        if !still.contains(&instance.display_url()) {
+            instance.record.metrics().set_up(false);
+        }
     }
 }
 
