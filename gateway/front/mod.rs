@@ -245,7 +245,12 @@ impl Front {
             None => route.pick(&parts.headers)?,
         };
         info.side = Some(side.clone());
-        info.permit = side.limit.admit(&message, client, &parts.headers).await?;
+        // Boxed, and only when the side has limits: the rate-limit future
+        // (a Redis round trip inside) would otherwise grow every request's
+        // state, and with it the memory of every request in flight.
+        if !side.limit.is_empty() {
+            info.permit = Box::pin(side.limit.admit(&message, client, &parts.headers)).await?;
+        }
         let cache = side.target.cache();
         let cached = cache.and_then(|cache| {
             let principal = || client.principal(&parts.headers);
@@ -255,7 +260,8 @@ impl Front {
             let accept = parts.headers.get(header::ACCEPT).cloned();
             let upstream = Upstream { parts, bytes, message, ticket, initialize, stateless: stateless_client };
             let forward = self.forward(route, &side, upstream, client, info);
-            return cache.serve(call, accept.as_ref(), &client.request_id, forward).await;
+            // Boxed for the same reason: only cached backends pay for it.
+            return Box::pin(cache.serve(call, accept.as_ref(), &client.request_id, forward)).await;
         }
         let upstream = Upstream { parts, bytes, message, ticket, initialize, stateless: stateless_client };
         let resp = self.forward(route, &side, upstream, client, info).await?;

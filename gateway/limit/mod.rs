@@ -112,6 +112,11 @@ impl Limits {
 // === impl RouteLimit ===
 
 impl RouteLimit {
+    /// Whether nothing applies here: no rule and no admission cap.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty() && self.admission.is_none()
+    }
+
     /// Checks a POSTed message against the route's rate limits, then takes
     /// an admission slot. The permit, when there is one, must live as long
     /// as the response body.
