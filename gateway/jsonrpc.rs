@@ -55,11 +55,23 @@ pub fn error_body_with_data(
 
 /// Serialises a success response around an already-serialised `result`.
 pub fn result_body(id: &RawValue, result: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(40 + result.len());
+    response_body(id, b"result", result)
+}
+
+/// Serialises an error response around an already-serialised `error`
+/// object (one kept from an upstream answer, say).
+pub fn raw_error_body(id: &RawValue, error: &[u8]) -> Bytes {
+    response_body(id, b"error", error)
+}
+
+fn response_body(id: &RawValue, member: &[u8], raw: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(40 + raw.len());
     out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
     out.extend_from_slice(id.get().as_bytes());
-    out.extend_from_slice(b",\"result\":");
-    out.extend_from_slice(result);
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(member);
+    out.extend_from_slice(b"\":");
+    out.extend_from_slice(raw);
     out.push(b'}');
     Bytes::from(out)
 }
@@ -91,5 +103,8 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&result_body(&id, b"{\"ok\":1}")).unwrap();
         assert_eq!(v["id"], 7);
         assert_eq!(v["result"]["ok"], 1);
+        let e: serde_json::Value =
+            serde_json::from_slice(&raw_error_body(&id, b"{\"code\":-1,\"message\":\"m\"}")).unwrap();
+        assert_eq!((e["id"].clone(), e["error"]["code"].clone()), (serde_json::json!(7), serde_json::json!(-1)));
     }
 }

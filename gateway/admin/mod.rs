@@ -12,7 +12,8 @@
 //!
 //! `{instance}` is the instance's index in the config (`0`, `1`, …) or its
 //! `host:port` when that is unique in the pool. Changes live in memory: a
-//! restart (or a reload) goes back to the config.
+//! restart goes back to the config; a reload keeps them for the instances
+//! it carries over. Routes, splits and reload are in `routes.rs`.
 //!
 //! Where it is served, and who may use it:
 //!

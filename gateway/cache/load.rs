@@ -147,13 +147,7 @@ pub fn replay_result(id: &RawValue, result: &[u8], sse: bool) -> Response<ProxyB
 
 /// A JSON-RPC error answered to a client whose request had `id`.
 pub fn replay_error(status: StatusCode, id: &RawValue, error: &[u8], sse: bool) -> Response<ProxyBody> {
-    let mut out = Vec::with_capacity(40 + error.len());
-    out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
-    out.extend_from_slice(id.get().as_bytes());
-    out.extend_from_slice(b",\"error\":");
-    out.extend_from_slice(error);
-    out.push(b'}');
-    respond(status, Bytes::from(out), sse)
+    respond(status, crate::jsonrpc::raw_error_body(id, error), sse)
 }
 
 /// An answer passed on as it came.

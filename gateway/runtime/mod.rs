@@ -61,8 +61,6 @@ pub struct Runtime {
     limits_print: String,
     /// The backends with what made them, to tell on reload which carry over.
     backends: HashMap<String, Built>,
-    /// Each route's split as the file gave it, by route path.
-    file_splits: HashMap<String, Vec<Weight>>,
     /// The config it was built from.
     pub config: Config,
 }
@@ -148,22 +146,19 @@ impl Runtime {
             None => Arc::new(Limits::build(&config)),
         };
         let mut routes = Vec::new();
-        let mut file_splits = HashMap::new();
         for r in &config.routes {
             let path = r.path.get_ref().as_str();
-            let file: Vec<Weight> =
-                r.sides().into_iter().map(|(b, w)| Weight { backend: b.to_string(), weight: w }).collect();
             let before = previous.and_then(|p| p.front.route(path));
             let Some(route) = route::build(r, &targets, &limits, before.map(|b| b.split()).as_deref()) else {
                 continue;
             };
             if let Some(api) = api_splits.get(path) {
-                let file_unchanged = previous.and_then(|p| p.file_splits.get(path)) == Some(&file);
+                // Whether the operator edited this route's split in the file.
+                let file_unchanged = previous.and_then(|p| p.file_sides(path)) == Some(r.sides());
                 if keep_api_split(&route, api, file_unchanged, &targets, &limits) {
                     left.api_kept.push(path.to_string());
                 }
             }
-            file_splits.insert(path.to_string(), file);
             routes.push(route);
         }
         // The same secret keeps the same key; without a secret, the random key
@@ -173,7 +168,12 @@ impl Runtime {
             _ => Arc::new(session_key(&config)),
         };
         let front = Front::new(routes, key, settings(&config));
-        Ok((Runtime { front, targets, limits, limits_print, backends, file_splits, config }, left))
+        Ok((Runtime { front, targets, limits, limits_print, backends, config }, left))
+    }
+
+    /// The split the file gave the route at `path`.
+    fn file_sides(&self, path: &str) -> Option<Vec<(&str, u32)>> {
+        self.config.routes.iter().find(|r| r.path.get_ref().as_str() == path).map(|r| r.sides())
     }
 
     /// The HTTP backends, for the live table.
