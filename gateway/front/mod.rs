@@ -240,10 +240,7 @@ impl Front {
             }
         };
 
-        let side = match &ticket {
-            Some(t) => route.session_side(&t.backend)?,
-            None => route.pick(&parts.headers)?,
-        };
+        let side = route.side(ticket.as_ref().map(|t| t.backend.as_str()), &parts.headers)?;
         info.side = Some(side.clone());
         // Boxed, and only when the side has limits: the rate-limit future
         // (a Redis round trip inside) would otherwise grow every request's
@@ -327,10 +324,7 @@ impl Front {
             checks::accept_get(req.headers())?;
         }
         let ticket = self.open_session(route, req.headers())?;
-        let side = match &ticket {
-            Some(t) => route.session_side(&t.backend)?,
-            None => route.pick(req.headers())?,
-        };
+        let side = route.side(ticket.as_ref().map(|t| t.backend.as_str()), req.headers())?;
         info.side = Some(side.clone());
         let (backend, service) = match &*side.target {
             Target::Http { backend, service } => (backend, service),

@@ -90,6 +90,15 @@ impl Route {
         self.sticky_header.as_ref()
     }
 
+    /// The side of a request: its session's (`session_backend`, from the
+    /// token), or else a new draw.
+    pub fn side(&self, session_backend: Option<&str>, headers: &HeaderMap) -> Result<Arc<Side>, GatewayError> {
+        match session_backend {
+            Some(backend) => self.session_side(backend),
+            None => self.pick(headers),
+        }
+    }
+
     /// The side of a request that belongs to no session yet: a stateless
     /// request, or an `initialize`.
     pub fn pick(&self, headers: &HeaderMap) -> Result<Arc<Side>, GatewayError> {
