@@ -52,6 +52,7 @@ mod store;
 mod tap;
 
 use std::collections::{HashMap, HashSet};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -169,10 +170,47 @@ impl Cache {
         Some(Call { key, id })
     }
 
-    /// Answers `call` from the cache, or by awaiting `forward` (the upstream
-    /// call) on a miss. Concurrent misses for one key await one `forward`;
-    /// the others are dropped unpolled.
-    pub async fn serve<F>(
+    /// A fresh answer to `call`, replayed with the client's id, or `None`
+    /// on a miss. Kept apart from [`Cache::serve`] so that a hit never
+    /// builds the miss path's future: moka's loading future makes that one
+    /// about 30 KB, and creating it alone cost more than the rest of a hit.
+    pub async fn hit(
+        &self,
+        call: &Call,
+        accept: Option<&HeaderValue>,
+        request_id: &HeaderValue,
+    ) -> Option<Response<ProxyBody>> {
+        let public = self.any_public.load(Ordering::Relaxed).then(|| call.key.public());
+        for key in public.iter().chain([&call.key]) {
+            if let Some(entry) = self.store.fresh(key).await {
+                self.store.metrics.hits.increment(1);
+                let resp = load::replay_result(&call.id, &entry.result, prefers_sse(accept));
+                return Some(load::mark(resp, "hit", request_id));
+            }
+        }
+        None
+    }
+
+    /// Answers `call`, after [`Cache::hit`] missed, by awaiting `forward`
+    /// (the upstream call). Concurrent misses for one key await one
+    /// `forward`; the others are dropped unpolled. An entry stored since
+    /// the miss is served without a fetch, counted as a coalesced wait.
+    pub fn serve<'a, F>(
+        &'a self,
+        call: Call,
+        accept: Option<&'a HeaderValue>,
+        request_id: &'a HeaderValue,
+        forward: F,
+    ) -> Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, GatewayError>> + Send + 'a>>
+    where
+        F: Future<Output = Result<Response<ProxyBody>, GatewayError>> + Send + 'a,
+    {
+        // Boxed here, in a plain function, so the caller's future holds a
+        // pointer and not the loading future's storage.
+        Box::pin(self.load(call, accept, request_id, forward))
+    }
+
+    async fn load<F>(
         &self,
         call: Call,
         accept: Option<&HeaderValue>,
@@ -183,13 +221,6 @@ impl Cache {
         F: Future<Output = Result<Response<ProxyBody>, GatewayError>>,
     {
         let sse = prefers_sse(accept);
-        let public = self.any_public.load(Ordering::Relaxed).then(|| call.key.public());
-        for key in public.iter().chain([&call.key]) {
-            if let Some(entry) = self.store.fresh(key).await {
-                self.store.metrics.hits.increment(1);
-                return Ok(load::mark(load::replay_result(&call.id, &entry.result, sse), "hit", request_id));
-            }
-        }
         let fetched_here = AtomicBool::new(false);
         let own_error: Mutex<Option<GatewayError>> = Mutex::new(None);
         let fetch = async {

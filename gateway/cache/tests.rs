@@ -44,7 +44,10 @@ async fn serve(cache: &Cache, call: Call, count: &AtomicUsize, result: &str) -> 
         count.fetch_add(1, Ordering::SeqCst);
         json_answer(&format!(r#"{{"jsonrpc":"2.0","id":0,"result":{result}}}"#), 200)
     };
-    let resp = cache.serve(call, None, &RID, forward).await.unwrap();
+    let resp = match cache.hit(&call, None, &RID).await {
+        Some(hit) => hit,
+        None => cache.serve(call, None, &RID, forward).await.unwrap(),
+    };
     let verdict = resp.headers()[CACHE_HEADER].to_str().unwrap().to_string();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     (verdict, String::from_utf8(body.to_vec()).unwrap())

@@ -29,6 +29,7 @@ pub mod stateless;
 mod stdio;
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -242,11 +243,9 @@ impl Front {
 
         let side = route.side(ticket.as_ref().map(|t| t.backend.as_str()), &parts.headers)?;
         info.side = Some(side.clone());
-        // Boxed, and only when the side has limits: the rate-limit future
-        // (a Redis round trip inside) would otherwise grow every request's
-        // state, and with it the memory of every request in flight.
+        // Boxed (see `admit`), and only when the side has limits.
         if !side.limit.is_empty() {
-            info.permit = Box::pin(side.limit.admit(&message, client, &parts.headers)).await?;
+            info.permit = admit(&side, &message, client, &parts.headers).await?;
         }
         let cache = side.target.cache();
         let cached = cache.and_then(|cache| {
@@ -256,9 +255,11 @@ impl Front {
         if let Some((cache, call)) = cached {
             let accept = parts.headers.get(header::ACCEPT).cloned();
             let upstream = Upstream { parts, bytes, message, ticket, initialize, stateless: stateless_client };
+            if let Some(resp) = cache.hit(&call, accept.as_ref(), &client.request_id).await {
+                return Ok(resp);
+            }
             let forward = self.forward(route, &side, upstream, client, info);
-            // Boxed for the same reason: only cached backends pay for it.
-            return Box::pin(cache.serve(call, accept.as_ref(), &client.request_id, forward)).await;
+            return cache.serve(call, accept.as_ref(), &client.request_id, forward).await;
         }
         let upstream = Upstream { parts, bytes, message, ticket, initialize, stateless: stateless_client };
         let resp = self.forward(route, &side, upstream, client, info).await?;
@@ -466,4 +467,18 @@ fn is_sse(headers: &HeaderMap) -> bool {
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The side's rate limits and admission, boxed in a plain function: the
+/// rate-limit future (a Redis round trip inside) would otherwise grow every
+/// request's state, and with it the memory of every request in flight. A
+/// `Box::pin(..)` written inside `post` would not do: its temporary keeps
+/// its storage in `post`'s future across the await.
+fn admit<'a>(
+    side: &'a Side,
+    message: &'a Message,
+    client: &'a Client,
+    headers: &'a HeaderMap,
+) -> Pin<Box<dyn Future<Output = Result<Option<crate::limit::Permit>, GatewayError>> + Send + 'a>> {
+    Box::pin(side.limit.admit(message, client, headers))
 }
