@@ -17,10 +17,11 @@
 //! The session is not in it either: sessions of one principal share
 //! answers (see the module doc of [`super`] for why that is safe).
 
-use std::fmt::Write as _;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::front::principal::Principal;
 
@@ -96,60 +97,115 @@ impl Key {
 /// The canonical text of a JSON-RPC request's `params`: keys sorted at every
 /// depth, `_meta.progressToken` dropped (and `_meta` with it when that
 /// leaves it empty), absent params as `{}`.
+///
+/// It works on the raw text, never building a `serde_json::Value`: objects
+/// are read as sorted maps of borrowed raw values, and scalars are copied as
+/// the client wrote them. So `1` and `1.0`, or `"A"` and `"\u0041"`, make
+/// different keys: a miss, never a wrong answer.
 pub fn canonical_params(body: &[u8]) -> Result<String, BadParams> {
     #[derive(serde::Deserialize)]
-    struct Request {
-        #[serde(default)]
-        params: Option<Value>,
+    struct Request<'a> {
+        #[serde(borrow, default)]
+        params: Option<&'a RawValue>,
     }
     let request: Request = serde_json::from_slice(body).map_err(|_| BadParams::NotJson)?;
-    let mut params = match request.params {
-        None | Some(Value::Null) => return Ok("{}".into()),
-        Some(Value::Object(map)) => map,
+    let params = match request.params.map(RawValue::get) {
+        None | Some("null") => return Ok("{}".into()),
+        Some(text) if text.starts_with('{') => text,
         Some(_) => return Err(BadParams::NotObject),
     };
-    if let Some(Value::Object(meta)) = params.get_mut("_meta") {
-        meta.remove("progressToken");
-        if meta.is_empty() {
-            params.remove("_meta");
-        }
-    }
-    let mut out = String::with_capacity(64);
-    write_sorted(&Value::Object(params), &mut out);
+    let mut out = String::with_capacity(params.len());
+    write_object(params, true, &mut out).map_err(|_| BadParams::NotJson)?;
     Ok(out)
 }
 
-/// Writes `value` as JSON with object keys sorted, whatever order the map
-/// keeps them in (serde_json's `preserve_order` may be on in a build).
-fn write_sorted(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                let _ = write!(out, "{}:", Value::String(k.clone()));
-                write_sorted(v, out);
-            }
-            out.push('}');
+/// An object key, borrowed from the body unless it holds escapes.
+#[derive(serde::Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+struct Name<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// Writes the object `text` with its keys sorted; `top` marks `params`
+/// itself, whose `_meta.progressToken` is left out.
+fn write_object(text: &str, top: bool, out: &mut String) -> serde_json::Result<()> {
+    let map: BTreeMap<Name, &RawValue> = serde_json::from_str(text)?;
+    out.push('{');
+    let mut first = true;
+    for (name, value) in &map {
+        let mark = out.len();
+        if !first {
+            out.push(',');
         }
-        Value::Array(items) => {
+        write_name(name, out)?;
+        out.push(':');
+        if top && name.0 == "_meta" && value.get().starts_with('{') {
+            if !write_meta(value.get(), out)? {
+                out.truncate(mark);
+                continue;
+            }
+        } else {
+            write_value(value.get(), out)?;
+        }
+        first = false;
+    }
+    out.push('}');
+    Ok(())
+}
+
+/// Writes `params._meta` without its `progressToken` (it names the
+/// request's progress stream, not what is asked). Returns whether anything
+/// was left to write.
+fn write_meta(text: &str, out: &mut String) -> serde_json::Result<bool> {
+    let map: BTreeMap<Name, &RawValue> = serde_json::from_str(text)?;
+    let kept: Vec<_> = map.iter().filter(|(Name(name), _)| *name != "progressToken").collect();
+    if kept.is_empty() {
+        return Ok(false);
+    }
+    out.push('{');
+    for (i, (name, value)) in kept.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_name(name, out)?;
+        out.push(':');
+        write_value(value.get(), out)?;
+    }
+    out.push('}');
+    Ok(true)
+}
+
+fn write_value(text: &str, out: &mut String) -> serde_json::Result<()> {
+    match text.as_bytes().first() {
+        Some(b'{') => write_object(text, false, out),
+        Some(b'[') => {
+            let items: Vec<&RawValue> = serde_json::from_str(text)?;
             out.push('[');
-            for (i, v) in items.iter().enumerate() {
+            for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                write_sorted(v, out);
+                write_value(item.get(), out)?;
             }
             out.push(']');
+            Ok(())
         }
-        scalar => {
-            let _ = write!(out, "{scalar}");
+        _ => {
+            out.push_str(text);
+            Ok(())
         }
     }
+}
+
+/// Writes an object key as a JSON string. A key serde_json could borrow had
+/// no escapes in the body, so its text is already valid inside quotes.
+fn write_name(Name(name): &Name<'_>, out: &mut String) -> serde_json::Result<()> {
+    match name {
+        Cow::Borrowed(text) => {
+            out.push('"');
+            out.push_str(text);
+            out.push('"');
+        }
+        Cow::Owned(text) => out.push_str(&serde_json::to_string(text)?),
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -174,6 +230,19 @@ mod tests {
     }
 
     #[test]
+    fn escaped_keys_match_plain_ones_and_only_the_top_meta_loses_its_token() {
+        let escaped = canonical_params(br#"{"params":{"a\u0062":1,"aa":2}}"#).unwrap();
+        assert_eq!(escaped, r#"{"aa":2,"ab":1}"#);
+        let quoted = canonical_params(br#"{"params":{"q\"k":1}}"#).unwrap();
+        assert_eq!(quoted, r#"{"q\"k":1}"#);
+        let nested =
+            canonical_params(br#"{"params":{"arguments":{"_meta":{"progressToken":1}},"_meta":{"progressToken":2}}}"#);
+        assert_eq!(nested.unwrap(), r#"{"arguments":{"_meta":{"progressToken":1}}}"#);
+        let spaced = canonical_params(b"{\"params\": { \"b\" : [ 1 , {\"y\":2, \"x\":1} ] , \"a\" : null } }").unwrap();
+        assert_eq!(spaced, r#"{"a":null,"b":[1,{"x":1,"y":2}]}"#);
+    }
+
+    #[test]
     fn absent_null_and_empty_params_are_the_same() {
         let empty = canonical_params(br#"{"id":1,"params":{}}"#).unwrap();
         assert_eq!(canonical_params(br#"{"id":1}"#).unwrap(), empty);
@@ -194,6 +263,8 @@ mod tests {
         assert_eq!(canonical_params(br#"{"params":[1,2]}"#), Err(BadParams::NotObject));
         assert_eq!(canonical_params(br#"{"params":"x"}"#), Err(BadParams::NotObject));
         assert_eq!(canonical_params(b"{not json"), Err(BadParams::NotJson));
+        assert_eq!(canonical_params(br#"{"params":{"a":}}"#), Err(BadParams::NotJson));
+        assert_eq!(canonical_params(br#"{"params":{"a":[1,}}"#), Err(BadParams::NotJson));
     }
 
     #[test]
