@@ -166,7 +166,9 @@ impl Notify for LineSink {
     }
 }
 
-async fn write_lines<W: AsyncWrite + Unpin>(mut output: W, mut rx: mpsc::Receiver<Bytes>) -> std::io::Result<()> {
+async fn write_lines<W: AsyncWrite + Unpin>(output: W, mut rx: mpsc::Receiver<Bytes>) -> std::io::Result<()> {
+    // A pipe is unbuffered: lines are gathered here and written once per burst.
+    let mut output = tokio::io::BufWriter::with_capacity(64 * 1024, output);
     while let Some(line) = rx.recv().await {
         output.write_all(&line).await?;
         output.write_all(b"\n").await?;

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader, BufWriter};
 use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 use tokio::sync::{Notify, broadcast, mpsc};
 
@@ -288,7 +288,10 @@ impl Process {
     }
 }
 
-async fn write_loop(mut stdin: ChildStdin, mut rx: mpsc::UnboundedReceiver<Bytes>) {
+async fn write_loop(stdin: ChildStdin, mut rx: mpsc::UnboundedReceiver<Bytes>) {
+    // The pipe itself is unbuffered: without this, every line would be a
+    // write(2) of its own instead of one per burst.
+    let mut stdin = BufWriter::with_capacity(64 * 1024, stdin);
     while let Some(line) = rx.recv().await {
         if stdin.write_all(&line).await.is_err() {
             return;
