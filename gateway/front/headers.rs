@@ -64,6 +64,8 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// The client's IP as an `X-Forwarded-For` value.
     pub forwarded_for: HeaderValue,
+    /// The session token this connection presented last, opened.
+    pub last_ticket: crate::session::LastTicket,
 }
 
 impl Peer {
@@ -71,7 +73,7 @@ impl Peer {
     pub fn new(addr: SocketAddr) -> Self {
         let forwarded_for =
             HeaderValue::from_str(&addr.ip().to_string()).unwrap_or(HeaderValue::from_static("unknown"));
-        Self { addr, forwarded_for }
+        Self { addr, forwarded_for, last_ticket: Default::default() }
     }
 }
 

@@ -217,12 +217,12 @@ impl Front {
                     // A new session: any token the client still sends is stale.
                     (None, true)
                 } else {
-                    (self.open_session(route, &parts.headers)?, false)
+                    (self.open_session(route, &parts.headers, client)?, false)
                 }
             }
             Message::Batch(envs) => {
                 info.method = Some("batch".into());
-                let ticket = self.open_session(route, &parts.headers)?;
+                let ticket = self.open_session(route, &parts.headers, client)?;
                 let negotiated = ticket
                     .as_ref()
                     .map(|t| t.protocol_version.as_str())
@@ -324,7 +324,7 @@ impl Front {
         if is_get {
             checks::accept_get(req.headers())?;
         }
-        let ticket = self.open_session(route, req.headers())?;
+        let ticket = self.open_session(route, req.headers(), client)?;
         let side = route.side(ticket.as_ref().map(|t| t.backend.as_str()), req.headers())?;
         info.side = Some(side.clone());
         let (backend, service) = match &*side.target {
@@ -368,10 +368,15 @@ impl Front {
     }
 
     /// Opens the session token, if the request carries one.
-    fn open_session(&self, route: &Route, headers: &HeaderMap) -> Result<Option<Ticket>, GatewayError> {
+    fn open_session(
+        &self,
+        route: &Route,
+        headers: &HeaderMap,
+        client: &Client,
+    ) -> Result<Option<Ticket>, GatewayError> {
         let Some(token) = headers.get(SESSION_ID) else { return Ok(None) };
         let token = token.to_str().map_err(|_| GatewayError::SessionNotFound)?;
-        self.key.open(&route.path, token).map(Some).map_err(|_| GatewayError::SessionNotFound)
+        client.peer.last_ticket.open(&self.key, &route.path, token).map(Some).map_err(|_| GatewayError::SessionNotFound)
     }
 
     /// The instance a session is pinned to. A session whose instance is gone

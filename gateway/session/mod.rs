@@ -10,6 +10,8 @@
 //! Nothing is stored: any replica holding the same key opens the token, and a
 //! gateway restarted with the same key keeps serving existing sessions.
 
+mod last;
 mod token;
 
+pub use last::LastTicket;
 pub use token::{OpenError, SessionKey, Ticket};
