@@ -355,3 +355,31 @@ async fn past_max_in_flight_a_request_gets_a_fast_503_and_the_slot_comes_back() 
     assert_eq!(totals(&gw).await, (3, 0), "the shed request never reached the backend");
     assert!(metrics(&gw).await.contains("switchyard_shed_total{backend=\"b\"} 1"));
 }
+
+#[tokio::test]
+async fn tokens_taken_by_earlier_rules_come_back_when_a_later_shared_rule_refuses() {
+    let redis = Redis::start().await;
+    let mock = mock(MockOptions::default()).await;
+    // Both rules in Redis; `all` admits first, then `echo` refuses.
+    let rules = format!(
+        "[[rate_limits]]\nname = \"all\"\nkey = \"global\"\nrate = \"1/h\"\nburst = 2\nstore = \"{url}\"\nstore_timeout = \"2s\"\n\n\
+         [[rate_limits]]\nname = \"echo\"\nkey = \"global\"\nrate = \"1/h\"\nburst = 1\nstore = \"{url}\"\nstore_timeout = \"2s\"\n\
+         match = {{ method = \"tools/call\", tool = \"echo\" }}\n",
+        url = redis.url()
+    );
+    let gw = gateway(parse(&config(&mock.url("/mcp"), "", &rules))).await;
+    let url = gw.url("/mcp");
+    let echo = stateless_headers("tools/call", Some("echo"));
+    assert_eq!(call(&url, &echo_call(), &echo).await.0, 200);
+    let (status, messages) = call(&url, &echo_call(), &echo).await;
+    assert_eq!((status, &messages[0]["error"]["data"]["rule"]), (429, &serde_json::json!("echo")));
+    // `all` had two; the admitted call took one, the refused one gave its back.
+    assert_eq!(call(&url, PING, &ping_headers()).await.0, 200, "the refused call's token was not given back");
+    let (status, messages) = call(&url, PING, &ping_headers()).await;
+    assert_eq!((status, &messages[0]["error"]["data"]["rule"]), (429, &serde_json::json!("all")));
+    let m = metrics(&gw).await;
+    for rule in ["all", "echo"] {
+        let shared = format!("switchyard_ratelimit_store_fallback{{rule=\"{rule}\"}} 0");
+        assert!(m.contains(&shared), "rule {rule} fell back to local buckets: {m}");
+    }
+}
