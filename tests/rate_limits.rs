@@ -318,29 +318,36 @@ async fn a_rule_falls_back_when_redis_dies_and_shares_again_when_it_returns() {
     tokio::time::timeout(DEADLINE, back).await.expect("the rule never went back to Redis");
 }
 
-#[tokio::test]
-async fn past_max_in_flight_a_request_gets_a_fast_503_and_the_slot_comes_back() {
-    let mock = mock(MockOptions { latency: Duration::from_millis(800), ..MockOptions::default() }).await;
-    let gw = gateway(parse(&config(&mock.url("/mcp"), "max_in_flight = 2", ""))).await;
-    let url = gw.url("/mcp");
-    let slow: Vec<_> = (0..2)
+/// Sends `n` pings to the slow backend behind `gw` and waits until all `n`
+/// hold their slot, as the table shows them in flight; their statuses come
+/// back from the tasks.
+async fn fill_slots(gw: &Running, n: u64) -> Vec<tokio::task::JoinHandle<u16>> {
+    let slow = (0..n)
         .map(|_| {
-            let url = url.clone();
+            let url = gw.url("/mcp");
             tokio::spawn(async move { call(&url, PING, &ping_headers()).await.0 })
         })
         .collect();
-    // Wait until both hold their slot, as the table shows them in flight.
     let poll = async {
         loop {
             let resp = http().get(gw.url("/admin/backends")).bearer_auth(TOKEN).send().await.unwrap();
             let t: serde_json::Value = resp.json().await.unwrap();
-            if t["backends"][0]["instances"][0]["inFlight"] == 2 {
+            if t["backends"][0]["instances"][0]["inFlight"] == n {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     };
     tokio::time::timeout(DEADLINE, poll).await.expect("the slow requests never went in flight");
+    slow
+}
+
+#[tokio::test]
+async fn past_max_in_flight_a_request_gets_a_fast_503_and_the_slot_comes_back() {
+    let mock = mock(MockOptions { latency: Duration::from_millis(800), ..MockOptions::default() }).await;
+    let gw = gateway(parse(&config(&mock.url("/mcp"), "max_in_flight = 2", ""))).await;
+    let url = gw.url("/mcp");
+    let slow = fill_slots(&gw, 2).await;
     let started = Instant::now();
     let resp = post(&url, PING, &ping_headers()).await;
     assert!(started.elapsed() < Duration::from_millis(400), "the refusal waited: {:?}", started.elapsed());
@@ -348,12 +355,41 @@ async fn past_max_in_flight_a_request_gets_a_fast_503_and_the_slot_comes_back() 
     assert_eq!(resp.headers()["retry-after"], "1");
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], -32003);
+    assert_eq!(body["error"]["data"]["backend"], "b");
+    // Nothing measured yet: the hint is the old one second.
+    assert_eq!(body["error"]["data"]["retryAfterMs"], 1000);
     for task in slow {
         assert_eq!(task.await.unwrap(), 200);
     }
     assert_eq!(call(&url, PING, &ping_headers()).await.0, 200, "the slots came back");
     assert_eq!(totals(&gw).await, (3, 0), "the shed request never reached the backend");
     assert!(metrics(&gw).await.contains("switchyard_shed_total{backend=\"b\"} 1"));
+}
+
+#[tokio::test]
+async fn a_shed_requests_retry_hint_comes_from_how_long_slots_are_held() {
+    let mock = mock(MockOptions { latency: Duration::from_millis(400), ..MockOptions::default() }).await;
+    // Its own backend name: the shed metric is shared by the tests of this process.
+    let text = config(&mock.url("/mcp"), "max_in_flight = 2", "").replace("\"b\"", "\"slots\"");
+    let gw = gateway(parse(&text)).await;
+    let url = gw.url("/mcp");
+    // Two requests that each hold a slot for the mock's 400 ms teach the
+    // gateway how long slots are held.
+    for _ in 0..2 {
+        assert_eq!(call(&url, PING, &ping_headers()).await.0, 200);
+    }
+    let slow = fill_slots(&gw, 2).await;
+    let resp = post(&url, PING, &ping_headers()).await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1", "whole seconds, rounded up");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let ms = body["error"]["data"]["retryAfterMs"].as_u64().expect("no retryAfterMs");
+    // About 400 ms held over 2 slots: one frees every ~200 ms. A busy
+    // machine answers slower, never faster; the deadline (5 s) bounds it.
+    assert!((200..=2_500).contains(&ms), "retryAfterMs {ms}");
+    for task in slow {
+        assert_eq!(task.await.unwrap(), 200);
+    }
 }
 
 #[tokio::test]

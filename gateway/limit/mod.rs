@@ -11,8 +11,10 @@
 //!   them. Over the limit: 429, `Retry-After`, and JSON-RPC error -32005 whose
 //!   `data` is `{"retryAfterMs": n, "rule": "…"}`.
 //! - **Admission** (`max_in_flight` per backend, [`admission`]): past the
-//!   cap, a fast 503 with `Retry-After: 1` and -32003, no queue. Only
-//!   messages holding a request take a slot.
+//!   cap, a fast 503 with `Retry-After` and -32003 whose `data` is
+//!   `{"retryAfterMs": n, "backend": "…"}`, no queue; `n` comes from how
+//!   long the backend's requests have lately held their slots. Only messages
+//!   holding a request take a slot.
 //!
 //! What is counted:
 //! - Only POSTed JSON-RPC *requests*. Notifications and the client's
@@ -40,6 +42,7 @@ pub mod rule;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::HeaderMap;
 
@@ -92,7 +95,10 @@ impl Limits {
         let admission = config
             .backends
             .iter()
-            .filter_map(|b| Some((b.name.get_ref().clone(), Admission::new(b.name.get_ref(), b.max_in_flight?.get()))))
+            .filter_map(|b| {
+                let deadline = b.timeouts.values().map(|t| t.0).fold(b.timeout.0, Duration::max);
+                Some((b.name.get_ref().clone(), Admission::new(b.name.get_ref(), b.max_in_flight?.get(), deadline)))
+            })
             .collect();
         Self { rules, admission }
     }
