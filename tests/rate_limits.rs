@@ -419,3 +419,50 @@ async fn tokens_taken_by_earlier_rules_come_back_when_a_later_shared_rule_refuse
         assert!(m.contains(&shared), "rule {rule} fell back to local buckets: {m}");
     }
 }
+
+#[tokio::test]
+async fn an_rmcp_client_sees_a_429_as_an_http_status_and_calls_on_once_the_bucket_refills() {
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::service::{ClientLifecycleMode, ServiceError};
+
+    let mock = mock(MockOptions::default()).await;
+    // 20/s: one token every 50 ms, two at once.
+    let interval = Duration::from_millis(50);
+    let rules = "[[rate_limits]]\nname = \"calls\"\nrate = \"20/s\"\nburst = 2\nmatch = { method = \"tools/call\" }\n";
+    let gw = gateway(parse(&config(&mock.url("/mcp"), "", rules))).await;
+    let client = common::rmcp_client::connect((), &gw.url("/mcp"), ClientLifecycleMode::Initialize).await;
+    let echo = || {
+        CallToolRequestParams::new("echo").with_arguments(common::rmcp_client::args(serde_json::json!({ "text": "x" })))
+    };
+    let call_echo =
+        async || tokio::time::timeout(DEADLINE, client.call_tool(echo())).await.expect("tools/call timed out");
+
+    // Back to back, calls outrun 20/s within a few; the gateway refuses one.
+    let mut refused = None;
+    for _ in 0..100 {
+        if let Err(e) = call_echo().await {
+            refused = Some(e);
+            break;
+        }
+    }
+    let refused = refused.expect("100 calls back to back were never refused");
+    // rmcp 3.11 returns a 429 before reading its body (reqwest
+    // `post_message`, the `http_status_error` arm): the client sees the HTTP
+    // status and `Retry-After`, not the JSON-RPC -32005 error in the body.
+    // The error inside is a `StreamableHttpError<reqwest 0.13 Error>`, which
+    // this crate (on reqwest 0.12) cannot name to downcast to, hence its
+    // Debug form.
+    assert!(matches!(refused, ServiceError::TransportSend(_)), "not a transport error: {refused:?}");
+    let seen = format!("{refused:?}");
+    assert!(seen.contains(r#"HttpStatus(HttpStatusError { status: 429, retry_after: Some("1") })"#), "{seen}");
+
+    // The session survives the refusal. A refusal means the bucket was one
+    // token short, so after one interval the next call passes; calls paced
+    // at the rate all pass.
+    for _ in 0..5 {
+        tokio::time::sleep(interval).await;
+        let result = call_echo().await.expect("a call at the rate was refused");
+        assert_eq!(serde_json::to_value(&result).unwrap()["content"][0]["text"], "x");
+    }
+    let _ = client.cancel().await;
+}
