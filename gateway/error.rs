@@ -98,9 +98,15 @@ pub enum GatewayError {
         /// How long until the bucket has room.
         retry_after: std::time::Duration,
     },
-    /// The backend has `max_in_flight` requests in flight already.
-    #[error("backend `{0}` is at its max_in_flight; retry in 1 s")]
-    Shed(std::sync::Arc<str>),
+    /// The backend has `max_in_flight` requests in flight already; a slot
+    /// is likely to be free after `retry_after`.
+    #[error("backend `{backend}` is at its max_in_flight; retry in {} ms", retry_after.as_millis().max(1))]
+    Shed {
+        /// The backend's name.
+        backend: std::sync::Arc<str>,
+        /// When a slot is likely to be free (see `limit::admission`).
+        retry_after: std::time::Duration,
+    },
 }
 
 /// Gateway-defined JSON-RPC codes, in the implementation-defined range.
@@ -149,7 +155,7 @@ impl GatewayError {
             NotFound(_) => (StatusCode::NOT_FOUND, jsonrpc::METHOD_NOT_FOUND),
             Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, jsonrpc::INVALID_PARAMS),
             RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
-            Shed(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::OVERLOADED),
+            Shed { .. } => (StatusCode::SERVICE_UNAVAILABLE, codes::OVERLOADED),
         }
     }
 
@@ -158,7 +164,7 @@ impl GatewayError {
         use GatewayError::*;
         match self {
             UpstreamConnect(_) | UpstreamFailed(_) | UpstreamTimeout(_) | AttemptTimeout(_) => Origin::Upstream,
-            Draining | NoInstance | Overloaded(_) | Shed(_) => Origin::Gateway,
+            Draining | NoInstance | Overloaded(_) | Shed { .. } => Origin::Gateway,
             _ => Origin::Client,
         }
     }
@@ -188,7 +194,7 @@ impl GatewayError {
             NotFound(_) => "not_found",
             Unprocessable(_) => "unprocessable",
             RateLimited { .. } => "rate_limited",
-            Shed(_) => "shed",
+            Shed { .. } => "shed",
         }
     }
 
@@ -200,6 +206,10 @@ impl GatewayError {
             GatewayError::RateLimited { rule, retry_after } => Some(serde_json::json!({
                 "retryAfterMs": retry_after.as_millis().max(1) as u64,
                 "rule": &**rule,
+            })),
+            GatewayError::Shed { backend, retry_after } => Some(serde_json::json!({
+                "retryAfterMs": retry_after.as_millis().max(1) as u64,
+                "backend": &**backend,
             })),
             _ => None,
         };
@@ -213,10 +223,12 @@ impl GatewayError {
         }
         let retry_after = match self {
             GatewayError::Overloaded(secs) => Some(*secs),
-            // Whole seconds, rounded up, so a client that honours it is not
-            // refused again.
-            GatewayError::RateLimited { retry_after, .. } => Some(retry_after.as_millis().div_ceil(1000).max(1) as u64),
-            GatewayError::Shed(_) => Some(1),
+            // Whole seconds, as HTTP wants, rounded up, so that a client
+            // that honours it is not refused again; `retryAfterMs` has the
+            // finer number.
+            GatewayError::RateLimited { retry_after, .. } | GatewayError::Shed { retry_after, .. } => {
+                Some(retry_after.as_millis().div_ceil(1000).max(1) as u64)
+            }
             _ => None,
         };
         if let Some(secs) = retry_after {

@@ -256,3 +256,27 @@ async fn an_rmcp_client_lists_through_a_cached_route() {
     }
     assert_eq!(calls.get("tools/list"), 1, "three clients, one upstream list");
 }
+
+#[tokio::test]
+async fn a_hit_for_a_session_whose_instance_is_down_gets_404_like_a_forward() {
+    let calls = Calls::default();
+    let mock = mock(MockOptions { calls: calls.clone(), ..Default::default() }).await;
+    let text = config_for(&[("/mcp", &mock.url("/mcp"))], "").replace(
+        "timeout = \"5s\"\n",
+        "timeout = \"5s\"\ncache = {}\nhealth = { interval = \"100ms\", timeout = \"80ms\", rise = 1, fall = 1 }\n",
+    );
+    let gw = gateway(parse(&text)).await;
+    let url = gw.url("/mcp");
+    let sid = initialize(&url, "2025-06-18").await;
+    let h = [("mcp-session-id", sid.as_str())];
+    assert_eq!(ask(&url, &list(1, "tools/list"), &h).await.0, "miss");
+    assert_eq!(ask(&url, &list(2, "tools/list"), &h).await.0, "hit");
+    mock.stop().await;
+    wait_health(&gw, |h| h["backends"][0]["instances"][0]["status"] == "down").await;
+    // The answer is still in the cache, but the session is over: its client
+    // must re-initialize, as it would have to at its next uncached request.
+    let (status, msgs) = call(&url, &list(3, "tools/list"), &h).await;
+    assert_eq!(status, 404);
+    assert_eq!((msgs[0]["id"].as_u64(), msgs[0]["error"]["code"].as_i64()), (Some(3), Some(-32001)));
+    assert_eq!(calls.get("tools/list"), 1);
+}

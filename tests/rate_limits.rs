@@ -318,29 +318,36 @@ async fn a_rule_falls_back_when_redis_dies_and_shares_again_when_it_returns() {
     tokio::time::timeout(DEADLINE, back).await.expect("the rule never went back to Redis");
 }
 
-#[tokio::test]
-async fn past_max_in_flight_a_request_gets_a_fast_503_and_the_slot_comes_back() {
-    let mock = mock(MockOptions { latency: Duration::from_millis(800), ..MockOptions::default() }).await;
-    let gw = gateway(parse(&config(&mock.url("/mcp"), "max_in_flight = 2", ""))).await;
-    let url = gw.url("/mcp");
-    let slow: Vec<_> = (0..2)
+/// Sends `n` pings to the slow backend behind `gw` and waits until all `n`
+/// hold their slot, as the table shows them in flight; their statuses come
+/// back from the tasks.
+async fn fill_slots(gw: &Running, n: u64) -> Vec<tokio::task::JoinHandle<u16>> {
+    let slow = (0..n)
         .map(|_| {
-            let url = url.clone();
+            let url = gw.url("/mcp");
             tokio::spawn(async move { call(&url, PING, &ping_headers()).await.0 })
         })
         .collect();
-    // Wait until both hold their slot, as the table shows them in flight.
     let poll = async {
         loop {
             let resp = http().get(gw.url("/admin/backends")).bearer_auth(TOKEN).send().await.unwrap();
             let t: serde_json::Value = resp.json().await.unwrap();
-            if t["backends"][0]["instances"][0]["inFlight"] == 2 {
+            if t["backends"][0]["instances"][0]["inFlight"] == n {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     };
     tokio::time::timeout(DEADLINE, poll).await.expect("the slow requests never went in flight");
+    slow
+}
+
+#[tokio::test]
+async fn past_max_in_flight_a_request_gets_a_fast_503_and_the_slot_comes_back() {
+    let mock = mock(MockOptions { latency: Duration::from_millis(800), ..MockOptions::default() }).await;
+    let gw = gateway(parse(&config(&mock.url("/mcp"), "max_in_flight = 2", ""))).await;
+    let url = gw.url("/mcp");
+    let slow = fill_slots(&gw, 2).await;
     let started = Instant::now();
     let resp = post(&url, PING, &ping_headers()).await;
     assert!(started.elapsed() < Duration::from_millis(400), "the refusal waited: {:?}", started.elapsed());
@@ -348,10 +355,114 @@ async fn past_max_in_flight_a_request_gets_a_fast_503_and_the_slot_comes_back() 
     assert_eq!(resp.headers()["retry-after"], "1");
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], -32003);
+    assert_eq!(body["error"]["data"]["backend"], "b");
+    // Nothing measured yet: the hint is the old one second.
+    assert_eq!(body["error"]["data"]["retryAfterMs"], 1000);
     for task in slow {
         assert_eq!(task.await.unwrap(), 200);
     }
     assert_eq!(call(&url, PING, &ping_headers()).await.0, 200, "the slots came back");
     assert_eq!(totals(&gw).await, (3, 0), "the shed request never reached the backend");
     assert!(metrics(&gw).await.contains("switchyard_shed_total{backend=\"b\"} 1"));
+}
+
+#[tokio::test]
+async fn a_shed_requests_retry_hint_comes_from_how_long_slots_are_held() {
+    let mock = mock(MockOptions { latency: Duration::from_millis(400), ..MockOptions::default() }).await;
+    // Its own backend name: the shed metric is shared by the tests of this process.
+    let text = config(&mock.url("/mcp"), "max_in_flight = 2", "").replace("\"b\"", "\"slots\"");
+    let gw = gateway(parse(&text)).await;
+    let url = gw.url("/mcp");
+    // Two requests that each hold a slot for the mock's 400 ms teach the
+    // gateway how long slots are held.
+    for _ in 0..2 {
+        assert_eq!(call(&url, PING, &ping_headers()).await.0, 200);
+    }
+    let slow = fill_slots(&gw, 2).await;
+    let resp = post(&url, PING, &ping_headers()).await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1", "whole seconds, rounded up");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let ms = body["error"]["data"]["retryAfterMs"].as_u64().expect("no retryAfterMs");
+    // About 400 ms held over 2 slots: one frees every ~200 ms. A busy
+    // machine answers slower, never faster; the deadline (5 s) bounds it.
+    assert!((200..=2_500).contains(&ms), "retryAfterMs {ms}");
+    for task in slow {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+}
+
+#[tokio::test]
+async fn tokens_taken_by_earlier_rules_come_back_when_a_later_shared_rule_refuses() {
+    let redis = Redis::start().await;
+    let mock = mock(MockOptions::default()).await;
+    // Both rules in Redis; `all` admits first, then `echo` refuses.
+    let rules = format!(
+        "[[rate_limits]]\nname = \"all\"\nkey = \"global\"\nrate = \"1/h\"\nburst = 2\nstore = \"{url}\"\nstore_timeout = \"2s\"\n\n\
+         [[rate_limits]]\nname = \"echo\"\nkey = \"global\"\nrate = \"1/h\"\nburst = 1\nstore = \"{url}\"\nstore_timeout = \"2s\"\n\
+         match = {{ method = \"tools/call\", tool = \"echo\" }}\n",
+        url = redis.url()
+    );
+    let gw = gateway(parse(&config(&mock.url("/mcp"), "", &rules))).await;
+    let url = gw.url("/mcp");
+    let echo = stateless_headers("tools/call", Some("echo"));
+    assert_eq!(call(&url, &echo_call(), &echo).await.0, 200);
+    let (status, messages) = call(&url, &echo_call(), &echo).await;
+    assert_eq!((status, &messages[0]["error"]["data"]["rule"]), (429, &serde_json::json!("echo")));
+    // `all` had two; the admitted call took one, the refused one gave its back.
+    assert_eq!(call(&url, PING, &ping_headers()).await.0, 200, "the refused call's token was not given back");
+    let (status, messages) = call(&url, PING, &ping_headers()).await;
+    assert_eq!((status, &messages[0]["error"]["data"]["rule"]), (429, &serde_json::json!("all")));
+    let m = metrics(&gw).await;
+    for rule in ["all", "echo"] {
+        let shared = format!("switchyard_ratelimit_store_fallback{{rule=\"{rule}\"}} 0");
+        assert!(m.contains(&shared), "rule {rule} fell back to local buckets: {m}");
+    }
+}
+
+#[tokio::test]
+async fn an_rmcp_client_sees_a_429_as_an_http_status_and_calls_on_once_the_bucket_refills() {
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::service::{ClientLifecycleMode, ServiceError};
+
+    let mock = mock(MockOptions::default()).await;
+    // 20/s: one token every 50 ms, two at once.
+    let interval = Duration::from_millis(50);
+    let rules = "[[rate_limits]]\nname = \"calls\"\nrate = \"20/s\"\nburst = 2\nmatch = { method = \"tools/call\" }\n";
+    let gw = gateway(parse(&config(&mock.url("/mcp"), "", rules))).await;
+    let client = common::rmcp_client::connect((), &gw.url("/mcp"), ClientLifecycleMode::Initialize).await;
+    let echo = || {
+        CallToolRequestParams::new("echo").with_arguments(common::rmcp_client::args(serde_json::json!({ "text": "x" })))
+    };
+    let call_echo =
+        async || tokio::time::timeout(DEADLINE, client.call_tool(echo())).await.expect("tools/call timed out");
+
+    // Back to back, calls outrun 20/s within a few; the gateway refuses one.
+    let mut refused = None;
+    for _ in 0..100 {
+        if let Err(e) = call_echo().await {
+            refused = Some(e);
+            break;
+        }
+    }
+    let refused = refused.expect("100 calls back to back were never refused");
+    // rmcp 3.11 returns a 429 before reading its body (reqwest
+    // `post_message`, the `http_status_error` arm): the client sees the HTTP
+    // status and `Retry-After`, not the JSON-RPC -32005 error in the body.
+    // The error inside is a `StreamableHttpError<reqwest 0.13 Error>`, which
+    // this crate (on reqwest 0.12) cannot name to downcast to, hence its
+    // Debug form.
+    assert!(matches!(refused, ServiceError::TransportSend(_)), "not a transport error: {refused:?}");
+    let seen = format!("{refused:?}");
+    assert!(seen.contains(r#"HttpStatus(HttpStatusError { status: 429, retry_after: Some("1") })"#), "{seen}");
+
+    // The session survives the refusal. A refusal means the bucket was one
+    // token short, so after one interval the next call passes; calls paced
+    // at the rate all pass.
+    for _ in 0..5 {
+        tokio::time::sleep(interval).await;
+        let result = call_echo().await.expect("a call at the rate was refused");
+        assert_eq!(serde_json::to_value(&result).unwrap()["content"][0]["text"], "x");
+    }
+    let _ = client.cancel().await;
 }

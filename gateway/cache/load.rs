@@ -49,6 +49,9 @@ pub enum Miss {
     },
     /// No answer at all; the fetching caller gets the gateway's own error.
     Gateway(String),
+    /// A result an invalidation overtook while it was fetched (see
+    /// [`super::invalidations`]): every caller gets it, nobody keeps it.
+    Overtaken(Bytes),
 }
 
 /// What a result says about its own caching (2026-07-28, SEP-2549).

@@ -44,8 +44,11 @@
 //! drops reads of that URI, and `DELETE /admin/cache[/{backend}]` drops them by
 //! hand. HTTP notifications are seen on the SSE streams passing through
 //! ([`tap`]), stdio ones on the process pool's change feed ([`watch`]);
-//! backends without a cache pay for neither.
+//! backends without a cache pay for neither. An invalidation also covers
+//! the fetches in flight when it comes: their answers reach the callers
+//! waiting on them but are not kept ([`invalidations`]).
 
+mod invalidations;
 mod key;
 mod load;
 mod store;
@@ -73,6 +76,7 @@ use crate::front::body::ProxyBody;
 use crate::front::envelope::{Kind, Message};
 use crate::front::principal::Principal;
 use crate::session::Ticket;
+use invalidations::{Invalidations, Kept, Scope};
 use load::Miss;
 use store::{Entry, Store};
 
@@ -98,6 +102,8 @@ pub struct Cache {
     /// lookup, not two.
     any_public: AtomicBool,
     store: Store,
+    /// Recent invalidations, for the fetches they overtake.
+    invalidations: Invalidations,
 }
 
 /// Every backend's cache, by backend name, for the admin API.
@@ -124,6 +130,7 @@ impl Cache {
             annotated: RwLock::new(HashSet::new()),
             any_public: AtomicBool::new(false),
             store: Store::new(backend, config.max_bytes.0, config.ttl.0),
+            invalidations: Invalidations::default(),
         })
     }
 
@@ -223,8 +230,10 @@ impl Cache {
         let sse = prefers_sse(accept);
         let fetched_here = AtomicBool::new(false);
         let own_error: Mutex<Option<GatewayError>> = Mutex::new(None);
+        let kept = Kept::new(&self.invalidations, &self.store, &call.key);
         let fetch = async {
             fetched_here.store(true, Ordering::Relaxed);
+            let mark = self.invalidations.mark();
             let resp = forward.await.map_err(|e| {
                 let reason = e.to_string();
                 if let Ok(mut slot) = own_error.lock() {
@@ -236,7 +245,14 @@ impl Cache {
             if self.trust_annotations && call.key.method() == "tools/list" {
                 self.learn(&fetched.result);
             }
-            Ok(Arc::new(self.entry(fetched.result, &fetched.hints)))
+            // Asked here, before moka stores what this returns, and again by
+            // `kept` after it did.
+            if self.invalidations.overtaken(mark, &call.key) {
+                return Err(Miss::Overtaken(fetched.result));
+            }
+            let entry = Arc::new(self.entry(fetched.result, &fetched.hints));
+            kept.storing(mark, entry.clone());
+            Ok(entry)
         };
         let outcome = self.store.get_or_load(&call.key, fetch).await;
         let fetched_here = fetched_here.load(Ordering::Relaxed);
@@ -263,6 +279,9 @@ impl Cache {
             Err(miss) => miss,
         };
         match (&*miss, fetched_here) {
+            (Miss::Overtaken(result), _) => {
+                Ok(load::mark(load::replay_result(&call.id, result, sse), verdict, request_id))
+            }
             (Miss::Rpc { status, error }, _) => {
                 Ok(load::mark(load::replay_error(*status, &call.id, error, sse), verdict, request_id))
             }
@@ -303,19 +322,30 @@ impl Cache {
             "notifications/resources/updated" => {
                 let Some(uri) = n.params.and_then(|p| p.uri) else { return false };
                 tracing::debug!(backend = &*self.backend, uri = %uri, "cache: resource updated");
-                self.store.remove_if(move |k| k.method() == "resources/read" && k.name() == Some(uri.as_str()));
+                self.invalidate(Scope::Read(uri.into()));
                 return true;
             }
             _ => return false,
         };
         tracing::debug!(backend = &*self.backend, notification = %n.method, "cache: dropping entries");
-        self.store.remove_if(move |k| methods.contains(&k.method()));
+        self.invalidate(Scope::Methods(methods));
         true
     }
 
     /// Drops every entry.
     pub fn clear(&self) {
-        self.store.clear();
+        self.invalidate(Scope::All);
+    }
+
+    /// Drops what `scope` covers: stored entries, and the answers of the
+    /// fetches in flight. Recorded first, so that a fetch storing meanwhile
+    /// either sees the record or is stored in time to be dropped.
+    fn invalidate(&self, scope: Scope) {
+        self.invalidations.record(scope.clone());
+        match scope {
+            Scope::All => self.store.clear(),
+            scope => self.store.remove_if(move |k| scope.covers(k)),
+        }
     }
 
     fn entry(&self, result: Bytes, hints: &Hints) -> Entry {

@@ -133,6 +133,14 @@ impl Store {
         }
     }
 
+    /// Drops `entry` under whatever key holds it. Synchronous, so that it
+    /// can run in a `Drop`.
+    pub fn remove_entry(&self, entry: Arc<Entry>) {
+        if let Err(e) = self.cache.invalidate_entries_if(move |_, v| Arc::ptr_eq(v, &entry)) {
+            tracing::warn!(error = %e, "cache: could not invalidate an entry");
+        }
+    }
+
     /// Drops everything.
     pub fn clear(&self) {
         self.cache.invalidate_all();

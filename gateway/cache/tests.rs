@@ -235,3 +235,115 @@ async fn sse_is_replayed_when_the_client_prefers_it() {
     let resp = cache.serve(call(&cache, 6, "tools/list", "{}", ip(1)).unwrap(), None, &RID, never).await.unwrap();
     assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
 }
+
+/// Serves `call` through an upstream call that answers `old` only once
+/// `invalidate` has run, which it does as soon as the call was sent: the
+/// invalidation overtakes the fetch. Returns the verdict and body.
+async fn overtaken(cache: &Cache, call: Call, old: &str, invalidate: impl AsyncFnOnce()) -> (String, String) {
+    let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<()>();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let answer = format!(r#"{{"jsonrpc":"2.0","id":0,"result":{old}}}"#);
+    let forward = async move {
+        let _ = sent_tx.send(());
+        let _ = release_rx.await;
+        json_answer(&answer, 200)
+    };
+    let driver = async {
+        sent_rx.await.expect("the upstream call was never sent");
+        invalidate().await;
+        let _ = release_tx.send(());
+    };
+    let (resp, ()) = tokio::join!(cache.serve(call, None, &RID, forward), driver);
+    let resp = resp.unwrap();
+    let verdict = resp.headers()[CACHE_HEADER].to_str().unwrap().to_string();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (verdict, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn an_invalidation_during_a_fetch_keeps_its_answer_out_of_the_cache() {
+    let cache = cache_with(|c| c.methods = vec![config::CacheMethod::ToolsList, config::CacheMethod::ResourcesRead]);
+    let count = AtomicUsize::new(0);
+    let tools = |c: &Cache| call(c, 1, "tools/list", "{}", ip(1)).unwrap();
+    let read = |c: &Cache, uri: &str| call(c, 1, "resources/read", &format!(r#"{{"uri":"{uri}"}}"#), ip(1)).unwrap();
+    let changed = br#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#;
+    let updated = |uri: &str| {
+        format!(r#"{{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{{"uri":"{uri}"}}}}"#)
+    };
+
+    // The caller that fetched still gets the old answer, as a miss...
+    let (v, body) = overtaken(&cache, tools(&cache), r#"{"v":"old"}"#, async || assert!(cache.observe(changed))).await;
+    assert_eq!(v, "miss");
+    assert!(body.contains("old"), "{body}");
+    // ...but the next caller asks again and gets the new one, which is kept.
+    let (v, body) = serve(&cache, tools(&cache), &count, r#"{"v":"new"}"#).await;
+    assert_eq!(v, "miss");
+    assert!(body.contains("new"), "{body}");
+    assert_eq!(serve(&cache, tools(&cache), &count, r#"{"v":"newer"}"#).await.0, "hit");
+
+    // `resources/updated` covers the reads of its URI only.
+    let overtake_a = async || assert!(cache.observe(updated("a").as_bytes()));
+    overtaken(&cache, read(&cache, "a"), r#"{"v":"old"}"#, overtake_a).await;
+    assert_eq!(serve(&cache, read(&cache, "a"), &count, r#"{"v":"new"}"#).await.0, "miss");
+    let elsewhere = async || assert!(cache.observe(updated("b").as_bytes()));
+    overtaken(&cache, read(&cache, "c"), r#"{"v":"c"}"#, elsewhere).await;
+    assert_eq!(serve(&cache, read(&cache, "c"), &count, "{}").await.0, "hit", "another URI's update dropped it");
+
+    // The admin API's clear covers everything.
+    cache.clear();
+    overtaken(&cache, tools(&cache), r#"{"v":"old"}"#, async || cache.clear()).await;
+    let (v, body) = serve(&cache, tools(&cache), &count, r#"{"v":"new"}"#).await;
+    assert!(v == "miss" && body.contains("new"), "{v} {body}");
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_stdio_change_feed_overtakes_a_fetch_too() {
+    let cache = cache_with(|_| {});
+    let (feed, changes) = tokio::sync::broadcast::channel(8);
+    watch(cache.clone(), changes);
+    let tools = |c: &Cache| call(c, 1, "tools/list", "{}", ip(1)).unwrap();
+    let announce = async || {
+        let before = cache.invalidations.mark();
+        feed.send(Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#)).unwrap();
+        // The feed is followed by a task of its own: wait until it acted.
+        let seen = async {
+            while cache.invalidations.mark() == before {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), seen).await.expect("the change feed was never read");
+    };
+    assert_eq!(overtaken(&cache, tools(&cache), r#"{"v":"old"}"#, announce).await.0, "miss");
+    let count = AtomicUsize::new(0);
+    let (v, body) = serve(&cache, tools(&cache), &count, r#"{"v":"new"}"#).await;
+    assert!(v == "miss" && body.contains("new"), "{v} {body}");
+}
+
+#[tokio::test]
+async fn waiters_on_an_overtaken_fetch_get_its_answer() {
+    let cache = cache_with(|_| {});
+    let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<()>();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let first = async move {
+        let _ = sent_tx.send(());
+        let _ = release_rx.await;
+        json_answer(r#"{"jsonrpc":"2.0","id":0,"result":{"v":"old"}}"#, 200)
+    };
+    let never = async { Err(GatewayError::NoInstance) };
+    let fetching = cache.serve(call(&cache, 1, "tools/list", "{}", ip(1)).unwrap(), None, &RID, first);
+    let waiting = cache.serve(call(&cache, 2, "tools/list", "{}", ip(1)).unwrap(), None, &RID, never);
+    let driver = async {
+        sent_rx.await.unwrap();
+        // Let the second caller join the fetch before the change comes.
+        tokio::task::yield_now().await;
+        cache.clear();
+        let _ = release_tx.send(());
+    };
+    let (a, b, ()) = tokio::join!(fetching, waiting, driver);
+    for (resp, id) in [(a.unwrap(), 1), (b.unwrap(), 2)] {
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(String::from_utf8_lossy(&body), format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"v":"old"}}}}"#));
+    }
+    assert!(cache.store.fresh(&call(&cache, 3, "tools/list", "{}", ip(1)).unwrap().key).await.is_none());
+}

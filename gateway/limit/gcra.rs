@@ -74,6 +74,14 @@ impl Gcra {
             (Decision::Allow, new_tat)
         }
     }
+
+    /// The TAT of a bucket at `tat_ns` after one admitted request's token is
+    /// given back at `now_ns`: one interval earlier, but not before now. A
+    /// TAT at or before now already means a full bucket, so a refund can
+    /// never leave one fuller than full, whatever ran in between.
+    pub fn refund(&self, tat_ns: u64, now_ns: u64) -> u64 {
+        tat_ns.saturating_sub(self.interval_ns).max(now_ns)
+    }
 }
 
 // === impl LocalBuckets ===
@@ -86,7 +94,7 @@ impl LocalBuckets {
 
     /// Takes one request from `key`'s bucket, if it has room.
     pub fn check(&self, key: &str) -> Decision {
-        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let now = self.now();
         if let Some(tat) = self.tats.get(key) {
             return self.update(&tat, now);
         }
@@ -97,6 +105,15 @@ impl LocalBuckets {
         self.update(&entry, now)
     }
 
+    /// Gives back the token a request took from `key`'s bucket, when a later
+    /// rule refused that request. A bucket no longer held was full again
+    /// (and swept): nothing to give back.
+    pub fn refund(&self, key: &str) {
+        let Some(tat) = self.tats.get(key) else { return };
+        let now = self.now();
+        let _ = tat.fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| Some(self.gcra.refund(t, now)));
+    }
+
     /// Buckets held (tests and sweeping).
     pub fn len(&self) -> usize {
         self.tats.len()
@@ -105,6 +122,11 @@ impl LocalBuckets {
     /// Whether no bucket is held.
     pub fn is_empty(&self) -> bool {
         self.tats.is_empty()
+    }
+
+    /// Nanoseconds since `epoch`, on tokio's clock.
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
     fn update(&self, tat: &AtomicU64, now: u64) -> Decision {

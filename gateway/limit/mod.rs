@@ -11,8 +11,10 @@
 //!   them. Over the limit: 429, `Retry-After`, and JSON-RPC error -32005 whose
 //!   `data` is `{"retryAfterMs": n, "rule": "…"}`.
 //! - **Admission** (`max_in_flight` per backend, [`admission`]): past the
-//!   cap, a fast 503 with `Retry-After: 1` and -32003, no queue. Only
-//!   messages holding a request take a slot.
+//!   cap, a fast 503 with `Retry-After` and -32003 whose `data` is
+//!   `{"retryAfterMs": n, "backend": "…"}`, no queue; `n` comes from how
+//!   long the backend's requests have lately held their slots. Only messages
+//!   holding a request take a slot.
 //!
 //! What is counted:
 //! - Only POSTed JSON-RPC *requests*. Notifications and the client's
@@ -24,8 +26,10 @@
 //!   server's stream (one per session), and a refused DELETE would only keep
 //!   a session alive longer.
 //! - A request that matches several rules takes from each, in config
-//!   order, and the first refusal wins; rate limits run before admission, so
-//!   a refused request holds no slot.
+//!   order, and the first refusal wins; the rules (and, in a batch, the
+//!   requests) that admitted it before then get their tokens back, so a
+//!   refused request costs no bucket anything. Rate limits run before
+//!   admission, so a refused request holds no slot.
 //!
 //! Cheap when nothing matches: [`Limits::for_route`] keeps, per route, only
 //! the rules whose `route` and `backend` can match it, so a route with no
@@ -38,12 +42,13 @@ pub mod rule;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::HeaderMap;
 
 pub use admission::{Admission, Permit};
 pub use gcra::{Decision, Gcra, LocalBuckets};
-pub use rule::Rule;
+pub use rule::{Rule, Taken};
 
 use crate::config::Config;
 use crate::config::limit::LimitKey;
@@ -90,7 +95,10 @@ impl Limits {
         let admission = config
             .backends
             .iter()
-            .filter_map(|b| Some((b.name.get_ref().clone(), Admission::new(b.name.get_ref(), b.max_in_flight?.get()))))
+            .filter_map(|b| {
+                let deadline = b.timeouts.values().map(|t| t.0).fold(b.timeout.0, Duration::max);
+                Some((b.name.get_ref().clone(), Admission::new(b.name.get_ref(), b.max_in_flight?.get(), deadline)))
+            })
             .collect();
         Self { rules, admission }
     }
@@ -136,21 +144,45 @@ impl RouteLimit {
     }
 
     async fn rate_limit(&self, message: &Message, client: &Client, headers: &HeaderMap) -> Result<(), GatewayError> {
-        let (mut principal, mut ip) = (None, None);
+        let mut keys = Keys::default();
+        // The tokens taken so far, given back if a later check refuses. Only
+        // kept when a second check can follow, so that the common case (one
+        // rule, one request) never allocates.
+        let refundable = self.rules.len() > 1 || matches!(message, Message::Batch(_));
+        let mut taken: Vec<(&Rule, Taken)> = Vec::new();
         for env in requests(message) {
             let method = env.method();
             for rule in self.rules.iter().filter(|r| r.matches(method, env.name.as_deref())) {
-                let key = match rule.key {
-                    LimitKey::Client => principal.get_or_insert_with(|| client.principal(headers).key()).as_str(),
-                    LimitKey::Ip => ip.get_or_insert_with(|| format!("ip:{}", client.peer.addr.ip())).as_str(),
-                    LimitKey::Global => "global",
-                };
-                if let Decision::Deny(wait) = rule.check(key).await {
-                    return Err(GatewayError::RateLimited { rule: rule.name.clone(), retry_after: wait });
+                match rule.check(keys.of(rule.key, client, headers)).await {
+                    Ok(t) if refundable => taken.push((rule, t)),
+                    Ok(_) => {}
+                    Err(wait) => {
+                        for (rule, t) in taken {
+                            rule.refund(keys.of(rule.key, client, headers), t).await;
+                        }
+                        return Err(GatewayError::RateLimited { rule: rule.name.clone(), retry_after: wait });
+                    }
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// A request's bucket keys, worked out once each and only when a rule asks.
+#[derive(Default)]
+struct Keys {
+    principal: Option<String>,
+    ip: Option<String>,
+}
+
+impl Keys {
+    fn of(&mut self, kind: LimitKey, client: &Client, headers: &HeaderMap) -> &str {
+        match kind {
+            LimitKey::Client => self.principal.get_or_insert_with(|| client.principal(headers).key()),
+            LimitKey::Ip => self.ip.get_or_insert_with(|| format!("ip:{}", client.peer.addr.ip())),
+            LimitKey::Global => "global",
+        }
     }
 }
 

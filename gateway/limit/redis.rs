@@ -4,7 +4,9 @@
 //! [`super::gcra`] atomically inside Redis, on Redis's own clock (`TIME`),
 //! so replicas whose clocks disagree still agree on every bucket. A bucket is
 //! one string key, `switchyard:rl:<rule>:<key>`, holding the TAT in
-//! microseconds and expiring when the bucket is full again.
+//! microseconds and expiring when the bucket is full again. Giving a token
+//! back (a later rule refused the request) is a second script, the same
+//! step in reverse, and one more round trip on that rarer path.
 //!
 //! Redis is a dependency the gateway must survive losing. Every call is
 //! bounded by the rule's `store_timeout`; on an error or a timeout the rule
@@ -48,7 +50,26 @@ redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.floor(ahea
 return {1, 0}
 ";
 
+/// A refund ([`super::gcra::Gcra::refund`]) in Lua: the TAT one interval
+/// earlier, not before now; a key at or before now is a full bucket, so it
+/// is deleted. `ARGV[1]` is the interval in microseconds.
+const REFUND_LUA: &str = r"
+local interval = tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if not tat then return {1, 0} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local new_tat = tat - interval
+if new_tat <= now then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.floor((new_tat - now) / 1000) + 1)
+end
+return {1, 0}
+";
+
 static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(GCRA_LUA));
+static REFUND: LazyLock<Script> = LazyLock::new(|| Script::new(REFUND_LUA));
 
 /// One Redis, shared by every rule that names its URL.
 pub struct Connection {
@@ -126,19 +147,8 @@ impl RedisBuckets {
         if self.down.load(Ordering::Relaxed) && now_ms < self.quiet_until_ms.load(Ordering::Relaxed) {
             return None;
         }
-        let result = match self.conn.manager() {
-            Some(mut manager) => {
-                let mut call = SCRIPT.key(format!("{}{key}", self.prefix));
-                call.arg((self.gcra.interval_ns / 1000).max(1)).arg((self.gcra.tolerance_ns / 1000).max(1));
-                match tokio::time::timeout(self.conn.timeout, call.invoke_async::<(i64, i64)>(&mut manager)).await {
-                    Ok(Ok(answer)) => Ok(answer),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err(format!("no answer within {:?}", self.conn.timeout)),
-                }
-            }
-            None => Err("the store URL cannot be used".into()),
-        };
-        match result {
+        let tolerance_us = (self.gcra.tolerance_ns / 1000).max(1);
+        match self.run(&SCRIPT, key, &[self.interval_us(), tolerance_us]).await {
             Ok((allowed, wait_us)) => {
                 if self.down.swap(false, Ordering::Relaxed) {
                     tracing::info!(rule = &*self.rule, store = %self.conn.shown, "rate-limit store is back; buckets are shared again");
@@ -163,8 +173,37 @@ impl RedisBuckets {
         }
     }
 
+    /// Gives back the token a request took from `key`'s shared bucket, when
+    /// a later rule refused that request. Best effort: a refund that fails
+    /// leaves the bucket one request emptier, which it was anyway a moment
+    /// ago, so it is logged and not retried, and does not count as the
+    /// store failing a decision.
+    pub async fn refund(&self, key: &str) {
+        if let Err(error) = self.run(&REFUND, key, &[self.interval_us()]).await {
+            tracing::debug!(rule = &*self.rule, store = %self.conn.shown, %error, "rate-limit refund failed");
+        }
+    }
+
     /// Whether the rule is on its local buckets now.
     pub fn falling_back(&self) -> bool {
         self.down.load(Ordering::Relaxed)
+    }
+
+    fn interval_us(&self) -> u64 {
+        (self.gcra.interval_ns / 1000).max(1)
+    }
+
+    /// Runs `script` on `key`'s bucket with `args`, within the store's timeout.
+    async fn run(&self, script: &Script, key: &str, args: &[u64]) -> Result<(i64, i64), String> {
+        let Some(mut manager) = self.conn.manager() else { return Err("the store URL cannot be used".into()) };
+        let mut call = script.key(format!("{}{key}", self.prefix));
+        for arg in args {
+            call.arg(*arg);
+        }
+        match tokio::time::timeout(self.conn.timeout, call.invoke_async::<(i64, i64)>(&mut manager)).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {:?}", self.conn.timeout)),
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! request takes from, and where the buckets live.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use metrics::Counter;
 
@@ -26,6 +27,16 @@ pub struct Rule {
     shared: Option<RedisBuckets>,
     /// `switchyard_ratelimited_total{rule}`.
     limited: Counter,
+}
+
+/// Which buckets an admitted request took its token from, so that a refund
+/// goes back to the same ones even if the store failed or came back since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// This process's buckets.
+    Local,
+    /// The store's.
+    Shared,
 }
 
 // === impl Rule ===
@@ -71,17 +82,29 @@ impl Rule {
     }
 
     /// Takes one request from `key`'s bucket: the shared one when the store
-    /// answers, this process's otherwise.
-    pub async fn check(&self, key: &str) -> Decision {
+    /// answers, this process's otherwise. A refusal says how long until the
+    /// bucket has room.
+    pub async fn check(&self, key: &str) -> Result<Taken, Duration> {
         let shared = match &self.shared {
-            Some(redis) => redis.check(key).await,
+            Some(redis) => redis.check(key).await.map(|d| (d, Taken::Shared)),
             None => None,
         };
-        let decision = shared.unwrap_or_else(|| self.local.check(key));
-        if decision != Decision::Allow {
-            self.limited.increment(1);
+        match shared.unwrap_or_else(|| (self.local.check(key), Taken::Local)) {
+            (Decision::Allow, taken) => Ok(taken),
+            (Decision::Deny(wait), _) => {
+                self.limited.increment(1);
+                Err(wait)
+            }
         }
-        decision
+    }
+
+    /// Gives back the token [`Rule::check`] took from `key`'s bucket in
+    /// `taken`, because a later rule refused the request.
+    pub async fn refund(&self, key: &str, taken: Taken) {
+        match (taken, &self.shared) {
+            (Taken::Shared, Some(redis)) => redis.refund(key).await,
+            _ => self.local.refund(key),
+        }
     }
 
     /// Whether the rule has a store and is on its local buckets now.

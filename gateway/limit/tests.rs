@@ -127,3 +127,75 @@ fn only_requests_other_than_listen_take_an_admission_slot() {
         r#"[{"jsonrpc":"2.0","method":"notifications/x"},{"jsonrpc":"2.0","id":2,"method":"ping"}]"#
     )));
 }
+
+/// A client at 10.0.0.1 and no headers, for rate-limit checks.
+fn client() -> (Client, HeaderMap) {
+    let peer = crate::front::headers::Peer::new("10.0.0.1:5000".parse().unwrap());
+    (Client { peer: Arc::new(peer), request_id: http::HeaderValue::from_static("rid") }, HeaderMap::new())
+}
+
+fn message(body: &str) -> Message {
+    crate::front::envelope::parse(body.as_bytes()).unwrap()
+}
+
+const CALL_T: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t"}}"#;
+const PING: &str = r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#;
+
+/// The rule that refused, or `None` when all admitted.
+async fn refused_by(route: &RouteLimit, body: &str) -> Option<String> {
+    let (client, headers) = client();
+    match route.rate_limit(&message(body), &client, &headers).await {
+        Ok(()) => None,
+        Err(GatewayError::RateLimited { rule, .. }) => Some(rule.to_string()),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_later_rules_refusal_gives_the_earlier_rules_their_tokens_back() {
+    let limits = Limits::build(&config(
+        "[[rate_limits]]\nname = \"all\"\nkey = \"global\"\nrate = \"1/h\"\nburst = 2\n\n\
+         [[rate_limits]]\nname = \"t\"\nkey = \"ip\"\nrate = \"1/h\"\nburst = 1\nmatch = { method = \"tools/call\", tool = \"t\" }\n",
+    ));
+    let route = limits.for_route("/a", "a");
+    assert_eq!(refused_by(&route, CALL_T).await, None);
+    // `all` admits, `t` refuses: `all` must not keep the token.
+    assert_eq!(refused_by(&route, CALL_T).await.as_deref(), Some("t"));
+    assert_eq!(refused_by(&route, PING).await, None, "the refused call's token was not given back");
+    assert_eq!(refused_by(&route, PING).await.as_deref(), Some("all"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_batch_gives_back_what_its_earlier_requests_took() {
+    let limits =
+        Limits::build(&config("[[rate_limits]]\nname = \"all\"\nkey = \"global\"\nrate = \"1/h\"\nburst = 3\n"));
+    let route = limits.for_route("/b", "b");
+    let batch = format!("[{PING},{PING},{PING},{PING}]");
+    assert_eq!(refused_by(&route, &batch).await.as_deref(), Some("all"));
+    for _ in 0..3 {
+        assert_eq!(refused_by(&route, PING).await, None);
+    }
+    assert_eq!(refused_by(&route, PING).await.as_deref(), Some("all"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refund_never_leaves_a_bucket_fuller_than_full() {
+    let buckets = LocalBuckets::new(Gcra::new(10, SECOND, 2));
+    assert_eq!(buckets.check("k"), Decision::Allow);
+    // Long after, the bucket is full again; giving the token back adds nothing.
+    tokio::time::advance(SECOND).await;
+    buckets.refund("k");
+    buckets.refund("never-used");
+    for _ in 0..2 {
+        assert_eq!(buckets.check("k"), Decision::Allow);
+    }
+    assert!(matches!(buckets.check("k"), Decision::Deny(_)));
+    // A token taken and given back at once leaves the bucket as it was.
+    buckets.refund("k");
+    assert_eq!(buckets.check("k"), Decision::Allow);
+    assert!(matches!(buckets.check("k"), Decision::Deny(_)));
+    let g = Gcra::new(10, SECOND, 2);
+    assert_eq!(g.refund(500_000_000, 100_000_000), 400_000_000);
+    assert_eq!(g.refund(150_000_000, 100_000_000), 100_000_000);
+    assert_eq!(g.refund(50_000_000, 100_000_000), 100_000_000);
+}
