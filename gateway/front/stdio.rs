@@ -17,7 +17,7 @@ use super::headers::SESSION_ID;
 use super::{Client, Front, Info, Route};
 use crate::error::GatewayError;
 use crate::jsonrpc;
-use crate::session::Ticket;
+use crate::session::{ClientCaps, Ticket};
 use crate::stdio::{Reply, StdioBackend};
 
 /// What the front learned about a POST before handing it to a stdio backend.
@@ -132,6 +132,7 @@ impl Front {
             instance: format!("stdio:{}", stdio.name),
             upstream_session: session,
             protocol_version: version.to_string(),
+            client_caps: ClientCaps::of_initialize(body),
             issued_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         };
         let token = HeaderValue::from_str(&self.key.seal(&route.path, &ticket))
