@@ -18,7 +18,7 @@ use super::{Client, Front, Info, Route};
 use crate::error::GatewayError;
 use crate::jsonrpc;
 use crate::session::{ClientCaps, Ticket};
-use crate::stdio::{Reply, StdioBackend};
+use crate::stdio::{Caller, Reply, StdioBackend};
 
 /// What the front learned about a POST before handing it to a stdio backend.
 pub struct Post<'a> {
@@ -83,7 +83,16 @@ impl Front {
                     // call, need a stream; anything else is one JSON answer.
                     let stream = method == "tools/call" || memchr_contains(&post.body, b"\"progressToken\"");
                     let session = session_key(post.ticket.as_ref());
-                    match stdio.request(session, &post.body, id(&env)?, method, post.stateless, owner, stream).await? {
+                    // Only a streamed request can be asked anything by the child.
+                    let caps = match (&post.ticket, stream) {
+                        (_, false) => ClientCaps::NONE,
+                        (Some(ticket), true) => ticket.client_caps,
+                        // 2026-07-28 clients declare them on every request.
+                        (None, true) if post.stateless => ClientCaps::of_stateless_request(&post.body),
+                        (None, true) => ClientCaps::NONE,
+                    };
+                    let caller = Caller { owner, stateless: post.stateless, caps };
+                    match stdio.request(session, &post.body, id(&env)?, method, caller, stream).await? {
                         Reply::Json(reply) => Ok(json(reply)),
                         Reply::Stream(rx) => Ok(sse(ProxyBody::events(rx))),
                     }

@@ -193,6 +193,7 @@ pub async fn ask(
         // No client's `notifications/cancelled` can name it: client owners
         // are hashes of session tokens, or 0.
         owner: u64::MAX,
+        caps: crate::session::ClientCaps::NONE,
         streaming: false,
     };
     process.send(id, Bytes::from(line), waiter).map_err(|e| Unanswered::Other(e.into()))?;

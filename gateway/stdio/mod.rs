@@ -25,6 +25,7 @@ pub mod handshake;
 mod pool;
 mod probe;
 mod process;
+mod server_request;
 mod sessions;
 pub mod supervisor;
 mod wire;
@@ -41,6 +42,7 @@ use crate::backend::Instance;
 use crate::config;
 use crate::error::GatewayError;
 use crate::jsonrpc;
+use crate::session::ClientCaps;
 use crate::table::Load;
 use crate::telemetry::backend::BackendMetrics;
 pub use handshake::Upstream;
@@ -74,6 +76,20 @@ pub struct StdioBackend {
     sessions: Option<Arc<sessions::Sessions>>,
     /// `_meta` for requests to a stateless child, built once.
     request_meta: serde_json::Value,
+}
+
+/// Who sent a request, as far as the child's own requests need to know.
+#[derive(Clone, Copy, Debug)]
+pub struct Caller {
+    /// A hash of the client's session token (0 without one): a client's
+    /// cancellation reaches only its own requests, and a server request is
+    /// not ambiguous among requests of one client.
+    pub owner: u64,
+    /// Whether the client speaks the 2026-07-28 era, which forbids server
+    /// requests on its response stream.
+    pub stateless: bool,
+    /// What the client declared it can answer (sampling, elicitation, roots).
+    pub caps: ClientCaps,
 }
 
 /// How a request is answered.
@@ -307,17 +323,16 @@ impl StdioBackend {
     /// otherwise only the reply is awaited. Either way the request is bounded
     /// by the backend's `timeout`: on expiry the child gets
     /// `notifications/cancelled` and the client an error.
-    #[allow(clippy::too_many_arguments)]
     pub async fn request(
         &self,
         session: Option<u64>,
         body: &[u8],
         id: &RawValue,
         method: &str,
-        stateless_client: bool,
-        owner: u64,
+        caller: Caller,
         stream: bool,
     ) -> Result<Reply, GatewayError> {
+        let stateless_client = caller.stateless;
         let (process, instance) = match (&self.sessions, session) {
             (Some(sessions), Some(key)) => sessions.serving(key).ok_or(GatewayError::SessionNotFound)?,
             (Some(_), None) => {
@@ -348,7 +363,8 @@ impl StdioBackend {
             original_id: id.to_owned(),
             original_token: token,
             patch,
-            owner,
+            owner: caller.owner,
+            caps: caller.caps,
             streaming: stream && !stateless_client,
         };
         let record = instance.record.clone();
