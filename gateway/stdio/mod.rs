@@ -18,8 +18,9 @@
 //! - a stateless client's `server/discover` is answered from the same result,
 //!   and results gain the fields the 2026-07-28 wire requires;
 //! - a request carrying a `progressToken` is answered as SSE, so progress
-//!   reaches the client as it happens; others are answered as JSON.
+//!   reaches the client as it happens; others are answered as JSON (`answer`).
 
+mod answer;
 mod child;
 pub mod handshake;
 mod pool;
@@ -41,10 +42,9 @@ use tokio::sync::{broadcast, mpsc, watch};
 use crate::backend::Instance;
 use crate::config;
 use crate::error::GatewayError;
-use crate::jsonrpc;
 use crate::session::ClientCaps;
-use crate::table::Load;
 use crate::telemetry::backend::BackendMetrics;
+use answer::Call;
 pub use handshake::Upstream;
 pub use process::{Pending, Process};
 use supervisor::Slot;
@@ -333,6 +333,7 @@ impl StdioBackend {
         stream: bool,
     ) -> Result<Reply, GatewayError> {
         let stateless_client = caller.stateless;
+        let child_stateless = self.upstream().is_some_and(|u| u.is_stateless());
         let (process, instance) = match (&self.sessions, session) {
             (Some(sessions), Some(key)) => sessions.serving(key).ok_or(GatewayError::SessionNotFound)?,
             (Some(_), None) => {
@@ -343,7 +344,6 @@ impl StdioBackend {
             }
             (None, _) => self.pick().ok_or_else(|| self.unavailable())?,
         };
-        let child_stateless = self.upstream().is_some_and(|u| u.is_stateless());
         let patch = Patch::for_method(stateless_client, child_stateless, method);
         let up_id = process.next_id();
         // A stateless child needs `_meta` on every request; a session-era
@@ -357,7 +357,7 @@ impl StdioBackend {
         };
         let (line, token) = wire::request_line(up_id, body, meta)
             .map_err(|e| GatewayError::InvalidRequest(format!("bad request: {e}")))?;
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::unbounded_channel();
         let waiter = Pending {
             sink: tx,
             original_id: id.to_owned(),
@@ -374,65 +374,8 @@ impl StdioBackend {
             record.fail();
             return Err(GatewayError::UpstreamConnect(e.into()));
         }
-        let deadline = self.timeout;
-        if !stream {
-            let reply = async {
-                while let Some((msg, last)) = rx.recv().await {
-                    if last {
-                        return Some(msg);
-                    }
-                }
-                None
-            };
-            let outcome = match tokio::time::timeout(deadline, reply).await {
-                Ok(Some(reply)) => {
-                    process.answered();
-                    Ok(Reply::Json(reply))
-                }
-                Ok(None) => Err(GatewayError::UpstreamFailed("backend process exited".into())),
-                Err(_) => {
-                    timed_out(&process, up_id);
-                    Err(GatewayError::UpstreamTimeout(deadline))
-                }
-            };
-            finished(&record, load, sent, outcome.is_ok());
-            return outcome;
-        }
-        let (out, out_rx) = mpsc::unbounded_channel();
-        let id = id.to_owned();
-        tokio::spawn(async move {
-            let expiry = tokio::time::sleep(deadline);
-            tokio::pin!(expiry);
-            let ok = loop {
-                tokio::select! {
-                    msg = rx.recv() => match msg {
-                        Some((msg, last)) => {
-                            if out.send(msg).is_err() {
-                                process.cancel(up_id, "the client went away");
-                                break true;
-                            }
-                            if last {
-                                process.answered();
-                                break true;
-                            }
-                        }
-                        None => break false,
-                    },
-                    _ = &mut expiry => {
-                        timed_out(&process, up_id);
-                        let msg = format!("upstream did not answer within {deadline:?}");
-                        let _ = out.send(jsonrpc::error_body(Some(&id), crate::error::codes::GATEWAY_TIMEOUT, &msg));
-                        break false;
-                    }
-                    _ = out.closed() => {
-                        process.cancel(up_id, "the client went away");
-                        break true;
-                    }
-                }
-            };
-            finished(&record, load, sent, ok);
-        });
-        Ok(Reply::Stream(out_rx))
+        let call = Call { process, up_id, rx, record, load, sent, id: id.to_owned(), deadline: self.timeout };
+        if stream { Ok(call.stream()) } else { call.json().await }
     }
 }
 
@@ -440,24 +383,6 @@ impl Drop for StdioBackend {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
     }
-}
-
-/// Counts a request finished on its process's row: its latency, and whether
-/// it failed (the process exited, or the deadline passed).
-fn finished(record: &crate::table::Record, load: Load, sent: tokio::time::Instant, ok: bool) {
-    if ok {
-        record.observe_latency(sent.elapsed());
-        record.succeed();
-    } else {
-        record.fail();
-    }
-    drop(load);
-}
-
-/// Cancels upstream and counts the timeout; enough in a row recycle the child.
-fn timed_out(process: &Process, up_id: u64) {
-    process.cancel(up_id, "deadline exceeded");
-    process.count_timeout();
 }
 
 /// A message as one stdio line. JSON allows raw newlines only as whitespace
