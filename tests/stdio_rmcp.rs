@@ -250,9 +250,10 @@ async fn progress_reaches_a_session_era_client_from_a_session_era_child() {
 // A session-era child sends `sampling/createMessage`; the gateway puts it on
 // the SSE stream of the client's `tools/call` with id `sy:<slot>:<id>`, and
 // the client's POSTed answer goes back to the child.
-// A modern child is used statelessly (2026-07-28 forbids server→client
-// requests): it answers `input_required` (MRTR), and the rmcp client retries
-// the call with `inputResponses`.
+// A 2026-07-28 client is never sent a request (that era forbids them on a
+// response stream): its call is answered `input_required` (MRTR) with the
+// child's question, the child's call stays pending, and the rmcp client's
+// retry with `inputResponses` carries the answer back to the child.
 
 /// Declares sampling and answers every `sampling/createMessage` with
 /// `<name> says: <the prompt reversed>` from model `<name>-model`, recording
@@ -329,10 +330,17 @@ async fn sampling_round_trip_session_era_client_session_era_child() {
     sampling_round_trip(Child::SessionEra, session_era()).await;
 }
 
-#[ignore = "limitation: a child that speaks both eras is initialized (session era); its server requests are never put on a 2026-07-28 client's stream (that era forbids them), so this round trip is refused"]
+/// The gateway initializes a child that speaks both eras (session era), so
+/// the child asks with a request of its own; the 2026-07-28 client gets it
+/// as an `input_required` round and retries with its answer.
 #[tokio::test]
 async fn sampling_round_trip_stateless_client_modern_child() {
     sampling_round_trip(Child::Modern, discover()).await;
+}
+
+#[tokio::test]
+async fn sampling_round_trip_stateless_client_session_era_child() {
+    sampling_round_trip(Child::SessionEra, discover()).await;
 }
 
 /// Passes only because rmcp's client drives `input_required` rounds even on a

@@ -83,13 +83,15 @@ impl Front {
                     // call, need a stream; anything else is one JSON answer.
                     let stream = method == "tools/call" || memchr_contains(&post.body, b"\"progressToken\"");
                     let session = session_key(post.ticket.as_ref());
-                    // Only a streamed request can be asked anything by the child.
-                    let caps = match (&post.ticket, stream) {
-                        (_, false) => ClientCaps::NONE,
-                        (Some(ticket), true) => ticket.client_caps,
-                        // 2026-07-28 clients declare them on every request.
-                        (None, true) if post.stateless => ClientCaps::of_stateless_request(&post.body),
-                        (None, true) => ClientCaps::NONE,
+                    // What the child may ask the client during this request.
+                    let caps = match &post.ticket {
+                        Some(ticket) => ticket.client_caps,
+                        // 2026-07-28 clients declare them on every request;
+                        // read them only where the child could ask.
+                        None if post.stateless && (stream || crate::stdio::ROUND_METHODS.contains(&method)) => {
+                            ClientCaps::of_stateless_request(&post.body)
+                        }
+                        None => ClientCaps::NONE,
                     };
                     let caller = Caller { owner, stateless: post.stateless, caps };
                     match stdio.request(session, &post.body, id(&env)?, method, caller, stream).await? {

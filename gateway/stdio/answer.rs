@@ -6,6 +6,10 @@
 //! message or as SSE event by event, and is bounded by the backend's
 //! `timeout`: on expiry the child gets `notifications/cancelled` and the
 //! client an error.
+//!
+//! A call of a 2026-07-28 client may be asked for input (see `input`): when
+//! the child sends a server request for it, the call is parked instead of
+//! answered, and the client gets an `input_required` result.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +18,9 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
-use super::Reply;
+use super::input::Rounds;
 use super::process::Process;
+use super::{Reply, wire};
 use crate::error::GatewayError;
 use crate::jsonrpc;
 use crate::table::{Load, Record};
@@ -36,14 +41,19 @@ pub struct Call {
     pub sent: tokio::time::Instant,
     /// The id of the client request this round answers.
     pub id: Box<RawValue>,
-    /// The backend's `timeout`.
+    /// The backend's `timeout`, for each round.
     pub deadline: Duration,
+    /// Where it waits between rounds, when its client is asked through
+    /// `input_required` results.
+    pub rounds: Option<Rounds>,
 }
 
 /// How a wait ended.
 enum Ended {
     /// The child's reply.
     Reply(Bytes),
+    /// A server request for a client that is asked through `input_required`.
+    Ask(Bytes),
     /// The process went away.
     Gone,
 }
@@ -51,13 +61,17 @@ enum Ended {
 // === impl Call ===
 
 impl Call {
-    /// Waits for the reply and answers as one message.
+    /// Waits for the reply (or a round of input) and answers as one message.
     pub async fn json(mut self) -> Result<Reply, GatewayError> {
+        let asks = self.rounds.is_some();
         let rx = &mut self.rx;
         let wait = async {
             while let Some((msg, last)) = rx.recv().await {
                 if last {
                     return Ended::Reply(msg);
+                }
+                if asks && wire::is_server_request(&msg) {
+                    return Ended::Ask(msg);
                 }
             }
             Ended::Gone
@@ -68,6 +82,7 @@ impl Call {
                 self.finish(true);
                 Ok(Reply::Json(reply))
             }
+            Ok(Ended::Ask(ask)) => Ok(Reply::Json(self.park(ask))),
             Ok(Ended::Gone) => {
                 self.finish(false);
                 Err(GatewayError::UpstreamFailed("backend process exited".into()))
@@ -80,7 +95,8 @@ impl Call {
         }
     }
 
-    /// Answers as SSE: every message as it comes, the reply last.
+    /// Answers as SSE: every message as it comes, the reply (or an
+    /// `input_required` result) last.
     pub fn stream(self) -> Reply {
         let (out, out_rx) = mpsc::unbounded_channel();
         tokio::spawn(self.relay(out));
@@ -88,12 +104,14 @@ impl Call {
     }
 
     async fn relay(mut self, out: mpsc::UnboundedSender<Bytes>) {
+        let asks = self.rounds.is_some();
         let expiry = tokio::time::sleep(self.deadline);
         tokio::pin!(expiry);
         let ended = loop {
             tokio::select! {
                 msg = self.rx.recv() => match msg {
                     Some((msg, true)) => break Ended::Reply(msg),
+                    Some((msg, false)) if asks && wire::is_server_request(&msg) => break Ended::Ask(msg),
                     Some((msg, false)) => {
                         if out.send(msg).is_err() {
                             self.hang_up();
@@ -120,7 +138,21 @@ impl Call {
                 self.process.answered();
                 self.finish(true);
             }
+            Ended::Ask(ask) => {
+                let _ = out.send(self.park(ask));
+            }
             Ended::Gone => self.finish(false),
+        }
+    }
+
+    /// Parks the call until the client retries, and returns the
+    /// `input_required` answer that asks it.
+    pub fn park(self, ask: Bytes) -> Bytes {
+        match self.rounds.clone() {
+            Some(rounds) => rounds.parked.park(self, &rounds.method, ask),
+            // Only calls with rounds get here; answer as the child would
+            // have heard from a client that cannot be asked.
+            None => jsonrpc::error_body(Some(&self.id), jsonrpc::INTERNAL_ERROR, "the request needs client input"),
         }
     }
 
@@ -131,9 +163,17 @@ impl Call {
         self.finish(true);
     }
 
+    /// The client never came back for its round of input: the child stops
+    /// working on the call. Neither a failure of the process nor a latency
+    /// worth counting.
+    pub fn abandon(self, reason: &str) {
+        self.process.cancel(self.up_id, reason);
+        drop(self.load);
+    }
+
     /// The deadline passed: cancels upstream and counts the timeout; enough
     /// in a row recycle the child.
-    fn time_out(self) {
+    pub fn time_out(self) {
         self.process.cancel(self.up_id, "deadline exceeded");
         self.process.count_timeout();
         self.finish(false);

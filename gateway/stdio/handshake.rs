@@ -194,7 +194,7 @@ pub async fn ask(
         // are hashes of session tokens, or 0.
         owner: u64::MAX,
         caps: crate::session::ClientCaps::NONE,
-        streaming: false,
+        askable: false,
     };
     process.send(id, Bytes::from(line), waiter).map_err(|e| Unanswered::Other(e.into()))?;
     let reply = match tokio::time::timeout(timeout, rx.recv()).await {

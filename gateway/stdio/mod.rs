@@ -18,11 +18,16 @@
 //! - a stateless client's `server/discover` is answered from the same result,
 //!   and results gain the fields the 2026-07-28 wire requires;
 //! - a request carrying a `progressToken` is answered as SSE, so progress
-//!   reaches the client as it happens; others are answered as JSON (`answer`).
+//!   reaches the client as it happens; others are answered as JSON (`answer`);
+//! - the child's own requests (sampling, elicitation, roots) reach the one
+//!   client that can answer them (`server_request`): on a session-era
+//!   client's SSE stream, or as an `input_required` round for a 2026-07-28
+//!   client (`input`).
 
 mod answer;
 mod child;
 pub mod handshake;
+mod input;
 mod pool;
 mod probe;
 mod process;
@@ -46,6 +51,7 @@ use crate::session::ClientCaps;
 use crate::telemetry::backend::BackendMetrics;
 use answer::Call;
 pub use handshake::Upstream;
+pub use input::ROUND_METHODS;
 pub use process::{Pending, Process};
 use supervisor::Slot;
 use wire::Patch;
@@ -76,6 +82,8 @@ pub struct StdioBackend {
     sessions: Option<Arc<sessions::Sessions>>,
     /// `_meta` for requests to a stateless child, built once.
     request_meta: serde_json::Value,
+    /// Calls of 2026-07-28 clients waiting for their next round of input.
+    parked: Arc<input::Parked>,
 }
 
 /// Who sent a request, as far as the child's own requests need to know.
@@ -154,6 +162,7 @@ impl StdioBackend {
             supervisors: std::sync::Mutex::new(supervisors),
             sessions,
             request_meta: handshake::request_meta(),
+            parked: Arc::default(),
         })
     }
 
@@ -263,6 +272,7 @@ impl StdioBackend {
         if let Some(u) = self.upstream() {
             json["protocolVersion"] = u.protocol_version.clone().into();
         }
+        json["awaitingInput"] = self.parked.waiting().into();
         if let Some(s) = &self.sessions {
             json["mode"] = "per_session".into();
             json["sessionProcesses"] = s.pids().into();
@@ -334,6 +344,14 @@ impl StdioBackend {
     ) -> Result<Reply, GatewayError> {
         let stateless_client = caller.stateless;
         let child_stateless = self.upstream().is_some_and(|u| u.is_stateless());
+        // A retry that names a parked call resumes it; one for a stateless
+        // child is the child's own round, and goes through.
+        if stateless_client
+            && !child_stateless
+            && let Some(retry) = input::Retry::of(body)
+        {
+            return self.resume(&retry, id, method, stream).await;
+        }
         let (process, instance) = match (&self.sessions, session) {
             (Some(sessions), Some(key)) => sessions.serving(key).ok_or(GatewayError::SessionNotFound)?,
             (Some(_), None) => {
@@ -357,6 +375,10 @@ impl StdioBackend {
         };
         let (line, token) = wire::request_line(up_id, body, meta)
             .map_err(|e| GatewayError::InvalidRequest(format!("bad request: {e}")))?;
+        // A 2026-07-28 client of a session-era child is asked for input
+        // through `input_required` results (see `input`).
+        let rounds = (stateless_client && !child_stateless && input::ROUND_METHODS.contains(&method))
+            .then(|| input::Rounds { parked: self.parked.clone(), method: method.into() });
         let (tx, rx) = mpsc::unbounded_channel();
         let waiter = Pending {
             sink: tx,
@@ -365,7 +387,7 @@ impl StdioBackend {
             patch,
             owner: caller.owner,
             caps: caller.caps,
-            streaming: stream && !stateless_client,
+            askable: (stream && !stateless_client) || rounds.is_some(),
         };
         let record = instance.record.clone();
         let load = record.start();
@@ -374,8 +396,32 @@ impl StdioBackend {
             record.fail();
             return Err(GatewayError::UpstreamConnect(e.into()));
         }
-        let call = Call { process, up_id, rx, record, load, sent, id: id.to_owned(), deadline: self.timeout };
+        let call = Call { process, up_id, rx, record, load, sent, id: id.to_owned(), deadline: self.timeout, rounds };
         if stream { Ok(call.stream()) } else { call.json().await }
+    }
+
+    /// A 2026-07-28 client's retry after a round of input: the answer in its
+    /// `inputResponses` goes to the child, and the retry waits for what the
+    /// call it resumes does next.
+    async fn resume(
+        &self,
+        retry: &input::Retry<'_>,
+        id: &RawValue,
+        method: &str,
+        stream: bool,
+    ) -> Result<Reply, GatewayError> {
+        let mut waiting = self.parked.take(retry.state(), method)?;
+        // What the child sends next answers this retry: rebind before the
+        // answer below lets it send anything.
+        waiting.call.id = id.to_owned();
+        waiting.call.process.rebind(waiting.call.up_id, id.to_owned());
+        // The client's think time is not the child's latency.
+        waiting.call.sent = tokio::time::Instant::now();
+        match waiting.answer(retry) {
+            input::Answered::Sent(call) if stream => Ok(call.stream()),
+            input::Answered::Sent(call) => call.json().await,
+            input::Answered::Missing(call, ask) => Ok(Reply::Json(call.park(ask))),
+        }
     }
 }
 

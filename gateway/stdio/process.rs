@@ -48,11 +48,11 @@ pub struct Pending {
     /// What its client declared it can answer: a server request goes only to
     /// a client that declared the capability it needs.
     pub caps: ClientCaps,
-    /// Whether the client reads an SSE stream for it, which can also carry
-    /// the server's requests (sampling, elicitation, roots) to that client.
-    /// Only session-era clients: the 2026-07-28 era forbids server requests
-    /// on a response stream.
-    pub streaming: bool,
+    /// Whether its client can be asked the server's requests (sampling,
+    /// elicitation, roots): a session-era client reading an SSE stream for
+    /// it, or a 2026-07-28 client through an `input_required` result (that
+    /// era forbids server requests on a response stream).
+    pub askable: bool,
 }
 
 /// A running child, shared by the requests using it.
@@ -91,7 +91,7 @@ pub struct ReaderContext {
 
 impl Pending {
     fn candidate(&self) -> Candidate {
-        Candidate { owner: self.owner, caps: self.caps, streaming: self.streaming }
+        Candidate { owner: self.owner, caps: self.caps, askable: self.askable }
     }
 }
 
@@ -168,6 +168,14 @@ impl Process {
             serde_json::to_writer(&mut line, reason).unwrap_or_default();
             line.extend_from_slice(b"}}\n");
             self.notify(Bytes::from(line));
+        }
+    }
+
+    /// Gives a request the id of the client request that now waits for it:
+    /// a 2026-07-28 client's retry after a round of input.
+    pub fn rebind(&self, up_id: u64, id: Box<RawValue>) {
+        if let Some(entry) = self.pending.lock().ok().as_mut().and_then(|p| p.get_mut(&up_id)) {
+            entry.original_id = id;
         }
     }
 

@@ -5,8 +5,8 @@
 //! it, so the gateway picks from the requests in flight on that process:
 //!
 //! - only those whose client can be asked: a session-era client reading an
-//!   SSE stream for its request (the 2026-07-28 era forbids server requests
-//!   on a response stream, and a JSON answer cannot carry one);
+//!   SSE stream for its request (a JSON answer cannot carry one), or a
+//!   2026-07-28 client, through an `input_required` result (see `input`);
 //! - of those, only clients that declared the capability the method needs,
 //!   as the spec requires of any server request;
 //! - when what is left belongs to one client, it is asked, on the stream of
@@ -32,8 +32,8 @@ pub struct Candidate {
     pub owner: u64,
     /// What its client declared it can answer.
     pub caps: ClientCaps,
-    /// Whether its client reads an SSE stream for it.
-    pub streaming: bool,
+    /// Whether its client can be asked anything during it.
+    pub askable: bool,
 }
 
 /// Why a server request reached no client. Sent to the child as the
@@ -57,10 +57,10 @@ pub enum Unrouted {
 /// request for `method`, among `pending` (upstream id and candidate).
 pub fn choose(pending: impl Iterator<Item = (u64, Candidate)>, method: &str) -> Result<u64, Unrouted> {
     let needs = ClientCaps::needed_by(method);
-    let mut any_stream = false;
+    let mut any_askable = false;
     let mut chosen: Option<(u64, u64)> = None;
-    for (up_id, c) in pending.filter(|(_, c)| c.streaming) {
-        any_stream = true;
+    for (up_id, c) in pending.filter(|(_, c)| c.askable) {
+        any_askable = true;
         if !needs.is_none_or(|n| c.caps.contains(n)) {
             continue;
         }
@@ -73,7 +73,7 @@ pub fn choose(pending: impl Iterator<Item = (u64, Candidate)>, method: &str) -> 
     }
     match (chosen, needs) {
         (Some((up_id, _)), _) => Ok(up_id),
-        (None, Some(needs)) if any_stream => Err(Unrouted::Undeclared(needs.name())),
+        (None, Some(needs)) if any_askable => Err(Unrouted::Undeclared(needs.name())),
         (None, _) => Err(Unrouted::NoStream),
     }
 }
@@ -84,8 +84,8 @@ mod tests {
 
     const SAMPLING: &str = "sampling/createMessage";
 
-    fn c(owner: u64, caps: ClientCaps, streaming: bool) -> Candidate {
-        Candidate { owner, caps, streaming }
+    fn c(owner: u64, caps: ClientCaps, askable: bool) -> Candidate {
+        Candidate { owner, caps, askable }
     }
 
     fn pick(entries: &[(u64, Candidate)], method: &str) -> Result<u64, Unrouted> {
