@@ -47,6 +47,7 @@ fn session_token(c: &mut Criterion) {
         instance: "http://10.0.0.5:3001/mcp".into(),
         upstream_session: "0f4c3a2e-9d7b-4c1e-8a6f-2b5d9e0c7a13".into(),
         protocol_version: "2025-06-18".into(),
+        client_caps: switchyard::session::ClientCaps::SAMPLING,
         issued_at: 1_790_000_000,
     };
     let token = key.seal("/mcp", &ticket);

@@ -254,48 +254,102 @@ async fn sigkill_of_the_gateway_leaves_no_child() {
     let _ = std::fs::remove_file(&path);
 }
 
-#[tokio::test]
-async fn a_server_request_reaches_the_client_and_its_answer_comes_back() {
+/// Initializes a session-era client declaring `capabilities` (a JSON
+/// object) and returns its session id.
+async fn initialize_declaring(url: &str, capabilities: &str) -> String {
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-11-25","capabilities":{capabilities},"clientInfo":{{"name":"test","version":"1"}}}}}}"#
+    );
+    let resp = post(url, &body, &[]).await;
+    assert_eq!(resp.status(), 200);
+    resp.headers()["mcp-session-id"].to_str().unwrap().to_string()
+}
+
+/// Reads SSE from `stream` into `seen` until a message matches `want`.
+async fn next_message(
+    stream: &mut (impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+    seen: &mut String,
+    want: impl Fn(&Value) -> bool,
+) -> Value {
     use futures::StreamExt;
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            if let Some(m) = messages("text/event-stream", seen).into_iter().find(&want) {
+                return m;
+            }
+            let chunk = stream.next().await.expect("the stream ended").unwrap();
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no such message; the stream so far: {seen}"))
+}
+
+/// A gateway before the misbehaving server (whose `ask` tool samples), its
+/// URL, and a session that declared `capabilities`.
+async fn asking_gateway(capabilities: &str) -> (Running, String, String) {
     let gw = gateway(parse(&stdio_config("python3", &[&misbehaving()], ""))).await;
     up(&gw).await;
     let url = gw.url("/mcp");
+    let sid = initialize_declaring(&url, capabilities).await;
+    (gw, url, sid)
+}
+
+#[tokio::test]
+async fn a_server_request_reaches_the_client_and_its_answer_comes_back() {
+    let (_gw, url, sid) = asking_gateway(r#"{"sampling":{}}"#).await;
     let ask = r#"{"jsonrpc":"2.0","id":"ask-1","method":"tools/call","params":{"name":"ask"}}"#;
-    let resp = post(&url, ask, &[]).await;
+    let resp = post(&url, ask, &[("mcp-session-id", &sid)]).await;
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     let mut stream = resp.bytes_stream();
     let mut seen = String::new();
     // The server's sampling request arrives on the tool call's stream.
-    let request: Value = tokio::time::timeout(DEADLINE, async {
-        loop {
-            seen.push_str(&String::from_utf8_lossy(&stream.next().await.unwrap().unwrap()));
-            if let Some(m) =
-                messages("text/event-stream", &seen).into_iter().find(|m| m["method"] == "sampling/createMessage")
-            {
-                return m;
-            }
-        }
-    })
-    .await
-    .unwrap();
+    let request = next_message(&mut stream, &mut seen, |m| m["method"] == "sampling/createMessage").await;
     assert_eq!(request["params"]["maxTokens"], 10);
     // The client answers with the id it was given; the gateway routes it back.
     let answer = format!(
         r#"{{"jsonrpc":"2.0","id":{},"result":{{"role":"assistant","content":{{"type":"text","text":"hi from the client"}},"model":"m"}}}}"#,
         request["id"]
     );
-    assert_eq!(post(&url, &answer, &[]).await.status(), 202);
-    let reply = tokio::time::timeout(DEADLINE, async {
-        loop {
-            if let Some(m) = messages("text/event-stream", &seen).into_iter().find(|m| m["id"] == "ask-1") {
-                return m;
-            }
-            seen.push_str(&String::from_utf8_lossy(&stream.next().await.unwrap().unwrap()));
-        }
-    })
-    .await
-    .unwrap();
+    assert_eq!(post(&url, &answer, &[("mcp-session-id", &sid)]).await.status(), 202);
+    let reply = next_message(&mut stream, &mut seen, |m| m["id"] == "ask-1").await;
     assert_eq!(reply["result"]["content"][0]["text"], "hi from the client");
+}
+
+/// The spec lets a server ask only a client that declared the capability:
+/// a session that declared none, or a request with no session at all, is
+/// never shown the question, and the child gets the gateway's refusal at
+/// once (the fixture then answers "no answer").
+#[tokio::test]
+async fn a_client_that_did_not_declare_sampling_is_never_asked() {
+    let (_gw, url, undeclared) = asking_gateway(r#"{"roots":{}}"#).await;
+    let ask = r#"{"jsonrpc":"2.0","id":"ask-2","method":"tools/call","params":{"name":"ask"}}"#;
+    for headers in [vec![("mcp-session-id", undeclared.as_str())], vec![]] {
+        let (status, msgs) = call(&url, ask, &headers).await;
+        assert_eq!(status, 200);
+        assert!(msgs.iter().all(|m| m["method"].is_null()), "the client was sent a request: {msgs:?}");
+        assert_eq!(msgs.last().unwrap()["result"]["content"][0]["text"], "no answer", "{msgs:?}");
+    }
+}
+
+/// A token sealed under the same key for the same route, in the format
+/// before client capabilities (version 2), no longer opens: 404, and the
+/// client re-initializes. Made once with that format's layout:
+/// issued_at, then backend `kids`, instance `stdio:kids`, no upstream
+/// session and version 2025-11-25, sealed under `test-key` for `/mcp`.
+#[tokio::test]
+async fn a_token_of_the_previous_format_gets_404() {
+    const V2_TOKEN: &str =
+        "AgABAgMEBQYHCAkKC7a-zS3gDpAj68PKJXowPDNmyvSKm1mQd2OIVN4Ivg4FYcPB0fFbE1Fx8oIZuyGuJI4aaOwoY6UL";
+    let gw = gateway(parse(&stdio_config(BIN, &["mock", "--stdio"], ""))).await;
+    up(&gw).await;
+    let url = gw.url("/mcp");
+    let (status, msgs) = call(&url, &echo("old", "x"), &[("mcp-session-id", V2_TOKEN)]).await;
+    assert_eq!((status, msgs[0]["error"]["code"].as_i64()), (404, Some(-32001)), "{msgs:?}");
+    // A fresh session from the same gateway works.
+    let sid = initialize(&url, "2025-11-25").await;
+    let (status, msgs) = call(&url, &echo("new", "y"), &[("mcp-session-id", &sid)]).await;
+    assert_eq!((status, msgs[0]["result"]["content"][0]["text"].as_str()), (200, Some("y")));
 }
 
 #[tokio::test]

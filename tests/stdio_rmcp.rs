@@ -250,9 +250,10 @@ async fn progress_reaches_a_session_era_client_from_a_session_era_child() {
 // A session-era child sends `sampling/createMessage`; the gateway puts it on
 // the SSE stream of the client's `tools/call` with id `sy:<slot>:<id>`, and
 // the client's POSTed answer goes back to the child.
-// A modern child is used statelessly (2026-07-28 forbids server→client
-// requests): it answers `input_required` (MRTR), and the rmcp client retries
-// the call with `inputResponses`.
+// A 2026-07-28 client is never sent a request (that era forbids them on a
+// response stream): its call is answered `input_required` (MRTR) with the
+// child's question, the child's call stays pending, and the rmcp client's
+// retry with `inputResponses` carries the answer back to the child.
 
 /// Declares sampling and answers every `sampling/createMessage` with
 /// `<name> says: <the prompt reversed>` from model `<name>-model`, recording
@@ -261,11 +262,19 @@ async fn progress_reaches_a_session_era_client_from_a_session_era_child() {
 struct Sampler {
     name: &'static str,
     asked: Arc<Mutex<Vec<String>>>,
+    /// Whether it declares the sampling capability. One that does not still
+    /// answers if asked, so that a test sees a request it should never get.
+    declares: bool,
 }
 
 impl Sampler {
     fn new(name: &'static str) -> Self {
-        Self { name, asked: Arc::default() }
+        Self { name, asked: Arc::default(), declares: true }
+    }
+
+    /// A client that can sample but does not say so.
+    fn undeclared(name: &'static str) -> Self {
+        Self { declares: false, ..Self::new(name) }
     }
 
     fn asked(&self) -> Vec<String> {
@@ -292,10 +301,11 @@ impl ClientHandler for Sampler {
     }
 
     fn get_info(&self) -> ClientConfig {
-        ClientConfig::new(
-            ClientCapabilities::builder().enable_sampling().build(),
-            Implementation::new(format!("sampler-{}", self.name), "1.0.0"),
-        )
+        let caps = match self.declares {
+            true => ClientCapabilities::builder().enable_sampling().build(),
+            false => ClientCapabilities::default(),
+        };
+        ClientConfig::new(caps, Implementation::new(format!("sampler-{}", self.name), "1.0.0"))
     }
 }
 
@@ -320,10 +330,17 @@ async fn sampling_round_trip_session_era_client_session_era_child() {
     sampling_round_trip(Child::SessionEra, session_era()).await;
 }
 
-#[ignore = "limitation: a child that speaks both eras is initialized (session era); its server requests are never put on a 2026-07-28 client's stream (that era forbids them), so this round trip is refused"]
+/// The gateway initializes a child that speaks both eras (session era), so
+/// the child asks with a request of its own; the 2026-07-28 client gets it
+/// as an `input_required` round and retries with its answer.
 #[tokio::test]
 async fn sampling_round_trip_stateless_client_modern_child() {
     sampling_round_trip(Child::Modern, discover()).await;
+}
+
+#[tokio::test]
+async fn sampling_round_trip_stateless_client_session_era_child() {
+    sampling_round_trip(Child::SessionEra, discover()).await;
 }
 
 /// Passes only because rmcp's client drives `input_required` rounds even on a
@@ -356,22 +373,103 @@ async fn a_session_era_client_never_sees_input_required() {
     assert!(asked.is_some(), "no sampling/createMessage on the session-era client's stream: {msgs:?}");
 }
 
-/// A client that does not declare sampling answers the child's request with
-/// -32601 (through the gateway to the child); the call fails promptly
+/// A client that did not declare sampling is never asked: the gateway
+/// answers the child itself (-32601, saying why), and the call fails promptly
 /// instead of hanging.
 #[tokio::test]
-async fn sampling_refused_by_the_client_fails_the_call_not_the_gateway() {
+async fn a_client_that_did_not_declare_sampling_is_never_asked() {
     let gw = gateway_to(Child::SessionEra).await;
-    let client = connect((), &gw.url("/mcp"), session_era()).await;
+    let bob = Sampler::undeclared("bob");
+    let client = connect(bob.clone(), &gw.url("/mcp"), session_era()).await;
     let started = Instant::now();
     let refused = timeout(DEADLINE, client.call_tool(tool("sample", json!({ "prompt": "nobody answers" }))))
         .await
         .expect("tools/call sample timed out");
     let refused = format!("{:?}", refused.expect_err("sampling without a sampling client succeeded"));
     assert!(refused.contains("sampling failed") && refused.contains("-32601"), "{refused}");
+    assert!(refused.contains("declared the `sampling` capability"), "{refused}");
+    assert!(bob.asked().is_empty(), "bob was asked {:?}", bob.asked());
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
     assert_eq!(ok_text(&call_tool(&client, "add", json!({ "a": 1, "b": 1 })).await), "2");
     let _ = client.cancel().await;
+}
+
+/// Starts a `progress` call (two steps of 1.5 s) on `client` and waits until
+/// the child has `in_flight` requests, so that it is in flight for whatever
+/// the test does next.
+async fn hold<H: ClientHandler>(
+    gw: &Running,
+    client: &RunningService<RoleClient, H>,
+    in_flight: u64,
+) -> tokio::task::JoinHandle<Result<CallToolResult, rmcp::ServiceError>> {
+    let peer = client.peer().clone();
+    let held =
+        tokio::spawn(async move { peer.call_tool(tool("progress", json!({ "steps": 2, "interval_ms": 1500 }))).await });
+    wait_health(gw, |h| h["backends"][0]["processes"][0]["inFlight"] == in_flight).await;
+    held
+}
+
+/// The held call was still in flight through the test's exchange, and then
+/// completed untouched.
+async fn released(held: tokio::task::JoinHandle<Result<CallToolResult, rmcp::ServiceError>>, who: &str) {
+    assert!(!held.is_finished(), "{who}'s held call ended before the exchange did: the test proved nothing");
+    let result = timeout(DEADLINE, held).await.expect("the held call did not finish").unwrap();
+    assert_eq!(ok_text(&result.unwrap_or_else(|e| panic!("{who}'s held call failed: {e}"))), "completed 2 steps");
+}
+
+/// Two clients with calls in flight on one child, only alice declared
+/// sampling: the child's question goes to alice, her answer completes her
+/// call, and bob's call carries on unaffected.
+#[tokio::test]
+async fn sampling_reaches_the_only_client_that_declared_it() {
+    let gw = gateway_to(Child::SessionEra).await;
+    let url = gw.url("/mcp");
+    let (alice, bob) = (Sampler::new("alice"), Sampler::undeclared("bob"));
+    let alice_client = connect(alice.clone(), &url, session_era()).await;
+    let bob_client = connect(bob.clone(), &url, session_era()).await;
+    let held = hold(&gw, &bob_client, 1).await;
+    let result = call_tool(&alice_client, "sample", json!({ "prompt": "for alice only" })).await;
+    assert_eq!(text_of(&result), (false, answer_for("alice", "for alice only")));
+    assert_eq!(alice.asked(), vec!["for alice only".to_string()]);
+    released(held, "bob").await;
+    assert!(bob.asked().is_empty(), "bob was asked {:?}", bob.asked());
+    let _ = tokio::join!(alice_client.cancel(), bob_client.cancel());
+}
+
+/// Several requests of one client in flight are not ambiguous: the question
+/// reaches that client.
+#[tokio::test]
+async fn sampling_reaches_a_client_with_two_calls_in_flight() {
+    let gw = gateway_to(Child::SessionEra).await;
+    let alice = Sampler::new("alice");
+    let client = connect(alice.clone(), &gw.url("/mcp"), session_era()).await;
+    let held = hold(&gw, &client, 1).await;
+    let result = call_tool(&client, "sample", json!({ "prompt": "two in flight" })).await;
+    assert_eq!(text_of(&result), (false, answer_for("alice", "two in flight")));
+    assert_eq!(alice.asked(), vec!["two in flight".to_string()]);
+    released(held, "alice").await;
+    let _ = client.cancel().await;
+}
+
+/// Two clients that both declared sampling, both with calls in flight: stdio
+/// cannot say whose call asked, so the child gets the gateway's refusal and
+/// neither client sees the question.
+#[tokio::test]
+async fn two_capable_clients_in_flight_make_the_request_ambiguous() {
+    let gw = gateway_to(Child::SessionEra).await;
+    let url = gw.url("/mcp");
+    let (alice, bob) = (Sampler::new("alice"), Sampler::new("bob"));
+    let alice_client = connect(alice.clone(), &url, session_era()).await;
+    let bob_client = connect(bob.clone(), &url, session_era()).await;
+    let held = hold(&gw, &bob_client, 1).await;
+    let refused = timeout(DEADLINE, alice_client.call_tool(tool("sample", json!({ "prompt": "whose?" }))))
+        .await
+        .expect("tools/call sample timed out");
+    let refused = format!("{:?}", refused.expect_err("an ambiguous sampling request was answered"));
+    assert!(refused.contains("more than one client"), "{refused}");
+    released(held, "bob").await;
+    assert!(alice.asked().is_empty() && bob.asked().is_empty(), "asked: {:?} {:?}", alice.asked(), bob.asked());
+    let _ = tokio::join!(alice_client.cancel(), bob_client.cancel());
 }
 
 /// Two session-era clients on one child: alice's tool call asks for sampling
@@ -402,14 +500,14 @@ async fn sampling_goes_to_the_client_whose_call_caused_it(child: Child) {
 }
 
 /// With a modern child the question travels inside alice's own result (MRTR).
-#[ignore = "limitation: a child that speaks both eras is initialized (session era); with two tool calls in flight the gateway refuses the sampling request rather than guess the client"]
+#[ignore = "limitation: a child that speaks both eras is initialized (session era); with tool calls of two clients that both declared sampling in flight, the gateway refuses the sampling request rather than guess the client"]
 #[tokio::test]
 async fn sampling_goes_to_the_client_whose_call_caused_it_modern_child() {
     sampling_goes_to_the_client_whose_call_caused_it(Child::Modern).await;
 }
 
 #[tokio::test]
-#[ignore = "limitation: with two session-era tool calls in flight on one process, the gateway refuses the child's sampling request (-32601) rather than guess which client caused it; correct routing needs a related-request hint stdio does not carry"]
+#[ignore = "limitation: with tool calls of two clients that both declared sampling in flight on one process, the gateway refuses the child's sampling request (-32601) rather than guess which client caused it; correct routing needs a related-request hint stdio does not carry"]
 async fn sampling_goes_to_the_client_whose_call_caused_it_session_era_child() {
     sampling_goes_to_the_client_whose_call_caused_it(Child::SessionEra).await;
 }

@@ -455,6 +455,8 @@ impl Front {
             instance: instance.url_str().to_string(),
             upstream_session,
             protocol_version: initialize::negotiated_version(&bytes, sse).unwrap_or_default(),
+            // The upstream saw the client's own `initialize`.
+            client_caps: crate::session::ClientCaps::NONE,
             issued_at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         };
         let token = self.key.seal(&route.path, &ticket);

@@ -17,8 +17,8 @@ use super::headers::SESSION_ID;
 use super::{Client, Front, Info, Route};
 use crate::error::GatewayError;
 use crate::jsonrpc;
-use crate::session::Ticket;
-use crate::stdio::{Reply, StdioBackend};
+use crate::session::{ClientCaps, Ticket};
+use crate::stdio::{Caller, Reply, StdioBackend};
 
 /// What the front learned about a POST before handing it to a stdio backend.
 pub struct Post<'a> {
@@ -83,7 +83,18 @@ impl Front {
                     // call, need a stream; anything else is one JSON answer.
                     let stream = method == "tools/call" || memchr_contains(&post.body, b"\"progressToken\"");
                     let session = session_key(post.ticket.as_ref());
-                    match stdio.request(session, &post.body, id(&env)?, method, post.stateless, owner, stream).await? {
+                    // What the child may ask the client during this request.
+                    let caps = match &post.ticket {
+                        Some(ticket) => ticket.client_caps,
+                        // 2026-07-28 clients declare them on every request;
+                        // read them only where the child could ask.
+                        None if post.stateless && (stream || crate::stdio::ROUND_METHODS.contains(&method)) => {
+                            ClientCaps::of_stateless_request(&post.body)
+                        }
+                        None => ClientCaps::NONE,
+                    };
+                    let caller = Caller { owner, stateless: post.stateless, caps };
+                    match stdio.request(session, &post.body, id(&env)?, method, caller, stream).await? {
                         Reply::Json(reply) => Ok(json(reply)),
                         Reply::Stream(rx) => Ok(sse(ProxyBody::events(rx))),
                     }
@@ -132,6 +143,7 @@ impl Front {
             instance: format!("stdio:{}", stdio.name),
             upstream_session: session,
             protocol_version: version.to_string(),
+            client_caps: ClientCaps::of_initialize(body),
             issued_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         };
         let token = HeaderValue::from_str(&self.key.seal(&route.path, &ticket))

@@ -54,6 +54,7 @@ mod tests {
             upstream_session: "up".into(),
             protocol_version: "2025-06-18".into(),
             issued_at: 1,
+            client_caps: Default::default(),
         }
     }
 

@@ -11,8 +11,12 @@ use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundK
 use ring::digest;
 use ring::rand::{SecureRandom, SystemRandom};
 
-/// Format version; bump when the plaintext layout changes.
-const VERSION: u8 = 2;
+use super::ClientCaps;
+
+/// Format version; bump when the plaintext layout changes. A token of
+/// another version does not open (404), and its client re-initializes.
+/// 3 added the client's capabilities.
+const VERSION: u8 = 3;
 
 /// What a session token carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +31,11 @@ pub struct Ticket {
     pub upstream_session: String,
     /// The protocol version the session negotiated (empty when unknown).
     pub protocol_version: String,
+    /// What the client declared in its `initialize`, so that a stdio child's
+    /// requests (sampling, elicitation, roots) reach only a client that can
+    /// answer them. Empty for HTTP backends, whose upstream saw the client's
+    /// own `initialize`.
+    pub client_caps: ClientCaps,
     /// Seconds since the Unix epoch when the token was issued.
     pub issued_at: u64,
 }
@@ -78,15 +87,22 @@ impl SessionKey {
 
     /// Seals `ticket` for `route`.
     pub fn seal(&self, route: &str, ticket: &Ticket) -> String {
-        let mut nonce = [0u8; NONCE_LEN];
-        self.rng.fill(&mut nonce).unwrap_or_default();
         let mut buf = Vec::with_capacity(
             1 + NONCE_LEN + 64 + ticket.backend.len() + ticket.instance.len() + ticket.upstream_session.len(),
         );
         buf.push(VERSION);
-        buf.extend_from_slice(&nonce);
+        buf.extend_from_slice(&[0u8; NONCE_LEN]);
         let plain_at = buf.len();
         encode(ticket, &mut buf);
+        self.seal_buf(route, buf, plain_at)
+    }
+
+    /// Seals `buf[plain_at..]` in place, behind the version byte and a fresh
+    /// nonce that `buf[1..plain_at]` holds room for.
+    fn seal_buf(&self, route: &str, mut buf: Vec<u8>, plain_at: usize) -> String {
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng.fill(&mut nonce).unwrap_or_default();
+        buf[1..plain_at].copy_from_slice(&nonce);
         let mut plain = buf.split_off(plain_at);
         // Sealing fails only when the input exceeds ChaCha's 256 GiB limit.
         self.key
@@ -115,6 +131,7 @@ fn aad(route: &str) -> Aad<&[u8]> {
 
 fn encode(t: &Ticket, out: &mut Vec<u8>) {
     out.extend_from_slice(&t.issued_at.to_be_bytes());
+    out.push(t.client_caps.bits());
     for field in [&t.backend, &t.instance, &t.upstream_session, &t.protocol_version] {
         // Fields longer than u16 cannot come from a sane upstream; truncating
         // would corrupt them, so they are capped at the header limit instead.
@@ -126,7 +143,8 @@ fn encode(t: &Ticket, out: &mut Vec<u8>) {
 
 fn decode(mut b: &[u8]) -> Option<Ticket> {
     let issued_at = u64::from_be_bytes(b.get(..8)?.try_into().ok()?);
-    b = &b[8..];
+    let client_caps = ClientCaps::from_bits(*b.get(8)?)?;
+    b = &b[9..];
     let mut next = || -> Option<String> {
         let len = u16::from_be_bytes(b.get(..2)?.try_into().ok()?) as usize;
         let s = std::str::from_utf8(b.get(2..2 + len)?).ok()?.to_string();
@@ -137,69 +155,9 @@ fn decode(mut b: &[u8]) -> Option<Ticket> {
     let instance = next()?;
     let upstream_session = next()?;
     let protocol_version = next()?;
-    Some(Ticket { backend, instance, upstream_session, protocol_version, issued_at })
+    // Anything left over means the layout is not this version's.
+    b.is_empty().then_some(Ticket { backend, instance, upstream_session, protocol_version, client_caps, issued_at })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ticket() -> Ticket {
-        Ticket {
-            backend: "search".into(),
-            instance: "http://10.0.0.5:3001/mcp".into(),
-            upstream_session: "up-123".into(),
-            protocol_version: "2025-06-18".into(),
-            issued_at: 1_700_000_000,
-        }
-    }
-
-    #[test]
-    fn round_trip() {
-        let key = SessionKey::from_secret("k");
-        let token = key.seal("/mcp", &ticket());
-        assert!(token.bytes().all(|b| (0x21..=0x7e).contains(&b)));
-        assert_eq!(key.open("/mcp", &token).unwrap(), ticket());
-    }
-
-    #[test]
-    fn nonces_differ() {
-        let key = SessionKey::from_secret("k");
-        assert_ne!(key.seal("/mcp", &ticket()), key.seal("/mcp", &ticket()));
-    }
-
-    #[test]
-    fn same_secret_opens_across_instances() {
-        let token = SessionKey::from_secret("shared").seal("/mcp", &ticket());
-        assert_eq!(SessionKey::from_secret("shared").open("/mcp", &token).unwrap(), ticket());
-        assert_eq!(SessionKey::from_secret("other").open("/mcp", &token), Err(OpenError::Rejected));
-    }
-
-    #[test]
-    fn other_route_is_rejected() {
-        let key = SessionKey::from_secret("k");
-        let token = key.seal("/a", &ticket());
-        assert_eq!(key.open("/b", &token), Err(OpenError::Rejected));
-    }
-
-    #[test]
-    fn tampering_is_rejected() {
-        let key = SessionKey::from_secret("k");
-        let token = key.seal("/mcp", &ticket());
-        let mut raw = URL_SAFE_NO_PAD.decode(&token).unwrap();
-        let last = raw.len() - 1;
-        raw[last] ^= 1;
-        assert_eq!(key.open("/mcp", &URL_SAFE_NO_PAD.encode(&raw)), Err(OpenError::Rejected));
-        raw[last] ^= 1;
-        raw[20] ^= 0x80;
-        assert_eq!(key.open("/mcp", &URL_SAFE_NO_PAD.encode(&raw)), Err(OpenError::Rejected));
-    }
-
-    #[test]
-    fn garbage_is_malformed() {
-        let key = SessionKey::from_secret("k");
-        for bad in ["", "!!!", "abc", "upstream-session-id-from-somewhere-else"] {
-            assert!(key.open("/mcp", bad).is_err(), "{bad}");
-        }
-    }
-}
+mod tests;

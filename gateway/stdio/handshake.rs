@@ -193,7 +193,8 @@ pub async fn ask(
         // No client's `notifications/cancelled` can name it: client owners
         // are hashes of session tokens, or 0.
         owner: u64::MAX,
-        streaming: false,
+        caps: crate::session::ClientCaps::NONE,
+        askable: false,
     };
     process.send(id, Bytes::from(line), waiter).map_err(|e| Unanswered::Other(e.into()))?;
     let reply = match tokio::time::timeout(timeout, rx.recv()).await {

@@ -18,13 +18,20 @@
 //! - a stateless client's `server/discover` is answered from the same result,
 //!   and results gain the fields the 2026-07-28 wire requires;
 //! - a request carrying a `progressToken` is answered as SSE, so progress
-//!   reaches the client as it happens; others are answered as JSON.
+//!   reaches the client as it happens; others are answered as JSON (`answer`);
+//! - the child's own requests (sampling, elicitation, roots) reach the one
+//!   client that can answer them (`server_request`): on a session-era
+//!   client's SSE stream, or as an `input_required` round for a 2026-07-28
+//!   client (`input`).
 
+mod answer;
 mod child;
 pub mod handshake;
+mod input;
 mod pool;
 mod probe;
 mod process;
+mod server_request;
 mod sessions;
 pub mod supervisor;
 mod wire;
@@ -40,10 +47,11 @@ use tokio::sync::{broadcast, mpsc, watch};
 use crate::backend::Instance;
 use crate::config;
 use crate::error::GatewayError;
-use crate::jsonrpc;
-use crate::table::Load;
+use crate::session::ClientCaps;
 use crate::telemetry::backend::BackendMetrics;
+use answer::Call;
 pub use handshake::Upstream;
+pub use input::ROUND_METHODS;
 pub use process::{Pending, Process};
 use supervisor::Slot;
 use wire::Patch;
@@ -74,6 +82,22 @@ pub struct StdioBackend {
     sessions: Option<Arc<sessions::Sessions>>,
     /// `_meta` for requests to a stateless child, built once.
     request_meta: serde_json::Value,
+    /// Calls of 2026-07-28 clients waiting for their next round of input.
+    parked: Arc<input::Parked>,
+}
+
+/// Who sent a request, as far as the child's own requests need to know.
+#[derive(Clone, Copy, Debug)]
+pub struct Caller {
+    /// A hash of the client's session token (0 without one): a client's
+    /// cancellation reaches only its own requests, and a server request is
+    /// not ambiguous among requests of one client.
+    pub owner: u64,
+    /// Whether the client speaks the 2026-07-28 era, which forbids server
+    /// requests on its response stream.
+    pub stateless: bool,
+    /// What the client declared it can answer (sampling, elicitation, roots).
+    pub caps: ClientCaps,
 }
 
 /// How a request is answered.
@@ -138,6 +162,7 @@ impl StdioBackend {
             supervisors: std::sync::Mutex::new(supervisors),
             sessions,
             request_meta: handshake::request_meta(),
+            parked: Arc::default(),
         })
     }
 
@@ -247,6 +272,7 @@ impl StdioBackend {
         if let Some(u) = self.upstream() {
             json["protocolVersion"] = u.protocol_version.clone().into();
         }
+        json["awaitingInput"] = self.parked.waiting().into();
         if let Some(s) = &self.sessions {
             json["mode"] = "per_session".into();
             json["sessionProcesses"] = s.pids().into();
@@ -307,17 +333,25 @@ impl StdioBackend {
     /// otherwise only the reply is awaited. Either way the request is bounded
     /// by the backend's `timeout`: on expiry the child gets
     /// `notifications/cancelled` and the client an error.
-    #[allow(clippy::too_many_arguments)]
     pub async fn request(
         &self,
         session: Option<u64>,
         body: &[u8],
         id: &RawValue,
         method: &str,
-        stateless_client: bool,
-        owner: u64,
+        caller: Caller,
         stream: bool,
     ) -> Result<Reply, GatewayError> {
+        let stateless_client = caller.stateless;
+        let child_stateless = self.upstream().is_some_and(|u| u.is_stateless());
+        // A retry that names a parked call resumes it; one for a stateless
+        // child is the child's own round, and goes through.
+        if stateless_client
+            && !child_stateless
+            && let Some(retry) = input::Retry::of(body)
+        {
+            return self.resume(&retry, id, method, stream).await;
+        }
         let (process, instance) = match (&self.sessions, session) {
             (Some(sessions), Some(key)) => sessions.serving(key).ok_or(GatewayError::SessionNotFound)?,
             (Some(_), None) => {
@@ -328,7 +362,6 @@ impl StdioBackend {
             }
             (None, _) => self.pick().ok_or_else(|| self.unavailable())?,
         };
-        let child_stateless = self.upstream().is_some_and(|u| u.is_stateless());
         let patch = Patch::for_method(stateless_client, child_stateless, method);
         let up_id = process.next_id();
         // A stateless child needs `_meta` on every request; a session-era
@@ -342,14 +375,19 @@ impl StdioBackend {
         };
         let (line, token) = wire::request_line(up_id, body, meta)
             .map_err(|e| GatewayError::InvalidRequest(format!("bad request: {e}")))?;
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        // A 2026-07-28 client of a session-era child is asked for input
+        // through `input_required` results (see `input`).
+        let rounds = (stateless_client && !child_stateless && input::ROUND_METHODS.contains(&method))
+            .then(|| input::Rounds { parked: self.parked.clone(), method: method.into() });
+        let (tx, rx) = mpsc::unbounded_channel();
         let waiter = Pending {
             sink: tx,
             original_id: id.to_owned(),
             original_token: token,
             patch,
-            owner,
-            streaming: stream && !stateless_client,
+            owner: caller.owner,
+            caps: caller.caps,
+            askable: (stream && !stateless_client) || rounds.is_some(),
         };
         let record = instance.record.clone();
         let load = record.start();
@@ -358,65 +396,32 @@ impl StdioBackend {
             record.fail();
             return Err(GatewayError::UpstreamConnect(e.into()));
         }
-        let deadline = self.timeout;
-        if !stream {
-            let reply = async {
-                while let Some((msg, last)) = rx.recv().await {
-                    if last {
-                        return Some(msg);
-                    }
-                }
-                None
-            };
-            let outcome = match tokio::time::timeout(deadline, reply).await {
-                Ok(Some(reply)) => {
-                    process.answered();
-                    Ok(Reply::Json(reply))
-                }
-                Ok(None) => Err(GatewayError::UpstreamFailed("backend process exited".into())),
-                Err(_) => {
-                    timed_out(&process, up_id);
-                    Err(GatewayError::UpstreamTimeout(deadline))
-                }
-            };
-            finished(&record, load, sent, outcome.is_ok());
-            return outcome;
+        let call = Call { process, up_id, rx, record, load, sent, id: id.to_owned(), deadline: self.timeout, rounds };
+        if stream { Ok(call.stream()) } else { call.json().await }
+    }
+
+    /// A 2026-07-28 client's retry after a round of input: the answer in its
+    /// `inputResponses` goes to the child, and the retry waits for what the
+    /// call it resumes does next.
+    async fn resume(
+        &self,
+        retry: &input::Retry<'_>,
+        id: &RawValue,
+        method: &str,
+        stream: bool,
+    ) -> Result<Reply, GatewayError> {
+        let mut waiting = self.parked.take(retry.state(), method)?;
+        // What the child sends next answers this retry: rebind before the
+        // answer below lets it send anything.
+        waiting.call.id = id.to_owned();
+        waiting.call.process.rebind(waiting.call.up_id, id.to_owned());
+        // The client's think time is not the child's latency.
+        waiting.call.sent = tokio::time::Instant::now();
+        match waiting.answer(retry) {
+            input::Answered::Sent(call) if stream => Ok(call.stream()),
+            input::Answered::Sent(call) => call.json().await,
+            input::Answered::Missing(call, ask) => Ok(Reply::Json(call.park(ask))),
         }
-        let (out, out_rx) = mpsc::unbounded_channel();
-        let id = id.to_owned();
-        tokio::spawn(async move {
-            let expiry = tokio::time::sleep(deadline);
-            tokio::pin!(expiry);
-            let ok = loop {
-                tokio::select! {
-                    msg = rx.recv() => match msg {
-                        Some((msg, last)) => {
-                            if out.send(msg).is_err() {
-                                process.cancel(up_id, "the client went away");
-                                break true;
-                            }
-                            if last {
-                                process.answered();
-                                break true;
-                            }
-                        }
-                        None => break false,
-                    },
-                    _ = &mut expiry => {
-                        timed_out(&process, up_id);
-                        let msg = format!("upstream did not answer within {deadline:?}");
-                        let _ = out.send(jsonrpc::error_body(Some(&id), crate::error::codes::GATEWAY_TIMEOUT, &msg));
-                        break false;
-                    }
-                    _ = out.closed() => {
-                        process.cancel(up_id, "the client went away");
-                        break true;
-                    }
-                }
-            };
-            finished(&record, load, sent, ok);
-        });
-        Ok(Reply::Stream(out_rx))
     }
 }
 
@@ -424,24 +429,6 @@ impl Drop for StdioBackend {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
     }
-}
-
-/// Counts a request finished on its process's row: its latency, and whether
-/// it failed (the process exited, or the deadline passed).
-fn finished(record: &crate::table::Record, load: Load, sent: tokio::time::Instant, ok: bool) {
-    if ok {
-        record.observe_latency(sent.elapsed());
-        record.succeed();
-    } else {
-        record.fail();
-    }
-    drop(load);
-}
-
-/// Cancels upstream and counts the timeout; enough in a row recycle the child.
-fn timed_out(process: &Process, up_id: u64) {
-    process.cancel(up_id, "deadline exceeded");
-    process.count_timeout();
 }
 
 /// A message as one stdio line. JSON allows raw newlines only as whitespace

@@ -4,8 +4,9 @@
 //! drains a channel into stdin, a reader task reads stdout line by line (up to
 //! `max_line_bytes`) and routes each message: a reply to the request waiting
 //! for it, a progress notification to the request that owns the token, a
-//! change notification to every listener, and a request from the server gets
-//! an answer so that the server never waits on the gateway. A third task
+//! change notification to every listener, and a request from the server goes
+//! to the one client that can answer it (see `server_request`) or is answered
+//! at once, so that the server never waits on the gateway. A third task
 //! forwards stderr to the log under the backend's name.
 //!
 //! When stdout ends, every request still waiting is failed at once with a
@@ -21,8 +22,10 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader, BufWriter}
 use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 use tokio::sync::{Notify, broadcast, mpsc};
 
+use super::server_request::{self, Candidate, Unrouted};
 use super::wire::{self, Line, Patch};
 use crate::jsonrpc;
+use crate::session::ClientCaps;
 
 /// Messages for one client request: progress and server requests, then the
 /// reply. The flag marks the last message.
@@ -38,14 +41,18 @@ pub struct Pending {
     pub original_token: Option<Box<RawValue>>,
     /// How the result is adjusted for the client's era.
     pub patch: Patch,
-    /// Who sent it (a hash of the session token, 0 when stateless), so that a
-    /// client's `notifications/cancelled` only reaches its own requests.
+    /// Who sent it (a hash of the session token, 0 without one), so that a
+    /// client's `notifications/cancelled` only reaches its own requests, and
+    /// several requests of one client count as one when the server asks.
     pub owner: u64,
-    /// Whether the client reads an SSE stream for it, which can also carry
-    /// the server's requests (sampling, elicitation, roots) to that client.
-    /// Only session-era clients: the 2026-07-28 era forbids server requests
-    /// on a response stream.
-    pub streaming: bool,
+    /// What its client declared it can answer: a server request goes only to
+    /// a client that declared the capability it needs.
+    pub caps: ClientCaps,
+    /// Whether its client can be asked the server's requests (sampling,
+    /// elicitation, roots): a session-era client reading an SSE stream for
+    /// it, or a 2026-07-28 client through an `input_required` result (that
+    /// era forbids server requests on a response stream).
+    pub askable: bool,
 }
 
 /// A running child, shared by the requests using it.
@@ -79,6 +86,16 @@ pub struct ReaderContext {
     /// The pool slot the process runs in.
     pub slot: usize,
 }
+
+// === impl Pending ===
+
+impl Pending {
+    fn candidate(&self) -> Candidate {
+        Candidate { owner: self.owner, caps: self.caps, askable: self.askable }
+    }
+}
+
+// === impl Process ===
 
 impl Process {
     /// Takes over a child's pipes and starts its tasks.
@@ -154,6 +171,14 @@ impl Process {
         }
     }
 
+    /// Gives a request the id of the client request that now waits for it:
+    /// a 2026-07-28 client's retry after a round of input.
+    pub fn rebind(&self, up_id: u64, id: Box<RawValue>) {
+        if let Some(entry) = self.pending.lock().ok().as_mut().and_then(|p| p.get_mut(&up_id)) {
+            entry.original_id = id;
+        }
+    }
+
     /// Forwards a client's `notifications/cancelled` for its own request.
     pub fn cancel_by_client(&self, owner: u64, request_id: &str, reason: &str) {
         let found = self.pending.lock().ok().and_then(|p| {
@@ -164,15 +189,13 @@ impl Process {
         }
     }
 
-    /// The sink of the one request whose client could be asked. stdio says
-    /// nothing of which request caused a server request, so with two or
-    /// more candidates in flight the gateway refuses rather than guess: a
-    /// wrong guess would show one client's prompt to another.
-    fn sole_streaming(&self) -> Option<Sink> {
-        let pending = self.pending.lock().ok()?;
-        let mut candidates = pending.values().filter(|e| e.streaming);
-        let only = candidates.next()?;
-        candidates.next().is_none().then(|| only.sink.clone())
+    /// The sink of the request whose client should be asked `method`, by
+    /// the rules of [`server_request`].
+    fn asked(&self, method: &str) -> Result<Sink, Unrouted> {
+        let pending = self.pending.lock().map_err(|_| Unrouted::NoStream)?;
+        let candidates = pending.iter().map(|(id, e)| (*id, e.candidate()));
+        let up_id = server_request::choose(candidates, method)?;
+        pending.get(&up_id).map(|e| e.sink.clone()).ok_or(Unrouted::NoStream)
     }
 
     /// Counts a request (or probe) that timed out; [`HANG_TIMEOUTS`](super::HANG_TIMEOUTS)
@@ -225,31 +248,21 @@ impl Process {
                 let reply = wire::reply_for_client(&entry.original_id, msg.result, msg.error, entry.patch);
                 let _ = entry.sink.send((reply, true));
             }
+            // The server checks that the gateway is alive; no client is asked.
+            (Some(method), Some(id)) if method == "ping" => self.answer(jsonrpc::result_body(id, b"{}")),
             // A request from the server (sampling, elicitation, roots). It goes
-            // to the client of the one session-era request in flight with a
-            // stream, with its id rewritten to name this slot so the answer
-            // comes back here. With no such client, or several, or for
-            // ping, the gateway answers at once so the server never waits.
+            // on the stream of the client `server_request` picks, with its id
+            // rewritten to name this slot so the answer comes back here. With
+            // no such client the gateway answers at once, so the server never
+            // waits on a question nobody was asked.
             (Some(method), Some(id)) => {
-                let target = (method != "ping").then(|| self.sole_streaming()).flatten();
-                match target {
-                    Some(sink) => {
-                        let _ = sink.send((wire::server_request_for_client(self.slot, id, method, msg.params), false));
-                    }
-                    None => {
-                        let body = if method == "ping" {
-                            jsonrpc::result_body(id, b"{}")
-                        } else {
-                            jsonrpc::error_body(
-                                Some(id),
-                                jsonrpc::METHOD_NOT_FOUND,
-                                "no client can answer this request",
-                            )
-                        };
-                        let mut line = body.to_vec();
-                        line.push(b'\n');
-                        self.notify(Bytes::from(line));
-                    }
+                let for_client = || wire::server_request_for_client(self.slot, id, method, msg.params);
+                let sent = self
+                    .asked(method)
+                    .and_then(|sink| sink.send((for_client(), false)).map_err(|_| Unrouted::NoStream));
+                if let Err(why) = sent {
+                    tracing::debug!(backend = &*ctx.backend, method = &**method, %why, "server request refused");
+                    self.answer(jsonrpc::error_body(Some(id), jsonrpc::METHOD_NOT_FOUND, &why.to_string()));
                 }
             }
             (Some(method), None) if method == "notifications/progress" => {
@@ -273,6 +286,13 @@ impl Process {
             }
             (None, None) => tracing::warn!(backend = &*ctx.backend, "skipping a stdout line with no id or method"),
         }
+    }
+
+    /// Writes the gateway's own answer to a request from the server.
+    fn answer(&self, body: Bytes) {
+        let mut line = body.to_vec();
+        line.push(b'\n');
+        self.notify(Bytes::from(line));
     }
 
     fn fail_oversized(&self, prefix: &[u8], max: usize, ctx: &ReaderContext) {

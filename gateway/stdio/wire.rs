@@ -227,16 +227,25 @@ pub fn server_request_for_client(slot: usize, id: &RawValue, method: &str, param
     Bytes::from(out)
 }
 
-/// The slot, and the line for the child, for a client's answer to a server
+/// Whether a message for a client is a server request the gateway relayed
+/// (it wrote them, so the prefix is exact).
+pub fn is_server_request(msg: &[u8]) -> bool {
+    msg.starts_with(b"{\"jsonrpc\":\"2.0\",\"id\":\"sy:")
+}
+
+/// The slot and the server's own id in an id the gateway gave a server
 /// request. `None` when the id is not one the gateway made.
-pub fn client_answer_for_server(body: &[u8]) -> Option<(usize, Bytes)> {
-    let msg: Line = serde_json::from_slice(body).ok()?;
-    let id: String = serde_json::from_str(msg.id?.get()).ok()?;
+pub fn server_request_id(id: &str) -> Option<(usize, Box<RawValue>)> {
     let (slot, server_id) = id.strip_prefix(SERVER_REQUEST_PREFIX)?.split_once(':')?;
-    let server_id = RawValue::from_string(server_id.to_string()).ok()?;
+    Some((slot.parse().ok()?, RawValue::from_string(server_id.to_string()).ok()?))
+}
+
+/// The line that answers the server's request `server_id` with `result`
+/// or `error`; `None` with neither.
+pub fn answer_line(server_id: &RawValue, result: Option<&RawValue>, error: Option<&RawValue>) -> Option<Bytes> {
     let mut line = b"{\"jsonrpc\":\"2.0\",\"id\":".to_vec();
     line.extend_from_slice(server_id.get().as_bytes());
-    match (msg.result, msg.error) {
+    match (result, error) {
         (Some(r), _) => {
             line.extend_from_slice(b",\"result\":");
             line.extend_from_slice(r.get().as_bytes());
@@ -248,7 +257,16 @@ pub fn client_answer_for_server(body: &[u8]) -> Option<(usize, Bytes)> {
         (None, None) => return None,
     }
     line.extend_from_slice(b"}\n");
-    Some((slot.parse().ok()?, Bytes::from(line)))
+    Some(Bytes::from(line))
+}
+
+/// The slot, and the line for the child, for a client's answer to a server
+/// request. `None` when the id is not one the gateway made.
+pub fn client_answer_for_server(body: &[u8]) -> Option<(usize, Bytes)> {
+    let msg: Line = serde_json::from_slice(body).ok()?;
+    let id: String = serde_json::from_str(msg.id?.get()).ok()?;
+    let (slot, server_id) = server_request_id(&id)?;
+    Some((slot, answer_line(&server_id, msg.result, msg.error)?))
 }
 
 /// Finds a numeric `"id":N` near the start of a line too long to parse, so
@@ -332,6 +350,8 @@ mod tests {
             serde_json::from_slice(&server_request_for_client(3, &id, "sampling/createMessage", Some(&params)))
                 .unwrap();
         assert_eq!(out["id"], "sy:3:\"s-1\"");
+        assert!(is_server_request(&server_request_for_client(3, &id, "roots/list", None)));
+        assert!(!is_server_request(br#"{"jsonrpc":"2.0","method":"notifications/progress"}"#));
         assert_eq!(out["params"]["maxTokens"], 5);
         let answer = format!(r#"{{"jsonrpc":"2.0","id":{},"result":{{"role":"assistant"}}}}"#, out["id"]);
         let (slot, line) = client_answer_for_server(answer.as_bytes()).unwrap();

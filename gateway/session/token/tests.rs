@@ -1,0 +1,119 @@
+//! Sealing, opening and the plaintext layout of session tokens.
+
+use super::*;
+
+fn ticket() -> Ticket {
+    Ticket {
+        backend: "search".into(),
+        instance: "http://10.0.0.5:3001/mcp".into(),
+        upstream_session: "up-123".into(),
+        protocol_version: "2025-06-18".into(),
+        client_caps: ClientCaps::SAMPLING | ClientCaps::ROOTS,
+        issued_at: 1_700_000_000,
+    }
+}
+
+/// A token of `version` around `plain`, sealed as [`SessionKey::seal`] would.
+fn sealed(key: &SessionKey, version: u8, plain: &[u8]) -> String {
+    let mut buf = vec![version];
+    buf.extend_from_slice(&[0u8; NONCE_LEN]);
+    buf.extend_from_slice(plain);
+    key.seal_buf("/mcp", buf, 1 + NONCE_LEN)
+}
+
+fn field(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+#[test]
+fn round_trip() {
+    let key = SessionKey::from_secret("k");
+    let token = key.seal("/mcp", &ticket());
+    assert!(token.bytes().all(|b| (0x21..=0x7e).contains(&b)));
+    assert_eq!(key.open("/mcp", &token).unwrap(), ticket());
+}
+
+#[test]
+fn capabilities_round_trip() {
+    let key = SessionKey::from_secret("k");
+    for caps in [ClientCaps::NONE, ClientCaps::ELICITATION, ClientCaps::SAMPLING | ClientCaps::ROOTS] {
+        let t = Ticket { client_caps: caps, ..ticket() };
+        assert_eq!(key.open("/mcp", &key.seal("/mcp", &t)).unwrap().client_caps, caps);
+    }
+}
+
+/// A token of format 2 (before capabilities), sealed under the right key
+/// for the right route, still does not open: its layout is not this one.
+#[test]
+fn older_formats_do_not_open() {
+    let key = SessionKey::from_secret("k");
+    let mut v2 = 1_700_000_000u64.to_be_bytes().to_vec();
+    for f in ["search", "http://10.0.0.5:3001/mcp", "up-123", "2025-06-18"] {
+        field(&mut v2, f);
+    }
+    assert_eq!(key.open("/mcp", &sealed(&key, 2, &v2)), Err(OpenError::Malformed));
+    // Nor with this version's byte in front of the old layout.
+    assert_eq!(key.open("/mcp", &sealed(&key, VERSION, &v2)), Err(OpenError::Rejected));
+}
+
+#[test]
+fn bad_plaintexts_are_rejected() {
+    let key = SessionKey::from_secret("k");
+    let mut good = Vec::new();
+    encode(&ticket(), &mut good);
+    assert_eq!(key.open("/mcp", &sealed(&key, VERSION, &good)).unwrap(), ticket());
+    // Cut short inside the capabilities byte, or inside a field.
+    for len in [8, good.len() - 1] {
+        assert_eq!(key.open("/mcp", &sealed(&key, VERSION, &good[..len])), Err(OpenError::Rejected), "{len}");
+    }
+    // Bytes after the last field.
+    let mut longer = good.clone();
+    longer.push(0);
+    assert_eq!(key.open("/mcp", &sealed(&key, VERSION, &longer)), Err(OpenError::Rejected));
+    // A capability bit no format defines.
+    let mut unknown = good.clone();
+    unknown[8] |= 0x80;
+    assert_eq!(key.open("/mcp", &sealed(&key, VERSION, &unknown)), Err(OpenError::Rejected));
+}
+
+#[test]
+fn nonces_differ() {
+    let key = SessionKey::from_secret("k");
+    assert_ne!(key.seal("/mcp", &ticket()), key.seal("/mcp", &ticket()));
+}
+
+#[test]
+fn same_secret_opens_across_instances() {
+    let token = SessionKey::from_secret("shared").seal("/mcp", &ticket());
+    assert_eq!(SessionKey::from_secret("shared").open("/mcp", &token).unwrap(), ticket());
+    assert_eq!(SessionKey::from_secret("other").open("/mcp", &token), Err(OpenError::Rejected));
+}
+
+#[test]
+fn other_route_is_rejected() {
+    let key = SessionKey::from_secret("k");
+    let token = key.seal("/a", &ticket());
+    assert_eq!(key.open("/b", &token), Err(OpenError::Rejected));
+}
+
+#[test]
+fn tampering_is_rejected() {
+    let key = SessionKey::from_secret("k");
+    let token = key.seal("/mcp", &ticket());
+    let mut raw = URL_SAFE_NO_PAD.decode(&token).unwrap();
+    let last = raw.len() - 1;
+    raw[last] ^= 1;
+    assert_eq!(key.open("/mcp", &URL_SAFE_NO_PAD.encode(&raw)), Err(OpenError::Rejected));
+    raw[last] ^= 1;
+    raw[20] ^= 0x80;
+    assert_eq!(key.open("/mcp", &URL_SAFE_NO_PAD.encode(&raw)), Err(OpenError::Rejected));
+}
+
+#[test]
+fn garbage_is_malformed() {
+    let key = SessionKey::from_secret("k");
+    for bad in ["", "!!!", "abc", "upstream-session-id-from-somewhere-else"] {
+        assert!(key.open("/mcp", bad).is_err(), "{bad}");
+    }
+}

@@ -1,0 +1,242 @@
+//! Input rounds: a 2026-07-28 client asked for input by a session-era child.
+//!
+//! A session-era child asks for sampling, elicitation or roots with a
+//! request of its own, in the middle of a call. The 2026-07-28 era forbids
+//! that on a response stream: a server answers `resultType:
+//! "input_required"` with `inputRequests` instead, and the client sends the
+//! request again with `inputResponses` and the `requestState` it was given
+//! (multi round-trip requests). The gateway bridges the two:
+//!
+//! 1. the child's request ends the client's round with an `input_required`
+//!    result that carries it, keyed by the id the gateway gives server
+//!    requests (`sy:<slot>:<id>`), and a `requestState`;
+//! 2. the child's call stays pending, parked here under that state;
+//! 3. the client's retry names the state: its `inputResponses` entry goes to
+//!    the child as the answer, and the retry is answered with the child's
+//!    eventual result, or the next `input_required` if it asks again.
+//!
+//! The state is a random 128-bit handle, not a sealed record: the call it
+//! names lives in this gateway's process, so a retry that reaches another
+//! replica has nothing to resume anyway, and a handle nobody can guess
+//! cannot be forged or tampered with. A retry must repeat the method of the
+//! call it resumes. A parked call waits at most the backend's `timeout`;
+//! then the child is told to cancel it, so a client that never retries
+//! leaves nothing behind.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::answer::Call;
+use super::wire::{self, Line};
+use crate::error::GatewayError;
+use crate::jsonrpc;
+
+/// The client requests a server may answer with `input_required`.
+pub const ROUND_METHODS: &[&str] = &["tools/call", "prompts/get", "resources/read"];
+
+/// Where a call whose client is asked through `input_required` waits
+/// between rounds.
+#[derive(Clone)]
+pub struct Rounds {
+    /// The backend's parked calls.
+    pub parked: Arc<Parked>,
+    /// The client's method, which a retry must repeat.
+    pub method: Arc<str>,
+}
+
+/// Calls waiting for their client's next round, by `requestState`.
+#[derive(Default)]
+pub struct Parked {
+    calls: Mutex<HashMap<String, Waiting>>,
+}
+
+/// A parked call and the question it waits on.
+pub struct Waiting {
+    /// The call, still pending on its child.
+    pub call: Call,
+    /// The client's method, which the retry must repeat.
+    method: Box<str>,
+    /// The server request as the client was shown it, to ask again.
+    ask: Bytes,
+}
+
+/// What became of a retry's answer.
+pub enum Answered {
+    /// It went to the child; the call waits for what the child does next.
+    Sent(Call),
+    /// The retry lacks it; the spec asks a server to ask again, with this
+    /// question.
+    Missing(Call, Bytes),
+}
+
+/// What a retry carries.
+#[derive(Deserialize)]
+pub struct Retry<'a> {
+    #[serde(borrow)]
+    params: RetryParams<'a>,
+}
+
+#[derive(Deserialize)]
+struct RetryParams<'a> {
+    #[serde(rename = "requestState")]
+    state: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default, rename = "inputResponses")]
+    responses: Option<HashMap<String, &'a RawValue>>,
+}
+
+// === impl Parked ===
+
+impl Parked {
+    /// Parks `call`, asked `ask` (a server request as a client would see
+    /// it), and returns the `input_required` answer to the client's round.
+    pub fn park(self: &Arc<Self>, call: Call, method: &str, ask: Bytes) -> Bytes {
+        let mut handle = [0u8; 16];
+        // `ask` was written by the reader, so it parses, and the OS has an
+        // entropy source; if not, the call cannot be parked, and ends.
+        let (Some(requests), Ok(())) = (input_requests(&ask), SystemRandom::new().fill(&mut handle)) else {
+            let body = jsonrpc::error_body(Some(&call.id), jsonrpc::INTERNAL_ERROR, "could not ask for input");
+            call.abandon("the gateway could not ask the client");
+            return body;
+        };
+        let state = URL_SAFE_NO_PAD.encode(handle);
+        let body = input_required(&call.id, &requests, &state);
+        let deadline = call.deadline;
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.insert(state.clone(), Waiting { call, method: method.into(), ask });
+        }
+        let parked = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(deadline).await;
+            if let Some(waiting) = parked.calls.lock().ok().and_then(|mut c| c.remove(&state)) {
+                waiting.call.abandon("the client never answered the input request");
+            }
+        });
+        body
+    }
+
+    /// Takes the call a retry of `method` resumes.
+    pub fn take(&self, state: &str, method: &str) -> Result<Waiting, GatewayError> {
+        let mut calls = self.calls.lock().map_err(|_| expired())?;
+        match calls.get(state) {
+            None => Err(expired()),
+            Some(w) if &*w.method != method => Err(GatewayError::InvalidRequest(format!(
+                "requestState belongs to a `{}` request, not `{method}`",
+                w.method
+            ))),
+            Some(_) => calls.remove(state).ok_or_else(expired),
+        }
+    }
+
+    /// How many calls wait for a round of input, for `/health`.
+    pub fn waiting(&self) -> usize {
+        self.calls.lock().map_or(0, |c| c.len())
+    }
+}
+
+// === impl Waiting ===
+
+impl Waiting {
+    /// Answers the child's question from the retry's `inputResponses`.
+    pub fn answer(self, retry: &Retry<'_>) -> Answered {
+        let key = serde_json::from_slice::<Line>(&self.ask)
+            .ok()
+            .and_then(|l| serde_json::from_str::<String>(l.id?.get()).ok());
+        let found = key.as_deref().and_then(|k| Some((k, *retry.params.responses.as_ref()?.get(k)?)));
+        let line = found.and_then(|(k, result)| wire::answer_line(&wire::server_request_id(k)?.1, Some(result), None));
+        match line {
+            Some(line) => {
+                self.call.process.notify(line);
+                Answered::Sent(self.call)
+            }
+            None => Answered::Missing(self.call, self.ask),
+        }
+    }
+}
+
+// === impl Retry ===
+
+impl<'a> Retry<'a> {
+    /// The retry in a request body, when it carries a `requestState`.
+    pub fn of(body: &'a [u8]) -> Option<Retry<'a>> {
+        if !body.windows(14).any(|w| w == b"\"requestState\"") {
+            return None;
+        }
+        serde_json::from_slice(body).ok()
+    }
+
+    /// The state it names.
+    pub fn state(&self) -> &str {
+        &self.params.state
+    }
+}
+
+fn expired() -> GatewayError {
+    GatewayError::InvalidRequest(
+        "requestState names no request waiting for input here: it expired, or was answered already; send the request again without it"
+            .into(),
+    )
+}
+
+/// `{"<id>": {"method": …, "params": …}}` from a server request as a client
+/// would see it.
+fn input_requests(ask: &[u8]) -> Option<Box<RawValue>> {
+    let line: Line = serde_json::from_slice(ask).ok()?;
+    let key: String = serde_json::from_str(line.id?.get()).ok()?;
+    let mut request = serde_json::Map::new();
+    request.insert("method".into(), serde_json::to_value(line.method?).ok()?);
+    if let Some(params) = line.params {
+        request.insert("params".into(), serde_json::from_str(params.get()).ok()?);
+    }
+    let mut requests = serde_json::Map::new();
+    requests.insert(key, request.into());
+    serde_json::value::to_raw_value(&requests).ok()
+}
+
+/// The client's answer for this round: input is required.
+fn input_required(id: &RawValue, requests: &RawValue, state: &str) -> Bytes {
+    let mut result = b"{\"resultType\":\"input_required\",\"inputRequests\":".to_vec();
+    result.extend_from_slice(requests.get().as_bytes());
+    result.extend_from_slice(b",\"requestState\":");
+    serde_json::to_writer(&mut result, state).unwrap_or_default();
+    result.push(b'}');
+    jsonrpc::result_body(id, &result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_required_carries_the_question_and_the_state() {
+        let ask =
+            br#"{"jsonrpc":"2.0","id":"sy:0:\"s-1\"","method":"sampling/createMessage","params":{"maxTokens":5}}"#;
+        let requests = input_requests(ask).unwrap();
+        let id = RawValue::from_string("7".into()).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&input_required(&id, &requests, "st")).unwrap();
+        assert_eq!(v["id"], 7);
+        assert_eq!(v["result"]["resultType"], "input_required");
+        assert_eq!(v["result"]["requestState"], "st");
+        let asked = &v["result"]["inputRequests"]["sy:0:\"s-1\""];
+        assert_eq!(asked["method"], "sampling/createMessage");
+        assert_eq!(asked["params"]["maxTokens"], 5);
+        assert!(input_requests(b"{}").is_none());
+    }
+
+    #[test]
+    fn retries_are_read_only_with_a_state() {
+        let body = br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"t",
+            "inputResponses":{"k":{"model":"m"}},"requestState":"abc"}}"#;
+        let retry = Retry::of(body).unwrap();
+        assert_eq!(retry.state(), "abc");
+        assert_eq!(retry.params.responses.as_ref().unwrap()["k"].get(), r#"{"model":"m"}"#);
+        assert!(Retry::of(br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"t"}}"#).is_none());
+        assert!(Retry::of(br#"{"params":{"requestState":5}}"#).is_none());
+    }
+}
