@@ -18,7 +18,6 @@
 //! answers (see the module doc of [`super`] for why that is safe).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::value::RawValue;
@@ -49,6 +48,10 @@ pub enum BadParams {
     /// `params` is not an object.
     #[error("`params` is not an object")]
     NotObject,
+    /// An object in `params` names a key twice. Servers disagree on which
+    /// one counts, so no key could stand for what the server will read.
+    #[error("an object in `params` has a duplicate key")]
+    DuplicateKey,
 }
 
 // === impl Key ===
@@ -99,7 +102,7 @@ impl Key {
 /// leaves it empty), absent params as `{}`.
 ///
 /// It works on the raw text, never building a `serde_json::Value`: objects
-/// are read as sorted maps of borrowed raw values, and scalars are copied as
+/// are read as sorted lists of borrowed raw values, and scalars are copied as
 /// the client wrote them. So `1` and `1.0`, or `"A"` and `"\u0041"`, make
 /// different keys: a miss, never a wrong answer.
 pub fn canonical_params(body: &[u8]) -> Result<String, BadParams> {
@@ -115,8 +118,43 @@ pub fn canonical_params(body: &[u8]) -> Result<String, BadParams> {
         Some(_) => return Err(BadParams::NotObject),
     };
     let mut out = String::with_capacity(params.len());
-    write_object(params, true, &mut out).map_err(|_| BadParams::NotJson)?;
+    write_object(params, true, &mut out)?;
     Ok(out)
+}
+
+/// The members of the object `text`, sorted by key; a key named twice
+/// makes the request uncacheable.
+fn entries(text: &str) -> Result<Vec<(Name<'_>, &RawValue)>, BadParams> {
+    let Members(mut members) = serde_json::from_str(text).map_err(|_| BadParams::NotJson)?;
+    members.sort_by(|a, b| a.0.cmp(&b.0));
+    if members.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(BadParams::DuplicateKey);
+    }
+    Ok(members)
+}
+
+/// An object's members in the order written, duplicates kept (a map type
+/// would keep one of them silently).
+struct Members<'a>(Vec<(Name<'a>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Members<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = Members<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(4));
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(Visitor(std::marker::PhantomData))
+    }
 }
 
 /// An object key, borrowed from the body unless it holds escapes.
@@ -125,8 +163,8 @@ struct Name<'a>(#[serde(borrow)] Cow<'a, str>);
 
 /// Writes the object `text` with its keys sorted; `top` marks `params`
 /// itself, whose `_meta.progressToken` is left out.
-fn write_object(text: &str, top: bool, out: &mut String) -> serde_json::Result<()> {
-    let map: BTreeMap<Name, &RawValue> = serde_json::from_str(text)?;
+fn write_object(text: &str, top: bool, out: &mut String) -> Result<(), BadParams> {
+    let map = entries(text)?;
     out.push('{');
     let mut first = true;
     for (name, value) in &map {
@@ -153,8 +191,8 @@ fn write_object(text: &str, top: bool, out: &mut String) -> serde_json::Result<(
 /// Writes `params._meta` without its `progressToken` (it names the
 /// request's progress stream, not what is asked). Returns whether anything
 /// was left to write.
-fn write_meta(text: &str, out: &mut String) -> serde_json::Result<bool> {
-    let map: BTreeMap<Name, &RawValue> = serde_json::from_str(text)?;
+fn write_meta(text: &str, out: &mut String) -> Result<bool, BadParams> {
+    let map = entries(text)?;
     let kept: Vec<_> = map.iter().filter(|(Name(name), _)| *name != "progressToken").collect();
     if kept.is_empty() {
         return Ok(false);
@@ -172,11 +210,11 @@ fn write_meta(text: &str, out: &mut String) -> serde_json::Result<bool> {
     Ok(true)
 }
 
-fn write_value(text: &str, out: &mut String) -> serde_json::Result<()> {
+fn write_value(text: &str, out: &mut String) -> Result<(), BadParams> {
     match text.as_bytes().first() {
         Some(b'{') => write_object(text, false, out),
         Some(b'[') => {
-            let items: Vec<&RawValue> = serde_json::from_str(text)?;
+            let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|_| BadParams::NotJson)?;
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
@@ -196,14 +234,14 @@ fn write_value(text: &str, out: &mut String) -> serde_json::Result<()> {
 
 /// Writes an object key as a JSON string. A key serde_json could borrow had
 /// no escapes in the body, so its text is already valid inside quotes.
-fn write_name(Name(name): &Name<'_>, out: &mut String) -> serde_json::Result<()> {
+fn write_name(Name(name): &Name<'_>, out: &mut String) -> Result<(), BadParams> {
     match name {
         Cow::Borrowed(text) => {
             out.push('"');
             out.push_str(text);
             out.push('"');
         }
-        Cow::Owned(text) => out.push_str(&serde_json::to_string(text)?),
+        Cow::Owned(text) => out.push_str(&serde_json::to_string(text).map_err(|_| BadParams::NotJson)?),
     }
     Ok(())
 }
@@ -265,6 +303,11 @@ mod tests {
         assert_eq!(canonical_params(b"{not json"), Err(BadParams::NotJson));
         assert_eq!(canonical_params(br#"{"params":{"a":}}"#), Err(BadParams::NotJson));
         assert_eq!(canonical_params(br#"{"params":{"a":[1,}}"#), Err(BadParams::NotJson));
+        // A duplicate key at any depth, however it is spelled, bypasses the cache.
+        assert_eq!(canonical_params(br#"{"params":{"q":"a","q":"b"}}"#), Err(BadParams::DuplicateKey));
+        let nested = br#"{"params":{"arguments":{"q":"a","\u0071":"b"}}}"#;
+        assert_eq!(canonical_params(nested), Err(BadParams::DuplicateKey));
+        assert_eq!(canonical_params(br#"{"params":{"a":[{"k":1,"k":1}]}}"#), Err(BadParams::DuplicateKey));
     }
 
     #[test]
