@@ -109,9 +109,12 @@ pub async fn serve_http(
 /// `notifications/cancelled` aborts the request it names. When stdin closes,
 /// the requests in flight finish before it returns.
 pub async fn serve_stdio(opts: MockOptions) -> std::io::Result<()> {
-    match (stdin_pipe(), stdout_pipe()) {
-        (Ok(input), Ok(output)) => stdio::serve(input, output, opts).await,
-        _ => stdio::serve(tokio::io::stdin(), tokio::io::stdout(), opts).await,
+    // Both or neither: converting a pipe sets O_NONBLOCK on it, which tokio's
+    // blocking-thread stdin and stdout could not read or write.
+    if is_pipe(&std::io::stdin()) && is_pipe(&std::io::stdout()) {
+        stdio::serve(stdin_pipe()?, stdout_pipe()?, opts).await
+    } else {
+        stdio::serve(tokio::io::stdin(), tokio::io::stdout(), opts).await
     }
 }
 
@@ -120,6 +123,12 @@ pub async fn serve_stdio(opts: MockOptions) -> std::io::Result<()> {
 // through the reactor instead costs a fraction as much per line, and this
 // mock is the backend of the stdio benchmarks: its cost is on the proxy's
 // core. A terminal or a file is not a pipe; those keep tokio's types.
+fn is_pipe(stream: &impl std::os::fd::AsFd) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(fd) = stream.as_fd().try_clone_to_owned() else { return false };
+    std::fs::File::from(fd).metadata().is_ok_and(|m| m.file_type().is_fifo())
+}
+
 fn stdin_pipe() -> std::io::Result<tokio::net::unix::pipe::Receiver> {
     use std::os::fd::AsFd;
     tokio::net::unix::pipe::Receiver::from_owned_fd(std::io::stdin().as_fd().try_clone_to_owned()?)
