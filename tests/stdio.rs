@@ -333,23 +333,50 @@ async fn a_client_that_did_not_declare_sampling_is_never_asked() {
 }
 
 /// A token sealed under the same key for the same route, in the format
-/// before client capabilities (version 2), no longer opens: 404, and the
-/// client re-initializes. Made once with that format's layout:
+/// before client capabilities (version 2), still opens, so sessions live
+/// through a rolling upgrade; it declares no capabilities, so the child's
+/// requests are never passed to it. Made once with that format's layout:
 /// issued_at, then backend `kids`, instance `stdio:kids`, no upstream
 /// session and version 2025-11-25, sealed under `test-key` for `/mcp`.
 #[tokio::test]
-async fn a_token_of_the_previous_format_gets_404() {
+async fn a_token_of_the_previous_format_still_opens() {
     const V2_TOKEN: &str =
         "AgABAgMEBQYHCAkKC7a-zS3gDpAj68PKJXowPDNmyvSKm1mQd2OIVN4Ivg4FYcPB0fFbE1Fx8oIZuyGuJI4aaOwoY6UL";
     let gw = gateway(parse(&stdio_config(BIN, &["mock", "--stdio"], ""))).await;
     up(&gw).await;
     let url = gw.url("/mcp");
     let (status, msgs) = call(&url, &echo("old", "x"), &[("mcp-session-id", V2_TOKEN)]).await;
+    assert_eq!((status, msgs[0]["result"]["content"][0]["text"].as_str()), (200, Some("x")), "{msgs:?}");
+    // The same token one byte off does not.
+    let flipped = if &V2_TOKEN[20..21] == "A" { "B" } else { "A" };
+    let bent = format!("{}{flipped}{}", &V2_TOKEN[..20], &V2_TOKEN[21..]);
+    let (status, msgs) = call(&url, &echo("old", "x"), &[("mcp-session-id", &bent)]).await;
     assert_eq!((status, msgs[0]["error"]["code"].as_i64()), (404, Some(-32001)), "{msgs:?}");
     // A fresh session from the same gateway works.
     let sid = initialize(&url, "2025-11-25").await;
     let (status, msgs) = call(&url, &echo("new", "y"), &[("mcp-session-id", &sid)]).await;
     assert_eq!((status, msgs[0]["result"]["content"][0]["text"].as_str()), (200, Some("y")));
+}
+
+/// A cached answer does not outlive its per-session process: once the
+/// session is DELETEd, a request the cache could answer gets 404 like any
+/// other, so the client re-initializes.
+#[tokio::test]
+async fn a_cache_hit_for_a_session_whose_process_is_gone_gets_404() {
+    let extra = "mode = \"per_session\"\ncache = {}";
+    let gw = gateway(parse(&stdio_config(BIN, &["mock", "--stdio"], extra))).await;
+    let url = gw.url("/mcp");
+    let sid = initialize(&url, "2025-06-18").await;
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+    let session = [("mcp-session-id", sid.as_str()), ("mcp-protocol-version", "2025-06-18")];
+    for verdict in ["miss", "hit"] {
+        let resp = post(&url, list, &session).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["x-switchyard-cache"], verdict);
+    }
+    assert_eq!(http().delete(&url).header("mcp-session-id", &sid).send().await.unwrap().status(), 200);
+    let (status, msgs) = call(&url, list, &session).await;
+    assert_eq!((status, msgs[0]["error"]["code"].as_i64()), (404, Some(-32001)), "{msgs:?}");
 }
 
 #[tokio::test]

@@ -249,12 +249,16 @@ impl Front {
         if !side.limit.is_empty() {
             info.permit = admit(&side, &message, client, &parts.headers).await?;
         }
-        // Before the cache: a session whose instance is down gets 404 from
-        // a hit as from a forward, so that its client re-initializes now
-        // rather than at its first uncached request. One table lookup.
+        // Before the cache: a session whose instance is down (or whose
+        // per-session process is gone) gets 404 from a hit as from a
+        // forward, so that its client re-initializes now rather than at its
+        // first uncached request. One lookup.
         let pinned = match &*side.target {
             Target::Http { backend, .. } => self.pinned_instance(backend, ticket.as_ref())?,
-            Target::Stdio(_) => None,
+            Target::Stdio(stdio) => {
+                stdio.check_session(stdio::session_key(ticket.as_ref()))?;
+                None
+            }
         };
         let cache = side.target.cache();
         let cached = cache.and_then(|cache| {

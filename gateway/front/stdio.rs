@@ -35,7 +35,7 @@ pub struct Post<'a> {
 }
 
 /// The per-session process a token names.
-fn session_key(ticket: Option<&Ticket>) -> Option<u64> {
+pub(super) fn session_key(ticket: Option<&Ticket>) -> Option<u64> {
     ticket.and_then(|t| t.upstream_session.parse().ok())
 }
 

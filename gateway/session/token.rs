@@ -13,10 +13,13 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use super::ClientCaps;
 
-/// Format version; bump when the plaintext layout changes. A token of
-/// another version does not open (404), and its client re-initializes.
+/// Format version; bump when the plaintext layout changes. A token older
+/// than [`PREVIOUS`] does not open (404), and its client re-initializes.
 /// 3 added the client's capabilities.
 const VERSION: u8 = 3;
+/// The oldest format still opened: tokens minted before an upgrade, or by a
+/// replica not yet upgraded, keep their sessions through a rolling deploy.
+const PREVIOUS: u8 = 2;
 
 /// What a session token carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,13 +118,14 @@ impl SessionKey {
     /// Opens a token that was sealed for `route`.
     pub fn open(&self, route: &str, token: &str) -> Result<Ticket, OpenError> {
         let mut raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| OpenError::Malformed)?;
-        if raw.len() < 1 + NONCE_LEN + CHACHA20_POLY1305.tag_len() || raw[0] != VERSION {
+        let version = raw.first().copied().unwrap_or(0);
+        if raw.len() < 1 + NONCE_LEN + CHACHA20_POLY1305.tag_len() || !(PREVIOUS..=VERSION).contains(&version) {
             return Err(OpenError::Malformed);
         }
         let nonce = Nonce::try_assume_unique_for_key(&raw[1..1 + NONCE_LEN]).map_err(|_| OpenError::Malformed)?;
         let plain =
             self.key.open_in_place(nonce, aad(route), &mut raw[1 + NONCE_LEN..]).map_err(|_| OpenError::Rejected)?;
-        decode(plain).ok_or(OpenError::Rejected)
+        decode(plain, version).ok_or(OpenError::Rejected)
     }
 }
 
@@ -141,10 +145,15 @@ fn encode(t: &Ticket, out: &mut Vec<u8>) {
     }
 }
 
-fn decode(mut b: &[u8]) -> Option<Ticket> {
+fn decode(mut b: &[u8], version: u8) -> Option<Ticket> {
     let issued_at = u64::from_be_bytes(b.get(..8)?.try_into().ok()?);
-    let client_caps = ClientCaps::from_bits(*b.get(8)?)?;
-    b = &b[9..];
+    b = &b[8..];
+    // Version 2 had no capabilities byte: its sessions declared none, which
+    // only means a stdio child's requests are not passed to them.
+    let client_caps = if version == PREVIOUS { ClientCaps::default() } else { ClientCaps::from_bits(*b.first()?)? };
+    if version != PREVIOUS {
+        b = &b[1..];
+    }
     let mut next = || -> Option<String> {
         let len = u16::from_be_bytes(b.get(..2)?.try_into().ok()?) as usize;
         let s = std::str::from_utf8(b.get(2..2 + len)?).ok()?.to_string();

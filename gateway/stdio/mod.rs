@@ -109,6 +109,16 @@ pub enum Reply {
 }
 
 impl StdioBackend {
+    /// Refuses (404) a session of a `per_session` backend whose process is
+    /// gone (exited, reaped when idle, or DELETEd), so that a cache hit ends
+    /// it as a forward would. Shared pools have no such sessions.
+    pub fn check_session(&self, session: Option<u64>) -> Result<(), GatewayError> {
+        match (&self.sessions, session) {
+            (Some(sessions), Some(key)) if sessions.serving(key).is_none() => Err(GatewayError::SessionNotFound),
+            _ => Ok(()),
+        }
+    }
+
     /// Starts the pool's supervisors. Must run inside the runtime.
     pub fn start(cfg: &config::Backend) -> Arc<StdioBackend> {
         let cfg = Arc::new(cfg.clone());

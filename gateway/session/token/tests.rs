@@ -46,15 +46,23 @@ fn capabilities_round_trip() {
 /// A token of format 2 (before capabilities), sealed under the right key
 /// for the right route, still does not open: its layout is not this one.
 #[test]
-fn older_formats_do_not_open() {
+fn the_previous_format_opens_with_no_capabilities_and_older_ones_do_not() {
     let key = SessionKey::from_secret("k");
     let mut v2 = 1_700_000_000u64.to_be_bytes().to_vec();
     for f in ["search", "http://10.0.0.5:3001/mcp", "up-123", "2025-06-18"] {
         field(&mut v2, f);
     }
-    assert_eq!(key.open("/mcp", &sealed(&key, 2, &v2)), Err(OpenError::Malformed));
-    // Nor with this version's byte in front of the old layout.
+    let opened = key.open("/mcp", &sealed(&key, 2, &v2)).unwrap();
+    assert_eq!(opened, Ticket { client_caps: ClientCaps::default(), ..ticket() });
+    // Version 1, or the old layout behind this version's byte, does not.
+    assert_eq!(key.open("/mcp", &sealed(&key, 1, &v2)), Err(OpenError::Malformed));
+    assert_eq!(key.open("/mcp", &sealed(&key, VERSION + 1, &v2)), Err(OpenError::Malformed));
     assert_eq!(key.open("/mcp", &sealed(&key, VERSION, &v2)), Err(OpenError::Rejected));
+    // A version-2 record cut short, or with a byte too many.
+    assert_eq!(key.open("/mcp", &sealed(&key, 2, &v2[..v2.len() - 1])), Err(OpenError::Rejected));
+    let mut longer = v2.clone();
+    longer.push(0);
+    assert_eq!(key.open("/mcp", &sealed(&key, 2, &longer)), Err(OpenError::Rejected));
 }
 
 #[test]
