@@ -76,6 +76,14 @@ async fn a_stateless_client_answers_the_child_through_input_rounds() {
     // The child's call is still pending, parked until the retry.
     awaiting_input(&gw, 1).await;
 
+    // A question asked in a round is answered in a retry, never by a POSTed
+    // response: the child does not get this one.
+    let posted = json!({ "jsonrpc": "2.0", "id": key, "result": { "role": "assistant",
+        "content": { "type": "text", "text": "posted" }, "model": "m" } });
+    let (status, msgs) = call(&url, &posted.to_string(), &[("mcp-protocol-version", STATELESS)]).await;
+    assert_eq!((status, msgs[0]["error"]["code"].as_i64()), (400, Some(-32600)), "{msgs:?}");
+    assert!(msgs[0]["error"]["message"].as_str().unwrap_or_default().contains("inputResponses"), "{msgs:?}");
+
     // A retry without the answer is asked again, under a new state.
     let (_, again) = stateless_call(&url, &stateless_sample(2, "by hand", json!({ "requestState": state }))).await;
     assert_eq!(again["id"], 2);

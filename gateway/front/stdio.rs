@@ -60,7 +60,7 @@ impl Front {
         match env.kind {
             // The client answering a server request made on its stream.
             Kind::Response => {
-                stdio.respond(&post.body);
+                stdio.respond(&post.body, owner)?;
                 Ok(accepted())
             }
             Kind::Notification if env.method() == "notifications/initialized" => Ok(accepted()),

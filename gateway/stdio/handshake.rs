@@ -195,6 +195,7 @@ pub async fn ask(
         owner: u64::MAX,
         caps: crate::session::ClientCaps::NONE,
         askable: false,
+        rounds: false,
     };
     process.send(id, Bytes::from(line), waiter).map_err(|e| Unanswered::Other(e.into()))?;
     let reply = match tokio::time::timeout(timeout, rx.recv()).await {

@@ -26,10 +26,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use ring::rand::{SecureRandom, SystemRandom};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -97,15 +94,13 @@ impl Parked {
     /// Parks `call`, asked `ask` (a server request as a client would see
     /// it), and returns the `input_required` answer to the client's round.
     pub fn park(self: &Arc<Self>, call: Call, method: &str, ask: Bytes) -> Bytes {
-        let mut handle = [0u8; 16];
         // `ask` was written by the reader, so it parses, and the OS has an
         // entropy source; if not, the call cannot be parked, and ends.
-        let (Some(requests), Ok(())) = (input_requests(&ask), SystemRandom::new().fill(&mut handle)) else {
+        let (Some(requests), Some(state)) = (input_requests(&ask), wire::unguessable()) else {
             let body = jsonrpc::error_body(Some(&call.id), jsonrpc::INTERNAL_ERROR, "could not ask for input");
             call.abandon("the gateway could not ask the client");
             return body;
         };
-        let state = URL_SAFE_NO_PAD.encode(handle);
         let body = input_required(&call.id, &requests, &state);
         let deadline = call.deadline;
         if let Ok(mut calls) = self.calls.lock() {
@@ -149,10 +144,14 @@ impl Waiting {
             .ok()
             .and_then(|l| serde_json::from_str::<String>(l.id?.get()).ok());
         let found = key.as_deref().and_then(|k| Some((k, *retry.params.responses.as_ref()?.get(k)?)));
-        let line = found.and_then(|(k, result)| wire::answer_line(&wire::server_request_id(k)?.1, Some(result), None));
-        match line {
-            Some(line) => {
-                self.call.process.notify(line);
+        let answer = found.and_then(|(k, result)| {
+            let to = wire::server_request_id(k)?;
+            let line = wire::answer_line(&to.server_id, Some(result), None)?;
+            Some(wire::ClientAnswer { to, line })
+        });
+        match answer {
+            Some(answer) => {
+                self.call.process.answer_round(answer);
                 Answered::Sent(self.call)
             }
             None => Answered::Missing(self.call, self.ask),

@@ -51,6 +51,12 @@ pub enum Unrouted {
         "more than one client could be asked `{0}`; stdio does not say whose request caused it, so the gateway does not guess"
     )]
     Ambiguous(String),
+    /// Too many questions wait for answers on this process already (see `asked`).
+    #[error("{0} questions to clients wait for an answer on this process already")]
+    Backlog(usize),
+    /// The OS gave no randomness for the question's unguessable id.
+    #[error("the gateway could not make an unguessable id for the question")]
+    NoNonce,
 }
 
 /// The upstream id of the request whose stream should carry a server
