@@ -90,9 +90,10 @@ pub struct StdioBackend {
 /// Who sent a request, as far as the child's own requests need to know.
 #[derive(Clone, Copy, Debug)]
 pub struct Caller {
-    /// A hash of the client's session token (0 without one): a client's
-    /// cancellation reaches only its own requests, and a server request is
-    /// not ambiguous among requests of one client.
+    /// A hash of the client's session token; 0, "unknown", for a client
+    /// without one and for every 2026-07-28 client (that era ignores the
+    /// header). A client's cancellation reaches only its own requests, and a
+    /// server request is not ambiguous among requests of one known client.
     pub owner: u64,
     /// Whether the client speaks the 2026-07-28 era, which forbids server
     /// requests on its response stream.

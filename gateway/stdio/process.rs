@@ -42,7 +42,8 @@ pub struct Pending {
     pub original_token: Option<Box<RawValue>>,
     /// How the result is adjusted for the client's era.
     pub patch: Patch,
-    /// Who sent it (a hash of the session token, 0 without one), so that a
+    /// Who sent it (a hash of the session token; 0, unknown, without one or
+    /// for a stateless client; `u64::MAX` for the gateway's own), so that a
     /// client's `notifications/cancelled` only reaches its own requests, and
     /// several requests of one client count as one when the server asks.
     pub owner: u64,
@@ -191,7 +192,16 @@ impl Process {
     }
 
     /// Forwards a client's `notifications/cancelled` for its own request.
+    ///
+    /// An unknown owner (0: no session, or a 2026-07-28 client) cancels
+    /// nothing: stateless clients reuse JSON-RPC ids freely and nothing
+    /// tells them apart, so the id could name anyone's request. Such a
+    /// request ends with its reply, its deadline, or its client hanging up
+    /// a streamed answer.
     pub fn cancel_by_client(&self, owner: u64, request_id: &str, reason: &str) {
+        if owner == 0 {
+            return;
+        }
         let found = self.pending.lock().ok().and_then(|p| {
             p.iter().find(|(_, e)| e.owner == owner && e.original_id.get() == request_id).map(|(id, _)| *id)
         });
