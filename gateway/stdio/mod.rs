@@ -164,7 +164,10 @@ impl StdioBackend {
             supervisors: std::sync::Mutex::new(supervisors),
             sessions,
             request_meta: handshake::request_meta(),
-            parked: Arc::default(),
+            parked: Arc::new(input::Parked::new(
+                name.into(),
+                cfg.max_in_flight.map_or(input::MAX_PARKED, |n| usize::try_from(n.get()).unwrap_or(usize::MAX)),
+            )),
         })
     }
 
@@ -427,7 +430,7 @@ impl StdioBackend {
         match waiting.answer(retry) {
             input::Answered::Sent(call) if stream => Ok(call.stream()),
             input::Answered::Sent(call) => call.json().await,
-            input::Answered::Missing(call, ask) => Ok(Reply::Json(call.park(ask))),
+            input::Answered::Missing(call, ask) => call.park(ask).map(Reply::Json),
         }
     }
 }
