@@ -316,6 +316,48 @@ async fn a_server_request_reaches_the_client_and_its_answer_comes_back() {
     assert_eq!(reply["result"]["content"][0]["text"], "hi from the client");
 }
 
+/// An answer to the child's question is taken only from the client that was
+/// asked, and only once. Another session, a client with no session, or an
+/// id without the question's random part is refused with 400 (-32600), and
+/// the child never sees it: the fixture takes the first answer it is sent,
+/// and the one it reports is the asked client's.
+#[tokio::test]
+async fn only_the_asked_client_can_answer_a_server_request() {
+    let (_gw, url, alice) = asking_gateway(r#"{"sampling":{}}"#).await;
+    let bob = initialize_declaring(&url, r#"{"sampling":{}}"#).await;
+    let ask = r#"{"jsonrpc":"2.0","id":"ask-3","method":"tools/call","params":{"name":"ask"}}"#;
+    let mut stream = post(&url, ask, &[("mcp-session-id", &alice)]).await.bytes_stream();
+    let mut seen = String::new();
+    let request = next_message(&mut stream, &mut seen, |m| m["method"] == "sampling/createMessage").await;
+    let id = request["id"].as_str().unwrap().to_string();
+    let answer = |id: &str, text: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{},"result":{{"role":"assistant","content":{{"type":"text","text":"{text}"}},"model":"m"}}}}"#,
+            Value::from(id)
+        )
+    };
+    let refused = |status: u16, body: &Value, who: &str| {
+        assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(-32600)), "{who}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("answers no question"), "{who}: {body}");
+    };
+    let (status, body) = call(&url, &answer(&id, "forged by bob"), &[("mcp-session-id", &bob)]).await;
+    refused(status, &body[0], "another session");
+    let (status, body) = call(&url, &answer(&id, "forged without a session"), &[]).await;
+    refused(status, &body[0], "no session");
+    // The slot and the child's id alone, as the previous id format had them.
+    let guessed = format!("sy:0:{}", id.rsplit_once(':').unwrap().1);
+    let (status, body) = call(&url, &answer(&guessed, "guessed"), &[("mcp-session-id", &alice)]).await;
+    refused(status, &body[0], "an id without its nonce");
+
+    let resp = post(&url, &answer(&id, "hi from alice"), &[("mcp-session-id", &alice)]).await;
+    assert_eq!(resp.status(), 202);
+    let reply = next_message(&mut stream, &mut seen, |m| m["id"] == "ask-3").await;
+    assert_eq!(reply["result"]["content"][0]["text"], "hi from alice", "{reply}");
+    // Once answered, the question is gone, even for the client asked.
+    let (status, body) = call(&url, &answer(&id, "again"), &[("mcp-session-id", &alice)]).await;
+    refused(status, &body[0], "a second answer");
+}
+
 /// The spec lets a server ask only a client that declared the capability:
 /// a session that declared none, or a request with no session at all, is
 /// never shown the question, and the child gets the gateway's refusal at

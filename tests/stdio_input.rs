@@ -76,6 +76,14 @@ async fn a_stateless_client_answers_the_child_through_input_rounds() {
     // The child's call is still pending, parked until the retry.
     awaiting_input(&gw, 1).await;
 
+    // A question asked in a round is answered in a retry, never by a POSTed
+    // response: the child does not get this one.
+    let posted = json!({ "jsonrpc": "2.0", "id": key, "result": { "role": "assistant",
+        "content": { "type": "text", "text": "posted" }, "model": "m" } });
+    let (status, msgs) = call(&url, &posted.to_string(), &[("mcp-protocol-version", STATELESS)]).await;
+    assert_eq!((status, msgs[0]["error"]["code"].as_i64()), (400, Some(-32600)), "{msgs:?}");
+    assert!(msgs[0]["error"]["message"].as_str().unwrap_or_default().contains("inputResponses"), "{msgs:?}");
+
     // A retry without the answer is asked again, under a new state.
     let (_, again) = stateless_call(&url, &stateless_sample(2, "by hand", json!({ "requestState": state }))).await;
     assert_eq!(again["id"], 2);
@@ -133,4 +141,32 @@ async fn a_stateless_client_without_sampling_gets_no_input_round() {
     let text = answer.to_string();
     assert!(text.contains("declared the `sampling` capability"), "{answer}");
     awaiting_input(&gw, 0).await;
+}
+
+/// 2026-07-28 clients carry no session, so nothing tells them apart: one
+/// client's `notifications/cancelled` for id 1 must not cancel another's
+/// request that happens to use id 1 too. It cancels nothing.
+#[tokio::test]
+async fn a_stateless_cancellation_cancels_no_one_elses_request() {
+    let gw = gateway_with_timeout("10s").await;
+    let url = gw.url("/mcp");
+    let slow = json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "progress", "arguments": { "steps": 2, "interval_ms": 300 },
+        "_meta": { "io.modelcontextprotocol/protocolVersion": STATELESS } } });
+    let held = {
+        let url = url.clone();
+        tokio::spawn(
+            async move { call(&url, &slow.to_string(), &stateless_headers("tools/call", Some("progress"))).await },
+        )
+    };
+    wait_health(&gw, |h| h["backends"][0]["processes"][0]["inFlight"] == 1).await;
+    let cancel = json!({ "jsonrpc": "2.0", "method": "notifications/cancelled", "params": {
+        "requestId": 1, "reason": "my own id 1",
+        "_meta": { "io.modelcontextprotocol/protocolVersion": STATELESS } } });
+    let (status, msgs) = call(&url, &cancel.to_string(), &stateless_headers("notifications/cancelled", None)).await;
+    assert_eq!(status, 202, "{msgs:?}");
+    let (status, msgs) = tokio::time::timeout(common::DEADLINE, held).await.expect("the held call hung").unwrap();
+    assert_eq!(status, 200);
+    let last = msgs.last().unwrap_or_else(|| panic!("no answer"));
+    assert_eq!(last["result"]["content"][0]["text"], "completed 2 steps", "{msgs:?}");
 }

@@ -417,21 +417,46 @@ async fn released(held: tokio::task::JoinHandle<Result<CallToolResult, rmcp::Ser
     assert_eq!(ok_text(&result.unwrap_or_else(|e| panic!("{who}'s held call failed: {e}"))), "completed 2 steps");
 }
 
-/// Two clients with calls in flight on one child, only alice declared
-/// sampling: the child's question goes to alice, her answer completes her
-/// call, and bob's call carries on unaffected.
-#[tokio::test]
-async fn sampling_reaches_the_only_client_that_declared_it() {
+/// Alice (who declared sampling) and `bob`, both with calls in flight on
+/// one child: stdio cannot say whose call asked, so the child gets the
+/// gateway's refusal, neither client sees the question, and bob's call
+/// carries on unaffected.
+async fn bobs_call_in_flight_makes_the_request_ambiguous(bob: Sampler) {
     let gw = gateway_to(Child::SessionEra).await;
     let url = gw.url("/mcp");
-    let (alice, bob) = (Sampler::new("alice"), Sampler::undeclared("bob"));
+    let alice = Sampler::new("alice");
     let alice_client = connect(alice.clone(), &url, session_era()).await;
     let bob_client = connect(bob.clone(), &url, session_era()).await;
     let held = hold(&gw, &bob_client, 1).await;
+    let refused = timeout(DEADLINE, alice_client.call_tool(tool("sample", json!({ "prompt": "whose?" }))))
+        .await
+        .expect("tools/call sample timed out");
+    let refused = format!("{:?}", refused.expect_err("an ambiguous sampling request was answered"));
+    assert!(refused.contains("more than one client"), "{refused}");
+    released(held, "bob").await;
+    assert!(alice.asked().is_empty() && bob.asked().is_empty(), "asked: {:?} {:?}", alice.asked(), bob.asked());
+    let _ = tokio::join!(alice_client.cancel(), bob_client.cancel());
+}
+
+/// Bob did not declare sampling, but the child may be asking because of his
+/// call: the question must not reach alice either.
+#[tokio::test]
+async fn a_call_of_an_incapable_client_in_flight_makes_the_request_ambiguous() {
+    bobs_call_in_flight_makes_the_request_ambiguous(Sampler::undeclared("bob")).await;
+}
+
+/// Two capable clients connected, only alice with a call in flight: the
+/// question reaches her, and bob, idle, is never asked.
+#[tokio::test]
+async fn sampling_reaches_the_only_client_with_a_call_in_flight() {
+    let gw = gateway_to(Child::SessionEra).await;
+    let url = gw.url("/mcp");
+    let (alice, bob) = (Sampler::new("alice"), Sampler::new("bob"));
+    let alice_client = connect(alice.clone(), &url, session_era()).await;
+    let bob_client = connect(bob.clone(), &url, session_era()).await;
     let result = call_tool(&alice_client, "sample", json!({ "prompt": "for alice only" })).await;
     assert_eq!(text_of(&result), (false, answer_for("alice", "for alice only")));
     assert_eq!(alice.asked(), vec!["for alice only".to_string()]);
-    released(held, "bob").await;
     assert!(bob.asked().is_empty(), "bob was asked {:?}", bob.asked());
     let _ = tokio::join!(alice_client.cancel(), bob_client.cancel());
 }
@@ -451,25 +476,9 @@ async fn sampling_reaches_a_client_with_two_calls_in_flight() {
     let _ = client.cancel().await;
 }
 
-/// Two clients that both declared sampling, both with calls in flight: stdio
-/// cannot say whose call asked, so the child gets the gateway's refusal and
-/// neither client sees the question.
 #[tokio::test]
 async fn two_capable_clients_in_flight_make_the_request_ambiguous() {
-    let gw = gateway_to(Child::SessionEra).await;
-    let url = gw.url("/mcp");
-    let (alice, bob) = (Sampler::new("alice"), Sampler::new("bob"));
-    let alice_client = connect(alice.clone(), &url, session_era()).await;
-    let bob_client = connect(bob.clone(), &url, session_era()).await;
-    let held = hold(&gw, &bob_client, 1).await;
-    let refused = timeout(DEADLINE, alice_client.call_tool(tool("sample", json!({ "prompt": "whose?" }))))
-        .await
-        .expect("tools/call sample timed out");
-    let refused = format!("{:?}", refused.expect_err("an ambiguous sampling request was answered"));
-    assert!(refused.contains("more than one client"), "{refused}");
-    released(held, "bob").await;
-    assert!(alice.asked().is_empty() && bob.asked().is_empty(), "asked: {:?} {:?}", alice.asked(), bob.asked());
-    let _ = tokio::join!(alice_client.cancel(), bob_client.cancel());
+    bobs_call_in_flight_makes_the_request_ambiguous(Sampler::new("bob")).await;
 }
 
 /// Two session-era clients on one child: alice's tool call asks for sampling

@@ -56,11 +56,13 @@ impl Front {
                 ));
             }
         };
-        let owner = owner_of(post.headers);
+        // The 2026-07-28 era ignores `Mcp-Session-Id`, so a stateless
+        // client's header says nothing of who it is: its owner is unknown.
+        let owner = if post.stateless { 0 } else { owner_of(post.headers) };
         match env.kind {
             // The client answering a server request made on its stream.
             Kind::Response => {
-                stdio.respond(&post.body);
+                stdio.respond(&post.body, owner)?;
                 Ok(accepted())
             }
             Kind::Notification if env.method() == "notifications/initialized" => Ok(accepted()),
@@ -199,13 +201,15 @@ fn not_ready(stdio: &StdioBackend) -> GatewayError {
     GatewayError::UpstreamConnect(format!("stdio backend `{}` has no process running yet", stdio.name))
 }
 
-/// Who sent a request, so that a client's cancellation reaches only its own
-/// requests: a hash of its session token, or 0 without one.
+/// Who sent a session-era request, so that a client's cancellation and
+/// answers reach only its own requests: a hash of its session token, or 0
+/// (unknown) without one. Never 0 or `u64::MAX` (the gateway's own
+/// requests) for a token.
 fn owner_of(headers: &HeaderMap) -> u64 {
     headers.get(SESSION_ID).map_or(0, |v| {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         v.as_bytes().hash(&mut h);
-        h.finish() | 1
+        (h.finish() >> 1) | 1
     })
 }
 

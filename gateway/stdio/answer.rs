@@ -82,7 +82,7 @@ impl Call {
                 self.finish(true);
                 Ok(Reply::Json(reply))
             }
-            Ok(Ended::Ask(ask)) => Ok(Reply::Json(self.park(ask))),
+            Ok(Ended::Ask(ask)) => self.park(ask).map(Reply::Json),
             Ok(Ended::Gone) => {
                 self.finish(false);
                 Err(GatewayError::UpstreamFailed("backend process exited".into()))
@@ -139,20 +139,23 @@ impl Call {
                 self.finish(true);
             }
             Ended::Ask(ask) => {
-                let _ = out.send(self.park(ask));
+                let id = self.id.clone();
+                let msg = self.park(ask).unwrap_or_else(|e| e.into_response(Some(&id)).into_body());
+                let _ = out.send(msg);
             }
             Ended::Gone => self.finish(false),
         }
     }
 
     /// Parks the call until the client retries, and returns the
-    /// `input_required` answer that asks it.
-    pub fn park(self, ask: Bytes) -> Bytes {
+    /// `input_required` answer that asks it (or, when too many are parked,
+    /// the admission error).
+    pub fn park(self, ask: Bytes) -> Result<Bytes, GatewayError> {
         match self.rounds.clone() {
             Some(rounds) => rounds.parked.park(self, &rounds.method, ask),
             // Only calls with rounds get here; answer as the child would
             // have heard from a client that cannot be asked.
-            None => jsonrpc::error_body(Some(&self.id), jsonrpc::INTERNAL_ERROR, "the request needs client input"),
+            None => Ok(jsonrpc::error_body(Some(&self.id), jsonrpc::INTERNAL_ERROR, "the request needs client input")),
         }
     }
 

@@ -190,11 +190,13 @@ pub async fn ask(
         original_id: original,
         original_token: None,
         patch: Patch::None,
-        // No client's `notifications/cancelled` can name it: client owners
-        // are hashes of session tokens, or 0.
-        owner: u64::MAX,
+        // No client's `notifications/cancelled` can name it (client owners
+        // are hashes of session tokens, or 0), and it makes no server
+        // request ambiguous.
+        owner: super::server_request::GATEWAY,
         caps: crate::session::ClientCaps::NONE,
         askable: false,
+        rounds: false,
     };
     process.send(id, Bytes::from(line), waiter).map_err(|e| Unanswered::Other(e.into()))?;
     let reply = match tokio::time::timeout(timeout, rx.recv()).await {

@@ -19,24 +19,31 @@
 //! names lives in this gateway's process, so a retry that reaches another
 //! replica has nothing to resume anyway, and a handle nobody can guess
 //! cannot be forged or tampered with. A retry must repeat the method of the
-//! call it resumes. A parked call waits at most the backend's `timeout`;
-//! then the child is told to cancel it, so a client that never retries
-//! leaves nothing behind.
+//! call it resumes. A parked call waits at most the backend's `timeout`,
+//! kept by one timer that is stopped when the call is taken (a client that
+//! retries without the answer parks again, with a fresh timer, not a second
+//! one); then the child is told to cancel it, so a client that never
+//! retries leaves nothing behind. Parked calls hold no HTTP request, so
+//! `max_in_flight` does not see them: a backend parks at most its
+//! `max_in_flight` (or [`MAX_PARKED`]) calls, and refuses more with the
+//! same 503 admission error.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use ring::rand::{SecureRandom, SystemRandom};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use tokio::task::AbortHandle;
 
 use super::answer::Call;
 use super::wire::{self, Line};
 use crate::error::GatewayError;
 use crate::jsonrpc;
+
+/// How many calls a backend without `max_in_flight` parks at most.
+pub const MAX_PARKED: usize = 1024;
 
 /// The client requests a server may answer with `input_required`.
 pub const ROUND_METHODS: &[&str] = &["tools/call", "prompts/get", "resources/read"];
@@ -52,9 +59,12 @@ pub struct Rounds {
 }
 
 /// Calls waiting for their client's next round, by `requestState`.
-#[derive(Default)]
 pub struct Parked {
     calls: Mutex<HashMap<String, Waiting>>,
+    /// The backend's name, for the refusal past `cap`.
+    backend: Arc<str>,
+    /// How many calls may wait at once.
+    cap: usize,
 }
 
 /// A parked call and the question it waits on.
@@ -65,6 +75,8 @@ pub struct Waiting {
     method: Box<str>,
     /// The server request as the client was shown it, to ask again.
     ask: Bytes,
+    /// Its one timer, stopped when the call is taken.
+    timer: AbortHandle,
 }
 
 /// What became of a retry's answer.
@@ -94,31 +106,46 @@ struct RetryParams<'a> {
 // === impl Parked ===
 
 impl Parked {
+    /// None yet, for `backend`, which parks at most `cap` calls.
+    pub fn new(backend: Arc<str>, cap: usize) -> Self {
+        Self { calls: Mutex::new(HashMap::new()), backend, cap }
+    }
+
     /// Parks `call`, asked `ask` (a server request as a client would see
-    /// it), and returns the `input_required` answer to the client's round.
-    pub fn park(self: &Arc<Self>, call: Call, method: &str, ask: Bytes) -> Bytes {
-        let mut handle = [0u8; 16];
+    /// it), and returns the `input_required` answer to the client's round;
+    /// past the cap, the call ends and the client gets the admission error.
+    pub fn park(self: &Arc<Self>, call: Call, method: &str, ask: Bytes) -> Result<Bytes, GatewayError> {
         // `ask` was written by the reader, so it parses, and the OS has an
         // entropy source; if not, the call cannot be parked, and ends.
-        let (Some(requests), Ok(())) = (input_requests(&ask), SystemRandom::new().fill(&mut handle)) else {
+        let (Some(requests), Some(state)) = (input_requests(&ask), wire::unguessable()) else {
             let body = jsonrpc::error_body(Some(&call.id), jsonrpc::INTERNAL_ERROR, "could not ask for input");
             call.abandon("the gateway could not ask the client");
-            return body;
+            return Ok(body);
         };
-        let state = URL_SAFE_NO_PAD.encode(handle);
+        let Ok(mut calls) = self.calls.lock() else {
+            call.abandon("the gateway could not park the call");
+            return Err(GatewayError::UpstreamFailed("the table of parked calls is poisoned".into()));
+        };
+        if calls.len() >= self.cap {
+            drop(calls);
+            call.abandon("too many calls wait for their clients' input");
+            return Err(GatewayError::Shed { backend: self.backend.clone(), retry_after: Duration::from_secs(1) });
+        }
         let body = input_required(&call.id, &requests, &state);
         let deadline = call.deadline;
-        if let Ok(mut calls) = self.calls.lock() {
-            calls.insert(state.clone(), Waiting { call, method: method.into(), ask });
-        }
         let parked = self.clone();
-        tokio::spawn(async move {
+        let key = state.clone();
+        // Spawned under the lock: the timer cannot look for the call before
+        // it is in the table.
+        let timer = tokio::spawn(async move {
             tokio::time::sleep(deadline).await;
-            if let Some(waiting) = parked.calls.lock().ok().and_then(|mut c| c.remove(&state)) {
+            if let Some(waiting) = parked.calls.lock().ok().and_then(|mut c| c.remove(&key)) {
                 waiting.call.abandon("the client never answered the input request");
             }
-        });
-        body
+        })
+        .abort_handle();
+        calls.insert(state, Waiting { call, method: method.into(), ask, timer });
+        Ok(body)
     }
 
     /// Takes the call a retry of `method` resumes.
@@ -130,7 +157,11 @@ impl Parked {
                 "requestState belongs to a `{}` request, not `{method}`",
                 w.method
             ))),
-            Some(_) => calls.remove(state).ok_or_else(expired),
+            Some(_) => {
+                let waiting = calls.remove(state).ok_or_else(expired)?;
+                waiting.timer.abort();
+                Ok(waiting)
+            }
         }
     }
 
@@ -149,10 +180,14 @@ impl Waiting {
             .ok()
             .and_then(|l| serde_json::from_str::<String>(l.id?.get()).ok());
         let found = key.as_deref().and_then(|k| Some((k, *retry.params.responses.as_ref()?.get(k)?)));
-        let line = found.and_then(|(k, result)| wire::answer_line(&wire::server_request_id(k)?.1, Some(result), None));
-        match line {
-            Some(line) => {
-                self.call.process.notify(line);
+        let answer = found.and_then(|(k, result)| {
+            let to = wire::server_request_id(k)?;
+            let line = wire::answer_line(&to.server_id, Some(result), None)?;
+            Some(wire::ClientAnswer { to, line })
+        });
+        match answer {
+            Some(answer) => {
+                self.call.process.answer_round(answer);
                 Answered::Sent(self.call)
             }
             None => Answered::Missing(self.call, self.ask),
@@ -210,33 +245,5 @@ fn input_required(id: &RawValue, requests: &RawValue, state: &str) -> Bytes {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn input_required_carries_the_question_and_the_state() {
-        let ask =
-            br#"{"jsonrpc":"2.0","id":"sy:0:\"s-1\"","method":"sampling/createMessage","params":{"maxTokens":5}}"#;
-        let requests = input_requests(ask).unwrap();
-        let id = RawValue::from_string("7".into()).unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&input_required(&id, &requests, "st")).unwrap();
-        assert_eq!(v["id"], 7);
-        assert_eq!(v["result"]["resultType"], "input_required");
-        assert_eq!(v["result"]["requestState"], "st");
-        let asked = &v["result"]["inputRequests"]["sy:0:\"s-1\""];
-        assert_eq!(asked["method"], "sampling/createMessage");
-        assert_eq!(asked["params"]["maxTokens"], 5);
-        assert!(input_requests(b"{}").is_none());
-    }
-
-    #[test]
-    fn retries_are_read_only_with_a_state() {
-        let body = br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"t",
-            "inputResponses":{"k":{"model":"m"}},"requestState":"abc"}}"#;
-        let retry = Retry::of(body).unwrap();
-        assert_eq!(retry.state(), "abc");
-        assert_eq!(retry.params.responses.as_ref().unwrap()["k"].get(), r#"{"model":"m"}"#);
-        assert!(Retry::of(br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"t"}}"#).is_none());
-        assert!(Retry::of(br#"{"params":{"requestState":5}}"#).is_none());
-    }
-}
+#[path = "input_tests.rs"]
+mod tests;

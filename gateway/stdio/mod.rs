@@ -22,9 +22,10 @@
 //! - the child's own requests (sampling, elicitation, roots) reach the one
 //!   client that can answer them (`server_request`): on a session-era
 //!   client's SSE stream, or as an `input_required` round for a 2026-07-28
-//!   client (`input`).
+//!   client (`input`); only that client can answer, once (`asked`).
 
 mod answer;
+mod asked;
 mod child;
 pub mod handshake;
 mod input;
@@ -89,9 +90,10 @@ pub struct StdioBackend {
 /// Who sent a request, as far as the child's own requests need to know.
 #[derive(Clone, Copy, Debug)]
 pub struct Caller {
-    /// A hash of the client's session token (0 without one): a client's
-    /// cancellation reaches only its own requests, and a server request is
-    /// not ambiguous among requests of one client.
+    /// A hash of the client's session token; 0, "unknown", for a client
+    /// without one and for every 2026-07-28 client (that era ignores the
+    /// header). A client's cancellation reaches only its own requests, and a
+    /// server request is not ambiguous among requests of one known client.
     pub owner: u64,
     /// Whether the client speaks the 2026-07-28 era, which forbids server
     /// requests on its response stream.
@@ -172,7 +174,10 @@ impl StdioBackend {
             supervisors: std::sync::Mutex::new(supervisors),
             sessions,
             request_meta: handshake::request_meta(),
-            parked: Arc::default(),
+            parked: Arc::new(input::Parked::new(
+                name.into(),
+                cfg.max_in_flight.map_or(input::MAX_PARKED, |n| usize::try_from(n.get()).unwrap_or(usize::MAX)),
+            )),
         })
     }
 
@@ -324,17 +329,21 @@ impl StdioBackend {
     }
 
     /// Passes a client's answer to a server request back to the process that
-    /// asked. An answer for a process that has since restarted is dropped:
-    /// the request it answers died with that process.
-    pub fn respond(&self, body: &[u8]) {
-        let Some((slot, line)) = wire::client_answer_for_server(body) else { return };
+    /// asked, when `owner` is the client it asked and has not answered yet
+    /// (see `asked`). Anything else is refused, and the child never sees it:
+    /// an id that is not the gateway's, a question asked of another client
+    /// or through an input round, one answered already, or one whose
+    /// process has since restarted (the question died with it).
+    pub fn respond(&self, body: &[u8], owner: u64) -> Result<(), GatewayError> {
+        let refused = |why: asked::Refused| GatewayError::InvalidRequest(why.to_string());
+        let answer = wire::client_answer_for_server(body).ok_or(refused(asked::Refused::NotAsked))?;
+        let slot = answer.to.slot;
         let process = match &self.sessions {
             Some(s) => s.process(slot as u64),
             None => self.slots.get(slot).and_then(|s| s.current.load_full()),
         };
-        if let Some(process) = process {
-            process.notify(line);
-        }
+        let process = process.ok_or(refused(asked::Refused::NotAsked))?;
+        process.answer_question(answer, owner).map_err(refused)
     }
 
     /// Sends a client request to the least loaded process.
@@ -398,6 +407,7 @@ impl StdioBackend {
             owner: caller.owner,
             caps: caller.caps,
             askable: (stream && !stateless_client) || rounds.is_some(),
+            rounds: rounds.is_some(),
         };
         let record = instance.record.clone();
         let load = record.start();
@@ -430,7 +440,7 @@ impl StdioBackend {
         match waiting.answer(retry) {
             input::Answered::Sent(call) if stream => Ok(call.stream()),
             input::Answered::Sent(call) => call.json().await,
-            input::Answered::Missing(call, ask) => Ok(Reply::Json(call.park(ask))),
+            input::Answered::Missing(call, ask) => call.park(ask).map(Reply::Json),
         }
     }
 }

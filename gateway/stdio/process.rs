@@ -22,8 +22,9 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader, BufWriter}
 use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 use tokio::sync::{Notify, broadcast, mpsc};
 
+use super::asked::{Questions, Refused, Via};
 use super::server_request::{self, Candidate, Unrouted};
-use super::wire::{self, Line, Patch};
+use super::wire::{self, ClientAnswer, Line, Patch};
 use crate::jsonrpc;
 use crate::session::ClientCaps;
 
@@ -41,7 +42,8 @@ pub struct Pending {
     pub original_token: Option<Box<RawValue>>,
     /// How the result is adjusted for the client's era.
     pub patch: Patch,
-    /// Who sent it (a hash of the session token, 0 without one), so that a
+    /// Who sent it (a hash of the session token; 0, unknown, without one or
+    /// for a stateless client; `u64::MAX` for the gateway's own), so that a
     /// client's `notifications/cancelled` only reaches its own requests, and
     /// several requests of one client count as one when the server asks.
     pub owner: u64,
@@ -53,6 +55,9 @@ pub struct Pending {
     /// it, or a 2026-07-28 client through an `input_required` result (that
     /// era forbids server requests on a response stream).
     pub askable: bool,
+    /// Whether its client is asked through `input_required` rounds rather
+    /// than on a stream, which decides how the answer must come back.
+    pub rounds: bool,
 }
 
 /// A running child, shared by the requests using it.
@@ -64,6 +69,9 @@ pub struct Process {
     pub slot: usize,
     lines: mpsc::UnboundedSender<Bytes>,
     pending: Mutex<HashMap<u64, Pending>>,
+    /// The child's questions relayed to clients, so that only the client
+    /// asked can answer each, once.
+    questions: Questions,
     next_id: AtomicU64,
     in_flight: AtomicUsize,
     alive: AtomicBool,
@@ -85,6 +93,9 @@ pub struct ReaderContext {
     pub changes: broadcast::Sender<Bytes>,
     /// The pool slot the process runs in.
     pub slot: usize,
+    /// The backend's `timeout`: how long a question relayed to a client
+    /// waits for its answer.
+    pub timeout: std::time::Duration,
 }
 
 // === impl Pending ===
@@ -112,6 +123,7 @@ impl Process {
             slot: ctx.slot,
             lines,
             pending: Mutex::new(HashMap::new()),
+            questions: Questions::new(ctx.timeout),
             next_id: AtomicU64::new(1),
             in_flight: AtomicUsize::new(0),
             alive: AtomicBool::new(true),
@@ -180,7 +192,16 @@ impl Process {
     }
 
     /// Forwards a client's `notifications/cancelled` for its own request.
+    ///
+    /// An unknown owner (0: no session, or a 2026-07-28 client) cancels
+    /// nothing: stateless clients reuse JSON-RPC ids freely and nothing
+    /// tells them apart, so the id could name anyone's request. Such a
+    /// request ends with its reply, its deadline, or its client hanging up
+    /// a streamed answer.
     pub fn cancel_by_client(&self, owner: u64, request_id: &str, reason: &str) {
+        if owner == 0 {
+            return;
+        }
         let found = self.pending.lock().ok().and_then(|p| {
             p.iter().find(|(_, e)| e.owner == owner && e.original_id.get() == request_id).map(|(id, _)| *id)
         });
@@ -190,12 +211,43 @@ impl Process {
     }
 
     /// The sink of the request whose client should be asked `method`, by
-    /// the rules of [`server_request`].
-    fn asked(&self, method: &str) -> Result<Sink, Unrouted> {
+    /// the rules of [`server_request`], with that client and how it is asked.
+    fn asked(&self, method: &str) -> Result<(Sink, u64, Via), Unrouted> {
         let pending = self.pending.lock().map_err(|_| Unrouted::NoStream)?;
         let candidates = pending.iter().map(|(id, e)| (*id, e.candidate()));
         let up_id = server_request::choose(candidates, method)?;
-        pending.get(&up_id).map(|e| e.sink.clone()).ok_or(Unrouted::NoStream)
+        let entry = pending.get(&up_id).ok_or(Unrouted::NoStream)?;
+        let via = if entry.rounds { Via::Round } else { Via::Stream };
+        Ok((entry.sink.clone(), entry.owner, via))
+    }
+
+    /// Relays the child's request `id` to the client [`asked`](Self::asked)
+    /// picks, under an id only that client learns.
+    fn relay(&self, id: &RawValue, method: &str, params: Option<&RawValue>) -> Result<(), Unrouted> {
+        let (sink, owner, via) = self.asked(method)?;
+        let nonce = self.questions.ask(owner, via, id)?;
+        let msg = wire::server_request_for_client(self.slot, &nonce, id, method, params);
+        if sink.send((msg, false)).is_err() {
+            self.questions.forget(&nonce);
+            return Err(Unrouted::NoStream);
+        }
+        Ok(())
+    }
+
+    /// Passes a client's POSTed answer to the child's question, when
+    /// `owner` is the client that was asked it on a stream, and it is the
+    /// first.
+    pub fn answer_question(&self, answer: ClientAnswer, owner: u64) -> Result<(), Refused> {
+        self.questions.answer(&answer.to, owner)?;
+        self.notify(answer.line);
+        Ok(())
+    }
+
+    /// Passes the answer a round's retry brought. Its one-use
+    /// `requestState` already showed it comes from the client asked.
+    pub fn answer_round(&self, answer: ClientAnswer) {
+        self.questions.forget(&answer.to.nonce);
+        self.notify(answer.line);
     }
 
     /// Counts a request (or probe) that timed out; [`HANG_TIMEOUTS`](super::HANG_TIMEOUTS)
@@ -227,6 +279,7 @@ impl Process {
             Err(_) => Vec::new(),
         };
         self.in_flight.store(0, Ordering::Relaxed);
+        self.questions.clear();
         for entry in drained {
             let _ =
                 entry.sink.send((jsonrpc::error_body(Some(&entry.original_id), jsonrpc::INTERNAL_ERROR, why), true));
@@ -251,16 +304,13 @@ impl Process {
             // The server checks that the gateway is alive; no client is asked.
             (Some(method), Some(id)) if method == "ping" => self.answer(jsonrpc::result_body(id, b"{}")),
             // A request from the server (sampling, elicitation, roots). It goes
-            // on the stream of the client `server_request` picks, with its id
-            // rewritten to name this slot so the answer comes back here. With
-            // no such client the gateway answers at once, so the server never
-            // waits on a question nobody was asked.
+            // to the client `server_request` picks, with its id rewritten to
+            // name this slot (so the answer comes back here) and a nonce (so
+            // only that client can answer; see `asked`). With no such client
+            // the gateway answers at once, so the server never waits on a
+            // question nobody was asked.
             (Some(method), Some(id)) => {
-                let for_client = || wire::server_request_for_client(self.slot, id, method, msg.params);
-                let sent = self
-                    .asked(method)
-                    .and_then(|sink| sink.send((for_client(), false)).map_err(|_| Unrouted::NoStream));
-                if let Err(why) = sent {
+                if let Err(why) = self.relay(id, method, msg.params) {
                     tracing::debug!(backend = &*ctx.backend, method = &**method, %why, "server request refused");
                     self.answer(jsonrpc::error_body(Some(id), jsonrpc::METHOD_NOT_FOUND, &why.to_string()));
                 }

@@ -114,6 +114,7 @@ pub async fn supervise(
                     max_line_bytes: usize::try_from(cfg.max_line_bytes.0).unwrap_or(usize::MAX),
                     changes: changes.clone(),
                     slot: slot_index,
+                    timeout: cfg.timeout.0,
                 };
                 let process = Process::start(pid, spawned.stdin, spawned.stdout, spawned.stderr, ctx);
                 let mut child = spawned.child;
