@@ -205,6 +205,25 @@ async fn a_child_that_ignores_eof_and_sigterm_is_killed_and_reaped() {
     assert!(!alive(pid), "child {pid} outlived the gateway");
 }
 
+/// The spec's shutdown starts by closing stdin: a child that exits on EOF
+/// does so, and is never sent SIGTERM (the fixture writes down which ended
+/// it), well within the wait before SIGTERM.
+#[tokio::test]
+async fn stopping_closes_stdin_first_and_a_child_that_exits_on_eof_gets_no_sigterm() {
+    let path = std::env::temp_dir().join(format!("switchyard-exit-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let gw =
+        gateway(parse(&stdio_config("python3", &[&misbehaving(), "--exit-file", path.to_str().unwrap()], ""))).await;
+    let pid = up(&gw).await;
+    let started = std::time::Instant::now();
+    gw.stop().await;
+    assert!(!alive(pid), "child {pid} outlived the gateway");
+    let how = std::fs::read_to_string(&path).unwrap_or_default();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(how, "eof", "the child was not ended by stdin EOF");
+    assert!(started.elapsed() < Duration::from_secs(2), "stopping took {:?}", started.elapsed());
+}
+
 #[tokio::test]
 async fn spawn_failures_are_reported_in_health_and_the_error_body() {
     let gw = gateway(parse(&stdio_config("/nonexistent/mcp-server", &[], ""))).await;

@@ -68,6 +68,9 @@ pub struct Process {
     /// client's answer finds its way back.
     pub slot: usize,
     lines: mpsc::UnboundedSender<Bytes>,
+    /// Tells the writer to close the child's stdin: `lines` itself lives as
+    /// long as the process is shared, which may outlast the stop.
+    close_input: Arc<Notify>,
     pending: Mutex<HashMap<u64, Pending>>,
     /// The child's questions relayed to clients, so that only the client
     /// asked can answer each, once.
@@ -118,10 +121,12 @@ impl Process {
         ctx: ReaderContext,
     ) -> Arc<Process> {
         let (lines, rx) = mpsc::unbounded_channel();
+        let close_input = Arc::new(Notify::new());
         let process = Arc::new(Process {
             pid,
             slot: ctx.slot,
             lines,
+            close_input: close_input.clone(),
             pending: Mutex::new(HashMap::new()),
             questions: Questions::new(ctx.timeout),
             next_id: AtomicU64::new(1),
@@ -131,10 +136,18 @@ impl Process {
             recycle: Notify::new(),
             ended: Notify::new(),
         });
-        tokio::spawn(write_loop(stdin, rx));
+        tokio::spawn(write_loop(stdin, rx, close_input));
         tokio::spawn(log_stderr(stderr, ctx.backend.clone()));
         tokio::spawn(read_loop(process.clone(), stdout, ctx));
         process
+    }
+
+    /// Closes the child's stdin once the lines already queued are written:
+    /// the first step of the spec's shutdown, which lets a child that exits
+    /// on EOF do so before it is sent SIGTERM.
+    pub fn close_input(&self) {
+        // A stored permit: the writer sees it even if it is busy now.
+        self.close_input.notify_one();
     }
 
     /// Whether the child is still answering.
@@ -358,11 +371,20 @@ impl Process {
     }
 }
 
-async fn write_loop(stdin: ChildStdin, mut rx: mpsc::UnboundedReceiver<Bytes>) {
+async fn write_loop(stdin: ChildStdin, mut rx: mpsc::UnboundedReceiver<Bytes>, close: Arc<Notify>) {
     // The pipe itself is unbuffered: without this, every line would be a
     // write(2) of its own instead of one per burst.
     let mut stdin = BufWriter::with_capacity(64 * 1024, stdin);
-    while let Some(line) = rx.recv().await {
+    loop {
+        let line = tokio::select! {
+            // Lines queued before the close are written first.
+            biased;
+            line = rx.recv() => match line {
+                Some(line) => line,
+                None => break,
+            },
+            () = close.notified() => break,
+        };
         if stdin.write_all(&line).await.is_err() {
             return;
         }
@@ -376,8 +398,8 @@ async fn write_loop(stdin: ChildStdin, mut rx: mpsc::UnboundedReceiver<Bytes>) {
             return;
         }
     }
-    // The channel closed: dropping stdin closes the child's input, the first
-    // step of the spec's shutdown.
+    // Closed, or the channel ended: dropping stdin closes the child's
+    // input, the first step of the spec's shutdown. Each burst was flushed.
 }
 
 async fn read_loop(process: Arc<Process>, stdout: ChildStdout, ctx: ReaderContext) {

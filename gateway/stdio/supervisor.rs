@@ -167,6 +167,9 @@ pub async fn supervise(
                 slot.current.store(None);
                 slot.instance.record.set_process(0, slot.restarts.load(Ordering::Relaxed));
                 tracing::warn!(backend = &*name, pid, reason, "stdio process ended");
+                // The process may still be shared (a parked call, a
+                // waiter), so its stdin is closed explicitly, not by drop.
+                process.close_input();
                 child::stop(child, None).await;
                 // Wake any waiter still holding this process.
                 process.ended.notify_waiters();
