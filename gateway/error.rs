@@ -47,6 +47,9 @@ pub enum GatewayError {
     /// The body is JSON but not an acceptable JSON-RPC message.
     #[error("{0}")]
     InvalidRequest(String),
+    /// 2026-07-28: a request without a required `_meta` field.
+    #[error("invalid params: {0}")]
+    InvalidParams(String),
     /// 2026-07-28: a mirrored header is missing or does not match the body.
     #[error("header mismatch: {0}")]
     HeaderMismatch(String),
@@ -143,6 +146,7 @@ impl GatewayError {
             PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, jsonrpc::INVALID_REQUEST),
             Parse(_) => (StatusCode::BAD_REQUEST, jsonrpc::PARSE_ERROR),
             InvalidRequest(_) => (StatusCode::BAD_REQUEST, jsonrpc::INVALID_REQUEST),
+            InvalidParams(_) => (StatusCode::BAD_REQUEST, jsonrpc::INVALID_PARAMS),
             HeaderMismatch(_) => (StatusCode::BAD_REQUEST, jsonrpc::HEADER_MISMATCH),
             Forbidden(_) => (StatusCode::FORBIDDEN, codes::FORBIDDEN),
             SessionNotFound => (StatusCode::NOT_FOUND, codes::SESSION_NOT_FOUND),
@@ -180,6 +184,7 @@ impl GatewayError {
             PayloadTooLarge(_) => "payload_too_large",
             Parse(_) => "parse_error",
             InvalidRequest(_) => "invalid_request",
+            InvalidParams(_) => "invalid_params",
             HeaderMismatch(_) => "header_mismatch",
             Forbidden(_) => "forbidden",
             SessionNotFound => "session_not_found",

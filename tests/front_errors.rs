@@ -107,12 +107,21 @@ async fn bad_inputs_get_exact_status_and_code() {
             400,
             Some(-32020),
         ),
+        // 2026-07-28 makes `_meta`'s protocol version required: a request
+        // without it is malformed (-32602), not a header mismatch.
         case(
             "stateless header without _meta",
             &[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "ping")],
             PING,
             400,
-            Some(-32020),
+            Some(-32602),
+        ),
+        case(
+            "stateless _meta without its protocol version",
+            &[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/list")],
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/clientCapabilities":{}}}}"#,
+            400,
+            Some(-32602),
         ),
         case("foreign Origin", &[("origin", "http://evil.example")], PING, 403, Some(-32000)),
         case("rebinding Host", &[("host", "evil.example")], PING, 403, Some(-32000)),
@@ -211,4 +220,45 @@ async fn valid_stateless_request_passes_with_base64_name() {
     .await;
     assert_eq!(status, 200, "{msgs:?}");
     assert_eq!(msgs.last().unwrap()["result"]["content"][0]["text"], "x");
+}
+
+/// A stateless request with its mirrored headers set as the spec says.
+fn stateless_request(method: &str, params: &str) -> String {
+    let meta = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#;
+    let sep = if params.is_empty() { "" } else { "," };
+    format!(r#"{{"jsonrpc":"2.0","id":11,"method":"{method}","params":{{{params}{sep}{meta}}}}}"#)
+}
+
+/// What the gateway does not refuse, the upstream answers: the client gets
+/// the same status and JSON-RPC code through the gateway as directly.
+#[tokio::test]
+async fn what_the_spec_does_not_refuse_gets_the_upstreams_answer() {
+    let backend = mock(MockOptions::default()).await;
+    let gw = gateway(parse(&config_for(&[("/mcp", &backend.url("/mcp"))], ""))).await;
+    let cases: [(&str, &str, &str, u16, i64); 6] = [
+        // Removed in 2026-07-28: no `Mcp-Name` rule applies, with or without a uri.
+        ("subscribe without a uri", "resources/subscribe", "", 404, -32601),
+        ("unsubscribe with a uri", "resources/unsubscribe", r#""uri":"mock://readme""#, 404, -32601),
+        ("an unknown method", "vendor/frobnicate", r#""name":"x""#, 404, -32601),
+        // The upstream judges a missing or mistyped tool name.
+        ("tools/call without a name", "tools/call", r#""arguments":{}"#, 200, -32602),
+        ("tools/call with a number for a name", "tools/call", r#""name":5"#, 400, -32602),
+        ("prompts/get without a name", "prompts/get", "", 200, -32602),
+    ];
+    let mut failures = Vec::new();
+    for (what, method, params, status, code) in cases {
+        let body = stateless_request(method, params);
+        let headers = [("mcp-protocol-version", "2026-07-28"), ("mcp-method", method)];
+        let (direct_status, direct) = call(&backend.url("/mcp"), &body, &headers).await;
+        let (via_status, via) = call(&gw.url("/mcp"), &body, &headers).await;
+        let code_of = |msgs: &[serde_json::Value]| msgs.last().and_then(|m| m["error"]["code"].as_i64());
+        let got = (via_status, code_of(&via));
+        if got != (direct_status, code_of(&direct)) || got != (status, Some(code)) {
+            failures.push(format!(
+                "{what}: through the gateway {got:?} ({via:?}), directly {direct_status} {:?}, want {status} {code}",
+                code_of(&direct)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -145,29 +145,117 @@ impl<'de: 'a, 'a> Deserialize<'de> for ParamsField<'a> {
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
                 Params::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(ParamsField::Object)
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(ParamsField::Array)
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                ignore_seq(seq).map(|()| ParamsField::Array)
             }
         }
         d.deserialize_any(Visitor(std::marker::PhantomData))
     }
 }
 
+/// The params fields the gateway reads. Each is read leniently: a value of
+/// another type counts as absent, because judging a method's params is the
+/// upstream's job, and a client must get the upstream's answer (-32602 from
+/// a conforming server) through the gateway as without it.
 #[derive(Deserialize)]
 struct Params<'a> {
     #[serde(borrow, default)]
-    name: Option<Cow<'a, str>>,
+    name: Lenient<Cow<'a, str>>,
     #[serde(borrow, default)]
-    uri: Option<Cow<'a, str>>,
+    uri: Lenient<Cow<'a, str>>,
     #[serde(borrow, default, rename = "_meta")]
-    meta: Option<Meta<'a>>,
+    meta: Lenient<Meta<'a>>,
 }
 
 #[derive(Deserialize)]
 struct Meta<'a> {
     #[serde(borrow, default, rename = "io.modelcontextprotocol/protocolVersion")]
-    protocol_version: Option<Cow<'a, str>>,
+    protocol_version: Lenient<Cow<'a, str>>,
+}
+
+/// A `T`, or nothing when the value is of another JSON type.
+struct Lenient<T>(Option<T>);
+
+impl<T> Default for Lenient<T> {
+    fn default() -> Self {
+        Self(None)
+    }
+}
+
+/// What a [`Lenient`] field takes: a string, or an object; any other value
+/// is skipped.
+trait Taken<'de>: Sized {
+    fn from_str(_: Cow<'de, str>) -> Option<Self> {
+        None
+    }
+    fn from_map<A: serde::de::MapAccess<'de>>(map: A) -> Result<Option<Self>, A::Error> {
+        ignore_map(map).map(|()| None)
+    }
+}
+
+impl<'de: 'a, 'a> Taken<'de> for Cow<'a, str> {
+    fn from_str(s: Cow<'de, str>) -> Option<Self> {
+        Some(s)
+    }
+}
+
+impl<'de: 'a, 'a> Taken<'de> for Meta<'a> {
+    fn from_map<A: serde::de::MapAccess<'de>>(map: A) -> Result<Option<Self>, A::Error> {
+        Meta::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+    }
+}
+
+impl<'de, T: Taken<'de>> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Taken<'de>> serde::de::Visitor<'de> for Visitor<T> {
+            type Value = Lenient<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Lenient(T::from_str(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Lenient(T::from_str(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Lenient(T::from_str(Cow::Owned(v))))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::from_map(map).map(Lenient)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                ignore_seq(seq).map(|()| Lenient(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+        }
+        d.deserialize_any(Visitor(std::marker::PhantomData))
+    }
+}
+
+fn ignore_map<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+fn ignore_seq<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+    Ok(())
 }
 
 fn parse_one(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
@@ -209,11 +297,11 @@ fn parse_one(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
     let (mut name, mut meta_version) = (None, None);
     if let Some(ParamsField::Object(p)) = wire.params {
         name = match name_param(wire.method.as_deref().unwrap_or("")) {
-            Some("name") => p.name.map(|n| n.into()),
-            Some(_) => p.uri.map(|u| u.into()),
+            Some("name") => p.name.0.map(|n| n.into()),
+            Some(_) => p.uri.0.map(|u| u.into()),
             None => None,
         };
-        meta_version = p.meta.and_then(|m| m.protocol_version).map(|v| v.into());
+        meta_version = p.meta.0.and_then(|m| m.protocol_version.0).map(|v| v.into());
     }
     Ok(Envelope { kind, id: wire.id.map(ToOwned::to_owned), method: wire.method.map(|m| m.into()), name, meta_version })
 }

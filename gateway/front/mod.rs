@@ -6,10 +6,32 @@
 //! token, and sends the request down the backend's stack. The answer comes back
 //! as the upstream sent it: JSON, SSE streamed event by event, or 202.
 //!
+//! What the front door refuses, and why. The gateway refuses only what the
+//! spec tells an intermediary to refuse, or what it must refuse to protect
+//! itself; every other message reaches the upstream, so that a client gets
+//! the same answer through Switchyard as without it (an unknown method, a
+//! missing tool name, bad arguments: the upstream's 404 / -32601 or -32602,
+//! not ours). The refusals, each with its reason, are the README's error
+//! table; a new one needs a row there and a reason here:
+//! - transport rules the spec sets for every endpoint: `Origin` and `Host`
+//!   (403, DNS rebinding), the HTTP method (405), `Accept` (406, the
+//!   server may answer either form), `Content-Type` (415);
+//! - protection: `max_body_bytes` (413); a body that is not a JSON-RPC
+//!   envelope (-32700, -32600), since the gateway must read `id` and
+//!   `method` to route, limit, cache and match answers; a session token
+//!   that does not open (404, sessions are bound to route and principal);
+//! - era rules the gateway must apply itself, because it speaks for the
+//!   upstream: batches outside 2025-03-26, mirrored headers (-32020), a
+//!   stateless request without its `_meta` version (-32602), and
+//!   `per_session` stdio backends for stateless clients.
+//!
 //! Era rules, in one place:
 //! - A body whose `_meta` protocol version, or whose `MCP-Protocol-Version`
 //!   header, is 2026-07-28 or later is stateless: its mirrored headers are
-//!   checked (-32020), and any `Mcp-Session-Id` is ignored.
+//!   checked (-32020), a request without a `_meta` version is malformed
+//!   (-32602), and any `Mcp-Session-Id` is ignored. `Mcp-Name` is checked
+//!   only for the methods that version mirrors (see
+//!   [`stateless::mirrored_name`]).
 //! - Otherwise it is session era: `initialize` starts a session, and later
 //!   requests carry the gateway's token.
 //! - A JSON-RPC batch is accepted only when the negotiated version is
@@ -212,7 +234,10 @@ impl Front {
                 let meta_stateless = env.meta_version.as_deref().is_some_and(stateless::is_stateless);
                 let header_stateless = version_header.is_some_and(stateless::is_stateless);
                 if meta_stateless || header_stateless {
-                    stateless::validate(&parts.headers, env, version_header).map_err(GatewayError::HeaderMismatch)?;
+                    stateless::validate(&parts.headers, env, version_header).map_err(|r| match r {
+                        stateless::Refusal::Malformed(m) => GatewayError::InvalidParams(m),
+                        stateless::Refusal::Mismatch(m) => GatewayError::HeaderMismatch(m),
+                    })?;
                     stateless_client = true;
                     (None, false)
                 } else if env.method() == "initialize" && env.kind == Kind::Request {

@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::HeaderMap;
 
-use super::envelope::{Envelope, Kind, name_param};
+use super::envelope::{Envelope, Kind, META_PROTOCOL_VERSION};
 
 /// The first protocol version of the stateless era. Versions are dates, so
 /// later versions compare greater as strings.
@@ -23,43 +23,86 @@ pub fn is_stateless(version: &str) -> bool {
     version >= FIRST_STATELESS_VERSION
 }
 
-/// Checks the mirrored headers of a stateless request against its envelope.
+/// Why a stateless request is refused before it reaches a backend.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The request has no `_meta` protocol version, which 2026-07-28 makes
+    /// required: a malformed request, 400 / -32602 as a conforming server
+    /// answers it. The gateway cannot check the mirrored headers without it.
+    Malformed(String),
+    /// A mirrored header is missing, or does not match the body: 400 /
+    /// -32020, which the spec tells an intermediary to refuse.
+    Mismatch(String),
+}
+
+/// The methods that mirror a target into `Mcp-Name` in the stateless
+/// `version`, and the param it comes from. Only these: a method the
+/// version removed (`resources/subscribe`) or never had is forwarded
+/// unchecked, so that the upstream answers it (404 / -32601) itself.
+pub fn mirrored_name(version: &str, method: &str) -> Option<&'static str> {
+    // 2026-07-28 is the only stateless version so far; later ones inherit
+    // its table until one changes it.
+    debug_assert!(is_stateless(version));
+    match method {
+        "tools/call" | "prompts/get" => Some("name"),
+        "resources/read" => Some("uri"),
+        _ => None,
+    }
+}
+
+/// Checks a stateless request's `_meta` and its mirrored headers against its
+/// envelope.
 ///
-/// Returns the reason for a -32020 answer. Responses carry no method and are
-/// not mirrored, so they pass.
-pub fn validate(headers: &HeaderMap, env: &Envelope, version_header: Option<&str>) -> Result<(), String> {
+/// Refuses only what the spec tells an intermediary to refuse (a missing or
+/// mismatched mirrored header) and a request without the `_meta` version
+/// those checks need. Everything else about the request (an unknown method,
+/// a missing `params.name`) is the upstream's to judge. Responses carry no
+/// method and are not mirrored, so they pass; notifications are checked
+/// against what they carry.
+pub fn validate(headers: &HeaderMap, env: &Envelope, version_header: Option<&str>) -> Result<(), Refusal> {
+    let mismatch = |m: String| Refusal::Mismatch(m);
     if env.kind == Kind::Response {
         return Ok(());
     }
-    let meta = env.meta_version.as_deref().unwrap_or("");
-    match version_header {
-        None => return Err("missing MCP-Protocol-Version header".into()),
-        Some(h) if h != meta => {
-            return Err(format!("MCP-Protocol-Version header `{h}` does not match _meta protocol version `{meta}`"));
+    let meta = env.meta_version.as_deref();
+    if meta.is_none() && env.kind == Kind::Request {
+        return Err(Refusal::Malformed(format!("params._meta[\"{META_PROTOCOL_VERSION}\"] is required")));
+    }
+    match (version_header, meta) {
+        (None, _) => return Err(mismatch("missing MCP-Protocol-Version header".into())),
+        (Some(h), Some(meta)) if h != meta => {
+            return Err(mismatch(format!(
+                "MCP-Protocol-Version header `{h}` does not match _meta protocol version `{meta}`"
+            )));
+        }
+        _ => {}
+    }
+    let method = env.method();
+    match header(headers, "mcp-method").map_err(mismatch)? {
+        None => return Err(mismatch("missing Mcp-Method header".into())),
+        Some(h) if h != method => {
+            return Err(mismatch(format!("Mcp-Method header `{h}` does not match method `{method}`")));
         }
         Some(_) => {}
     }
-    let method = env.method();
-    match header(headers, "mcp-method")? {
-        None => return Err("missing Mcp-Method header".into()),
-        Some(h) if h != method => return Err(format!("Mcp-Method header `{h}` does not match method `{method}`")),
-        Some(_) => {}
-    }
-    if let Some(param) = name_param(method) {
-        let Some(expected) = env.name.as_deref() else {
-            return Err(format!("`{method}` needs `params.{param}`"));
-        };
-        match header(headers, "mcp-name")? {
-            None => return Err(format!("missing Mcp-Name header for `{method}`")),
-            Some(raw) => {
-                let decoded = decode(raw).ok_or("Mcp-Name header is not valid =?base64?…?=")?;
-                if decoded != expected {
-                    return Err(format!("Mcp-Name header `{decoded}` does not match params.{param} `{expected}`"));
+    let version = meta.or(version_header).unwrap_or(FIRST_STATELESS_VERSION);
+    let Some(param) = mirrored_name(version, method) else { return Ok(()) };
+    match (header(headers, "mcp-name").map_err(mismatch)?, env.name.as_deref()) {
+        // Nothing to mirror and nothing mirrored: the upstream judges the
+        // missing param.
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err(mismatch(format!("missing Mcp-Name header for `{method}`"))),
+        (Some(raw), expected) => {
+            let decoded = decode(raw).ok_or_else(|| mismatch("Mcp-Name header is not valid =?base64?…?=".into()))?;
+            match expected {
+                Some(expected) if decoded == expected => Ok(()),
+                Some(expected) => {
+                    Err(mismatch(format!("Mcp-Name header `{decoded}` does not match params.{param} `{expected}`")))
                 }
+                None => Err(mismatch(format!("Mcp-Name header `{decoded}` but the body has no string params.{param}"))),
             }
         }
     }
-    Ok(())
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, String> {
@@ -135,8 +178,55 @@ mod tests {
         ];
         for (pairs, version, needle) in cases {
             let err = validate(&headers(&pairs), &env(CALL), version).unwrap_err();
+            let Refusal::Mismatch(err) = err else { panic!("{pairs:?}: {err:?}") };
             assert!(err.contains(needle), "{pairs:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_request_without_its_meta_version_is_malformed() {
+        let h = headers(&[("mcp-method", "tools/list")]);
+        for body in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":7}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":"x"}}"#,
+        ] {
+            let err = validate(&h, &env(body), Some("2026-07-28")).unwrap_err();
+            assert!(matches!(&err, Refusal::Malformed(m) if m.contains("protocolVersion")), "{body}: {err:?}");
+        }
+        // A notification carries no required `_meta`; what it mirrors is
+        // still checked.
+        let note = r#"{"jsonrpc":"2.0","method":"notifications/x"}"#;
+        assert_eq!(validate(&headers(&[("mcp-method", "notifications/x")]), &env(note), Some("2026-07-28")), Ok(()));
+        assert!(matches!(validate(&h, &env(note), Some("2026-07-28")), Err(Refusal::Mismatch(_))));
+    }
+
+    #[test]
+    fn mcp_name_only_for_the_methods_the_version_mirrors() {
+        let meta = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}"#;
+        // Removed in 2026-07-28, or unknown: forwarded whatever its params.
+        for method in ["resources/subscribe", "resources/unsubscribe", "vendor/thing"] {
+            let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":{{{meta}}}}}"#);
+            assert_eq!(
+                validate(&headers(&[("mcp-method", method)]), &env(&body), Some("2026-07-28")),
+                Ok(()),
+                "{method}"
+            );
+        }
+        // A mirrored method without its param and without the header: the
+        // upstream judges the missing param.
+        let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{{meta}}}}}"#);
+        assert_eq!(validate(&headers(&[("mcp-method", "tools/call")]), &env(&body), Some("2026-07-28")), Ok(()));
+        // ... but a header that names what the body does not is a mismatch.
+        let h = headers(&[("mcp-method", "tools/call"), ("mcp-name", "echo")]);
+        assert!(matches!(validate(&h, &env(&body), Some("2026-07-28")), Err(Refusal::Mismatch(_))));
+        let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":5,{meta}}}}}"#);
+        assert!(matches!(validate(&h, &env(&body), Some("2026-07-28")), Err(Refusal::Mismatch(_))));
+        assert_eq!(mirrored_name("2026-07-28", "resources/read"), Some("uri"));
+        assert_eq!(mirrored_name("2026-07-28", "prompts/get"), Some("name"));
+        assert_eq!(mirrored_name("2026-07-28", "resources/subscribe"), None);
     }
 
     #[test]

@@ -24,8 +24,8 @@ use super::http::{
 use super::tools::{self, Era, Notify, Plan, SESSION_VERSIONS, STATELESS_VERSION, Silent, execute};
 use super::wire::{Call, Message};
 use crate::jsonrpc::{
-    HEADER_MISMATCH, INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR, UNSUPPORTED_VERSION, error_body,
-    result_body,
+    HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR,
+    UNSUPPORTED_VERSION, error_body, result_body,
 };
 
 /// Bodies above this get 413; nothing the mock serves needs more.
@@ -76,10 +76,11 @@ async fn session_request(shared: &Arc<Shared>, headers: &HeaderMap, call: Call<'
     let bad = |code, message| rpc_error(StatusCode::BAD_REQUEST, Some(id), code, message);
     match headers.get(&PROTOCOL_VERSION).map(HeaderValue::as_bytes) {
         None => {}
+        // 2026-07-28 makes `_meta`'s protocol version required: without it
+        // the request is malformed.
         Some(v) if v == STATELESS_VERSION.as_bytes() => {
-            let message =
-                "Header mismatch: MCP-Protocol-Version is 2026-07-28 but params._meta has no protocol version";
-            return bad(HEADER_MISMATCH, message);
+            let message = "Invalid params: MCP-Protocol-Version is 2026-07-28 but params._meta has no protocol version";
+            return bad(INVALID_PARAMS, message);
         }
         Some(v) if SESSION_VERSIONS.iter().any(|s| s.as_bytes() == v) => {}
         Some(_) => return bad(INVALID_REQUEST, "Bad Request: unsupported MCP-Protocol-Version"),

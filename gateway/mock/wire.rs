@@ -164,7 +164,8 @@ impl Params<'_> {
     pub(crate) fn mirrored_name(&self, method: &str) -> Option<&str> {
         match method {
             "tools/call" | "prompts/get" => self.name.as_deref(),
-            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => self.uri.as_deref(),
+            // 2026-07-28 removed `resources/subscribe`: nothing else mirrors.
+            "resources/read" => self.uri.as_deref(),
             _ => None,
         }
     }

@@ -61,7 +61,6 @@ fn bad_inputs() {
         r#"{"jsonrpc":"2.0","id":{},"method":"ping"}"#,
         r#"{"jsonrpc":"2.0","id":1,"method":7}"#,
         r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":3}"#,
-        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":5}}"#,
         r#"{"jsonrpc":"2.0","id":1}"#,
         r#"{"jsonrpc":"2.0","id":1,"result":{},"error":{}}"#,
         r#"{"jsonrpc":"2.0","id":1,"method":"ping","result":{}}"#,
@@ -70,4 +69,22 @@ fn bad_inputs() {
     for s in invalid {
         assert!(matches!(parse(s.as_bytes()), Err(EnvelopeError::Invalid(_))), "{s}");
     }
+}
+
+#[test]
+fn params_fields_of_another_type_count_as_absent() {
+    // The upstream judges params; the gateway reads what it can and forwards.
+    for body in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":5}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":{"a":[1]},"_meta":[1,2]}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":null,"_meta":"x"}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":true,"_meta":{"io.modelcontextprotocol/protocolVersion":{"x":1}}}}"#,
+    ] {
+        let e = single(body);
+        assert_eq!((e.kind, e.name.as_deref(), e.meta_version.as_deref()), (Kind::Request, None, None), "{body}");
+    }
+    let e = single(
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","other":{"deep":[1]}},"name":"a\u0062"}}"#,
+    );
+    assert_eq!((e.name.as_deref(), e.meta_version.as_deref()), (Some("ab"), Some("2026-07-28")));
 }

@@ -83,10 +83,11 @@ async fn mirrored_headers_must_match() {
         assert_eq!(reply["id"], 1);
     }
 
-    // The header claims 2026-07-28 but the body has no `_meta` version.
+    // The header claims 2026-07-28 but the body has no `_meta` version: a
+    // malformed request, invalid params.
     let plain = request(1, "tools/list", json!({}));
     let (status, reply) = send(mock.post_modern(&plain)).await;
-    assert_eq!((status, reply["error"]["code"].as_i64()), (400, Some(-32020)));
+    assert_eq!((status, reply["error"]["code"].as_i64()), (400, Some(-32602)));
     mock.stop().await;
 }
 
