@@ -14,8 +14,8 @@ use http::HeaderMap;
 use switchyard::backend::Instance;
 use switchyard::balance::Balancer;
 use switchyard::config::Balance;
-use switchyard::front::envelope::{self, Message};
 use switchyard::front::stateless;
+use switchyard::mcp::envelope::{self, Message};
 use switchyard::session::{SessionKey, Ticket};
 
 const CALL: &str =

@@ -15,11 +15,12 @@ use tokio::time::Instant;
 
 use crate::admin::Admin;
 use crate::backend::BuildError;
+use crate::client::{Client, Connection};
 use crate::config::Config;
 use crate::error::GatewayError;
+use crate::front::Info;
 use crate::front::body::ProxyBody;
-use crate::front::headers::{Peer, REQUEST_ID};
-use crate::front::{Client, Info};
+use crate::mcp::headers::REQUEST_ID;
 use crate::ops::Ops;
 use crate::runtime::reload::Live;
 use crate::telemetry::metrics::{self, Outcome};
@@ -57,7 +58,7 @@ impl App {
     }
 
     /// Answers one request.
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: Arc<Peer>) -> Response<ProxyBody> {
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: Arc<Connection>) -> Response<ProxyBody> {
         let path = req.uri().path();
         if let Some(admin) = &self.admin
             && Admin::owns(path)
@@ -78,7 +79,7 @@ impl App {
             return resp;
         };
         let guard = metrics::in_flight();
-        let client = Client { peer, request_id };
+        let client = Client { connection: peer, request_id };
         let mut info = Info::default();
         let result = front.serve(&route, req, &client, &mut info).await;
         let (resp, error) = match result {

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use serde_json::value::RawValue;
 
-use crate::jsonrpc;
+use crate::mcp::jsonrpc;
 
 /// Who caused an error: decides the `outcome` label on metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -143,7 +143,7 @@ impl Drop for Kept<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::front::principal::Principal;
+    use crate::client::Principal;
 
     fn key(method: &str, name: Option<&str>) -> Key {
         let who = Principal::Ip(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));

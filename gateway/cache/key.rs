@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use serde_json::value::RawValue;
 
-use crate::front::principal::Principal;
+use crate::client::Principal;
 
 /// A cache key: cheap to clone, compared in full.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

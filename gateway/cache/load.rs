@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::front::body::ProxyBody;
-use crate::front::headers::REQUEST_ID;
+use crate::mcp::headers::REQUEST_ID;
 
 /// The header that says how the cache served a response.
 pub const CACHE_HEADER: http::HeaderName = http::HeaderName::from_static("x-switchyard-cache");
@@ -90,7 +90,7 @@ pub async fn take_apart(resp: Response<ProxyBody>) -> Result<Fetched, Miss> {
     };
     let sse = content_type.as_ref().and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/event-stream"));
     let messages: Vec<Cow<'_, [u8]>> = if sse {
-        crate::sse::event_data(&body).into_iter().map(|d| Cow::Owned(d.into_bytes())).collect()
+        crate::mcp::sse::event_data(&body).into_iter().map(|d| Cow::Owned(d.into_bytes())).collect()
     } else {
         vec![Cow::Borrowed(&body[..])]
     };
@@ -145,12 +145,12 @@ pub fn hints(result: &[u8]) -> Hints {
 
 /// A kept result answered to a client whose request had `id`.
 pub fn replay_result(id: &RawValue, result: &[u8], sse: bool) -> Response<ProxyBody> {
-    respond(StatusCode::OK, crate::jsonrpc::result_body(id, result), sse)
+    respond(StatusCode::OK, crate::mcp::jsonrpc::result_body(id, result), sse)
 }
 
 /// A JSON-RPC error answered to a client whose request had `id`.
 pub fn replay_error(status: StatusCode, id: &RawValue, error: &[u8], sse: bool) -> Response<ProxyBody> {
-    respond(status, crate::jsonrpc::raw_error_body(id, error), sse)
+    respond(status, crate::mcp::jsonrpc::raw_error_body(id, error), sse)
 }
 
 /// An answer passed on as it came.

@@ -70,18 +70,16 @@ pub use key::{BadParams, Key, canonical_params};
 pub use load::{CACHE_HEADER, Hints, prefers_sse};
 pub use tap::{tap, watch};
 
+use crate::client::Principal;
 use crate::config;
 use crate::error::GatewayError;
 use crate::front::body::ProxyBody;
-use crate::front::envelope::{Kind, Message};
-use crate::front::principal::Principal;
+use crate::mcp::envelope::{Kind, Message};
+use crate::mcp::era::UNSTATED_VERSION;
 use crate::session::Ticket;
 use invalidations::{Invalidations, Kept, Scope};
 use load::Miss;
 use store::{Entry, Store};
-
-/// The version a request without any version information speaks.
-const DEFAULT_VERSION: &str = "2025-03-26";
 
 /// One backend's cache.
 pub struct Cache {
@@ -172,7 +170,7 @@ impl Cache {
             .as_deref()
             .or(ticket.map(|t| t.protocol_version.as_str()).filter(|v| !v.is_empty()))
             .or(version_header)
-            .unwrap_or(DEFAULT_VERSION);
+            .unwrap_or(UNSTATED_VERSION);
         let key = Key::new(version, principal(), env.method(), env.name.as_deref(), params);
         Some(Call { key, id })
     }

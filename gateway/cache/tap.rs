@@ -72,7 +72,7 @@ impl Scanner {
             let event: Vec<u8> = self.pending.drain(..end).collect();
             // The tail of an event too large to be a notification is dropped.
             if !std::mem::take(&mut self.skipping) && contains(&event, b"notifications/") {
-                for data in crate::sse::event_data(&event) {
+                for data in crate::mcp::sse::event_data(&event) {
                     self.cache.observe(data.as_bytes());
                 }
             }

@@ -7,7 +7,7 @@ use http::{StatusCode, header};
 use http_body_util::BodyExt;
 
 use super::*;
-use crate::front::envelope;
+use crate::mcp::envelope;
 
 static RID: HeaderValue = HeaderValue::from_static("rid");
 

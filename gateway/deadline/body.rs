@@ -12,7 +12,7 @@ use tower::BoxError;
 
 use super::cancel::{Cancel, request_id};
 use crate::error::{GatewayError, codes};
-use crate::jsonrpc;
+use crate::mcp::jsonrpc;
 
 /// The upstream's body, cut off at the deadline when the request's body is
 /// bounded.

@@ -20,8 +20,8 @@ use http_body_util::Full;
 use serde_json::value::RawValue;
 
 use crate::backend::{Backend, Instance};
-use crate::front::envelope::{self, Kind, Message};
-use crate::front::headers::{PROTOCOL_VERSION, SESSION_ID};
+use crate::mcp::envelope::{self, Kind, Message};
+use crate::mcp::headers::{PROTOCOL_VERSION, SESSION_ID};
 use crate::stack::UpstreamRequest;
 
 /// How long the cancellation itself may take.

@@ -9,16 +9,11 @@
 //! Downstream: the upstream's headers minus hop-by-hop ones and its session id,
 //! which only the gateway's own token replaces.
 
-use std::net::SocketAddr;
-
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
-/// The session header, lower-case as `http` stores names.
-pub const SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
-/// The request id header.
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-/// The protocol version header.
-pub const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+use crate::client::Connection;
+use crate::mcp::headers::{REQUEST_ID, SESSION_ID};
+
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
@@ -57,26 +52,6 @@ fn is_listed(listed: &[&str], name: &HeaderName) -> bool {
     listed.iter().any(|l| l.eq_ignore_ascii_case(name.as_str()))
 }
 
-/// The client's side of a connection, formatted once per connection rather
-/// than once per request.
-pub struct Peer {
-    /// The client's address.
-    pub addr: SocketAddr,
-    /// The client's IP as an `X-Forwarded-For` value.
-    pub forwarded_for: HeaderValue,
-    /// The session token this connection presented last, opened.
-    pub last_ticket: crate::session::LastTicket,
-}
-
-impl Peer {
-    /// Describes a newly accepted connection.
-    pub fn new(addr: SocketAddr) -> Self {
-        let forwarded_for =
-            HeaderValue::from_str(&addr.ip().to_string()).unwrap_or(HeaderValue::from_static("unknown"));
-        Self { addr, forwarded_for, last_ticket: Default::default() }
-    }
-}
-
 /// Headers the gateway sets itself, or must never forward upstream.
 fn is_replaced_upstream(name: &HeaderName) -> bool {
     matches!(
@@ -98,7 +73,7 @@ pub struct Forwarding<'a> {
     /// The backend's static headers.
     pub configured: &'a [(HeaderName, HeaderValue)],
     /// The client's connection.
-    pub peer: &'a Peer,
+    pub peer: &'a Connection,
     /// Whether the client connected over TLS.
     pub tls: bool,
     /// The request id.
@@ -189,7 +164,7 @@ mod tests {
             c,
             &Forwarding {
                 configured: &configured,
-                peer: &Peer::new("10.1.1.1:5000".parse().unwrap()),
+                peer: &Connection::new("10.1.1.1:5000".parse().unwrap()),
                 tls: true,
                 request_id: &rid,
                 upstream_session: Some("up-1"),

@@ -28,7 +28,7 @@ pub fn negotiated_version(body: &[u8], sse: bool) -> Option<String> {
     if !sse {
         return from_json(body);
     }
-    crate::sse::event_data(body).iter().find_map(|data| from_json(data.as_bytes()))
+    crate::mcp::sse::event_data(body).iter().find_map(|data| from_json(data.as_bytes()))
 }
 
 #[cfg(test)]

@@ -43,10 +43,8 @@
 
 pub mod body;
 pub(crate) mod checks;
-pub mod envelope;
 pub mod headers;
 mod initialize;
-pub mod principal;
 pub mod stateless;
 mod stdio;
 
@@ -62,17 +60,17 @@ use hyper::body::Incoming;
 use serde_json::value::RawValue;
 
 use crate::backend::{Backend, Instance};
+use crate::client::Client;
 use crate::error::GatewayError;
+use crate::mcp::envelope::{self, Kind, Message};
+use crate::mcp::era::{self, BATCH_VERSION, UNSTATED_VERSION};
+use crate::mcp::headers::{PROTOCOL_VERSION, SESSION_ID};
 pub use crate::route::Route;
 use crate::route::Side;
 use crate::session::{SessionKey, Ticket};
 use crate::stack::{self, BackendService, ResponseBody, Tried, UpstreamRequest};
 use body::ProxyBody;
-use envelope::{Kind, Message};
-use headers::{PROTOCOL_VERSION, SESSION_ID};
 
-/// The one version that allowed JSON-RPC batches.
-const BATCH_VERSION: &str = "2025-03-26";
 /// Most bytes of an `initialize` response the gateway will buffer.
 const MAX_INITIALIZE_RESPONSE: usize = 1 << 20;
 
@@ -150,22 +148,6 @@ pub struct Info {
     pub permit: Option<crate::limit::Permit>,
 }
 
-/// Who is asking.
-pub struct Client {
-    /// The client's connection.
-    pub peer: Arc<headers::Peer>,
-    /// The request id, propagated or generated.
-    pub request_id: HeaderValue,
-}
-
-impl Client {
-    /// The principal of a request from this client with these headers.
-    /// Read it before [`headers::upstream`] strips the credentials.
-    pub fn principal(&self, headers: &HeaderMap) -> principal::Principal {
-        principal::Principal::of(headers, self.peer.addr.ip())
-    }
-}
-
 impl Front {
     /// Builds the front door.
     pub fn new(routes: Vec<Route>, key: Arc<SessionKey>, settings: Settings) -> Self {
@@ -231,8 +213,8 @@ impl Front {
                 info.method = env.method.clone();
                 info.name = env.name.clone();
                 info.id = env.id.clone();
-                let meta_stateless = env.meta_version.as_deref().is_some_and(stateless::is_stateless);
-                let header_stateless = version_header.is_some_and(stateless::is_stateless);
+                let meta_stateless = env.meta_version.as_deref().is_some_and(era::is_stateless);
+                let header_stateless = version_header.is_some_and(era::is_stateless);
                 if meta_stateless || header_stateless {
                     stateless::validate(&parts.headers, env, version_header).map_err(|r| match r {
                         stateless::Refusal::Malformed(m) => GatewayError::InvalidParams(m),
@@ -255,7 +237,7 @@ impl Front {
                     .map(|t| t.protocol_version.as_str())
                     .filter(|v| !v.is_empty())
                     .or(version_header)
-                    .unwrap_or(BATCH_VERSION);
+                    .unwrap_or(UNSTATED_VERSION);
                 if negotiated != BATCH_VERSION || envs.iter().any(|e| e.meta_version.is_some()) {
                     return Err(GatewayError::InvalidRequest(format!(
                         "JSON-RPC batches are allowed only in protocol version {BATCH_VERSION}; this session uses {negotiated}"
@@ -354,7 +336,7 @@ impl Front {
     ) -> Result<Response<ProxyBody>, GatewayError> {
         let is_get = req.method() == Method::GET;
         info.method = Some(if is_get { "GET".into() } else { "DELETE".into() });
-        if header_str(req.headers(), &PROTOCOL_VERSION).is_some_and(stateless::is_stateless) {
+        if header_str(req.headers(), &PROTOCOL_VERSION).is_some_and(era::is_stateless) {
             // The stateless era has no server stream and no session to end.
             return Err(GatewayError::MethodNotAllowed("POST"));
         }
@@ -413,7 +395,12 @@ impl Front {
     ) -> Result<Option<Ticket>, GatewayError> {
         let Some(token) = headers.get(SESSION_ID) else { return Ok(None) };
         let token = token.to_str().map_err(|_| GatewayError::SessionNotFound)?;
-        client.peer.last_ticket.open(&self.key, &route.path, token).map(Some).map_err(|_| GatewayError::SessionNotFound)
+        client
+            .connection
+            .last_ticket
+            .open(&self.key, &route.path, token)
+            .map(Some)
+            .map_err(|_| GatewayError::SessionNotFound)
     }
 
     /// The instance a session is pinned to. A session whose instance is gone
@@ -448,7 +435,7 @@ impl Front {
     ) -> Request<Full<Bytes>> {
         let forwarding = headers::Forwarding {
             configured: &backend.headers,
-            peer: &client.peer,
+            peer: &client.connection,
             tls: self.settings.tls,
             request_id: &client.request_id,
             upstream_session: ticket.map(|t| t.upstream_session.as_str()),

@@ -12,16 +12,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::HeaderMap;
 
-use super::envelope::{Envelope, Kind, META_PROTOCOL_VERSION};
-
-/// The first protocol version of the stateless era. Versions are dates, so
-/// later versions compare greater as strings.
-pub const FIRST_STATELESS_VERSION: &str = "2026-07-28";
-
-/// Whether `version` belongs to the stateless era.
-pub fn is_stateless(version: &str) -> bool {
-    version >= FIRST_STATELESS_VERSION
-}
+use crate::mcp::envelope::{Envelope, Kind};
+use crate::mcp::era::{FIRST_STATELESS_VERSION, META_PROTOCOL_VERSION, is_stateless};
+use crate::mcp::headers::{METHOD, NAME};
 
 /// Why a stateless request is refused before it reaches a backend.
 #[derive(Debug, PartialEq, Eq)]
@@ -78,7 +71,7 @@ pub fn validate(headers: &HeaderMap, env: &Envelope, version_header: Option<&str
         _ => {}
     }
     let method = env.method();
-    match header(headers, "mcp-method").map_err(mismatch)? {
+    match header(headers, &METHOD).map_err(mismatch)? {
         None => return Err(mismatch("missing Mcp-Method header".into())),
         Some(h) if h != method => {
             return Err(mismatch(format!("Mcp-Method header `{h}` does not match method `{method}`")));
@@ -87,7 +80,7 @@ pub fn validate(headers: &HeaderMap, env: &Envelope, version_header: Option<&str
     }
     let version = meta.or(version_header).unwrap_or(FIRST_STATELESS_VERSION);
     let Some(param) = mirrored_name(version, method) else { return Ok(()) };
-    match (header(headers, "mcp-name").map_err(mismatch)?, env.name.as_deref()) {
+    match (header(headers, &NAME).map_err(mismatch)?, env.name.as_deref()) {
         // Nothing to mirror and nothing mirrored: the upstream judges the
         // missing param.
         (None, None) => Ok(()),
@@ -105,7 +98,7 @@ pub fn validate(headers: &HeaderMap, env: &Envelope, version_header: Option<&str
     }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, String> {
+fn header<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Result<Option<&'a str>, String> {
     let mut values = headers.get_all(name).iter();
     let Some(first) = values.next() else { return Ok(None) };
     if values.next().is_some() {
@@ -128,7 +121,7 @@ pub fn decode(value: &str) -> Option<std::borrow::Cow<'_, str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::front::envelope::{Message, parse};
+    use crate::mcp::envelope::{Message, parse};
 
     fn env(body: &str) -> Envelope {
         match parse(body.as_bytes()).unwrap() {
@@ -233,12 +226,5 @@ mod tests {
     fn list_needs_no_name() {
         let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
         assert_eq!(validate(&headers(&[("mcp-method", "tools/list")]), &env(body), Some("2026-07-28")), Ok(()));
-    }
-
-    #[test]
-    fn era_by_version() {
-        assert!(is_stateless("2026-07-28"));
-        assert!(is_stateless("2027-01-01"));
-        assert!(!is_stateless("2025-11-25"));
     }
 }

@@ -12,11 +12,12 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use serde::Deserialize;
 
 use super::body::ProxyBody;
-use super::envelope::{Envelope, Kind, Message};
-use super::headers::SESSION_ID;
-use super::{Client, Front, Info, Route};
+use super::{Front, Info, Route};
+use crate::client::Client;
 use crate::error::GatewayError;
-use crate::jsonrpc;
+use crate::mcp::envelope::{Envelope, Kind, Message};
+use crate::mcp::headers::{REQUEST_ID, SESSION_ID};
+use crate::mcp::jsonrpc;
 use crate::session::{ClientCaps, Ticket};
 use crate::stdio::{Caller, Reply, StdioBackend};
 
@@ -104,7 +105,7 @@ impl Front {
             },
         }
         .map(|mut resp| {
-            resp.headers_mut().insert(super::headers::REQUEST_ID, client.request_id.clone());
+            resp.headers_mut().insert(REQUEST_ID, client.request_id.clone());
             resp
         })
     }
@@ -135,11 +136,11 @@ impl Front {
         };
         let requested = serde_json::from_slice::<Init>(body).ok().and_then(|i| i.params?.protocol_version);
         let result = upstream.initialize_result(requested);
-        let version = crate::stdio::handshake::SESSION_VERSIONS
+        let version = crate::mcp::era::SESSION_VERSIONS
             .iter()
             .find(|v| Some(**v) == requested)
             .copied()
-            .unwrap_or(crate::stdio::handshake::OFFERED_VERSION);
+            .unwrap_or(crate::mcp::era::LATEST_SESSION_VERSION);
         let ticket = Ticket {
             backend: stdio.name.to_string(),
             instance: format!("stdio:{}", stdio.name),

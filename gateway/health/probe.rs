@@ -15,14 +15,13 @@ use serde_json::Value;
 
 use crate::backend::{Backend, Instance};
 use crate::config::Probe;
-use crate::front::headers::{PROTOCOL_VERSION, SESSION_ID};
+use crate::mcp::era::{
+    FIRST_STATELESS_VERSION as STATELESS_VERSION, LATEST_SESSION_VERSION as SESSION_VERSION, META_PROTOCOL_VERSION,
+};
+use crate::mcp::headers::{METHOD, PROTOCOL_VERSION, SESSION_ID};
 
 /// Most bytes of a probe answer read.
 const MAX_ANSWER: usize = 1 << 20;
-/// The session-era version the prober asks for.
-const SESSION_VERSION: &str = "2025-11-25";
-/// The stateless-era version `discover` speaks.
-const STATELESS_VERSION: &str = "2026-07-28";
 const USER_AGENT: &str = concat!("switchyard-health/", env!("CARGO_PKG_VERSION"));
 
 /// Sends one instance's probes, keeping its MCP session between them.
@@ -62,12 +61,12 @@ impl Prober {
             Probe::Discover => {
                 let id = self.id();
                 let body = format!(
-                    r#"{{"jsonrpc":"2.0","id":{id},"method":"server/discover","params":{{"_meta":{{"io.modelcontextprotocol/protocolVersion":"{STATELESS_VERSION}","io.modelcontextprotocol/clientInfo":{{"name":"switchyard-health","version":"{}"}},"io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#,
+                    r#"{{"jsonrpc":"2.0","id":{id},"method":"server/discover","params":{{"_meta":{{"{META_PROTOCOL_VERSION}":"{STATELESS_VERSION}","io.modelcontextprotocol/clientInfo":{{"name":"switchyard-health","version":"{}"}},"io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#,
                     env!("CARGO_PKG_VERSION")
                 );
                 let headers = [
                     (PROTOCOL_VERSION, HeaderValue::from_static(STATELESS_VERSION)),
-                    (HeaderName::from_static("mcp-method"), HeaderValue::from_static("server/discover")),
+                    (METHOD, HeaderValue::from_static("server/discover")),
                 ];
                 rpc(backend, instance, body, &headers, id).await.map(drop).map_err(Failure::into_message)
             }
@@ -211,7 +210,7 @@ fn messages(body: &[u8], sse: bool) -> Vec<Value> {
     if !sse {
         return serde_json::from_slice(body).into_iter().collect();
     }
-    crate::sse::event_data(body).iter().filter_map(|data| serde_json::from_str(data).ok()).collect()
+    crate::mcp::sse::event_data(body).iter().filter_map(|data| serde_json::from_str(data).ok()).collect()
 }
 
 /// `GET path` on the instance's host, expecting `expect`.

@@ -50,11 +50,11 @@ pub use admission::{Admission, Permit};
 pub use gcra::{Decision, Gcra, LocalBuckets};
 pub use rule::{Rule, Taken};
 
+use crate::client::Client;
 use crate::config::Config;
 use crate::config::limit::LimitKey;
 use crate::error::GatewayError;
-use crate::front::Client;
-use crate::front::envelope::{Envelope, Kind, Message};
+use crate::mcp::envelope::{Envelope, Kind, Message};
 
 /// Every rule and admission cap, built once from the config.
 #[derive(Default)]
@@ -180,7 +180,7 @@ impl Keys {
     fn of(&mut self, kind: LimitKey, client: &Client, headers: &HeaderMap) -> &str {
         match kind {
             LimitKey::Client => self.principal.get_or_insert_with(|| client.principal(headers).key()),
-            LimitKey::Ip => self.ip.get_or_insert_with(|| format!("ip:{}", client.peer.addr.ip())),
+            LimitKey::Ip => self.ip.get_or_insert_with(|| format!("ip:{}", client.connection.addr.ip())),
             LimitKey::Global => "global",
         }
     }

@@ -118,7 +118,7 @@ fn a_route_no_rule_names_has_nothing_to_check() {
 
 #[test]
 fn only_requests_other_than_listen_take_an_admission_slot() {
-    let parse = |body: &str| crate::front::envelope::parse(body.as_bytes()).unwrap();
+    let parse = |body: &str| crate::mcp::envelope::parse(body.as_bytes()).unwrap();
     assert!(takes_slot(&parse(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t"}}"#)));
     assert!(!takes_slot(&parse(r#"{"jsonrpc":"2.0","id":1,"method":"subscriptions/listen","params":{}}"#)));
     assert!(!takes_slot(&parse(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{}}"#)));
@@ -130,12 +130,12 @@ fn only_requests_other_than_listen_take_an_admission_slot() {
 
 /// A client at 10.0.0.1 and no headers, for rate-limit checks.
 fn client() -> (Client, HeaderMap) {
-    let peer = crate::front::headers::Peer::new("10.0.0.1:5000".parse().unwrap());
-    (Client { peer: Arc::new(peer), request_id: http::HeaderValue::from_static("rid") }, HeaderMap::new())
+    let peer = crate::client::Connection::new("10.0.0.1:5000".parse().unwrap());
+    (Client { connection: Arc::new(peer), request_id: http::HeaderValue::from_static("rid") }, HeaderMap::new())
 }
 
 fn message(body: &str) -> Message {
-    crate::front::envelope::parse(body.as_bytes()).unwrap()
+    crate::mcp::envelope::parse(body.as_bytes()).unwrap()
 }
 
 const CALL_T: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t"}}"#;

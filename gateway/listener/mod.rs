@@ -24,7 +24,7 @@ use tokio::sync::Semaphore;
 pub use tls::{TlsError, acceptor};
 
 use crate::app::App;
-use crate::front::headers::Peer;
+use crate::client::Connection;
 
 /// Listener limits, from `[gateway]`.
 pub struct Limits {
@@ -95,7 +95,7 @@ pub async fn serve(
         let handshake_deadline = limits.header_read_timeout;
         connections.spawn(async move {
             let _permit = permit;
-            let client = Arc::new(Peer::new(peer));
+            let client = Arc::new(Connection::new(peer));
             let service = service_fn(move |req| {
                 let (app, client) = (app.clone(), client.clone());
                 async move { Ok::<_, Infallible>(app.handle(req, client).await) }

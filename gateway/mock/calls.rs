@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::tools::{Plan, RpcError, error};
 use super::wire::Params;
-use crate::jsonrpc::INVALID_PARAMS;
+use crate::mcp::jsonrpc::INVALID_PARAMS;
 
 /// Requests answered, per method; clones share the counts.
 #[derive(Clone, Debug, Default)]

@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use super::tools::{ALL_VERSIONS, Era, Plan, RESOURCE_NOT_FOUND, RpcError, error, parse_args};
 use super::wire::Params;
-use crate::jsonrpc::INVALID_PARAMS;
+use crate::mcp::jsonrpc::INVALID_PARAMS;
 
 // === resources and prompts ===
 

@@ -27,7 +27,7 @@ use super::checks::{self, PROTOCOL_VERSION};
 use super::post;
 use super::sessions::Sessions;
 use super::tools::STATELESS_VERSION;
-use crate::jsonrpc::{INVALID_REQUEST, error_body, error_body_with_data};
+use crate::mcp::jsonrpc::{INVALID_REQUEST, error_body, error_body_with_data};
 
 /// How long shutdown waits for requests in flight (a long `sleep`, say).
 const GRACE: Duration = Duration::from_secs(5);

@@ -23,7 +23,7 @@ use super::http::{
 };
 use super::tools::{self, Era, Notify, Plan, SESSION_VERSIONS, STATELESS_VERSION, Silent, execute};
 use super::wire::{Call, Message};
-use crate::jsonrpc::{
+use crate::mcp::jsonrpc::{
     HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR,
     UNSUPPORTED_VERSION, error_body, result_body,
 };

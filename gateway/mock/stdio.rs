@@ -18,7 +18,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use super::MockOptions;
 use super::tools::{self, Era, Notify, STATELESS_VERSION, execute};
 use super::wire::{Call, Message};
-use crate::jsonrpc::{INTERNAL_ERROR, error_body, result_body};
+use crate::mcp::jsonrpc::{INTERNAL_ERROR, error_body, result_body};
 
 /// Serves `input` until it closes, then lets the requests in flight finish.
 pub(crate) async fn serve<R, W>(input: R, output: W, opts: MockOptions) -> std::io::Result<()>
@@ -88,7 +88,7 @@ impl Server {
                         self.on_message(Message::parse_raw(raw));
                     }
                 }
-                Err(_) => self.send(error_body(None, crate::jsonrpc::PARSE_ERROR, "Parse error")),
+                Err(_) => self.send(error_body(None, crate::mcp::jsonrpc::PARSE_ERROR, "Parse error")),
             }
             return;
         }

@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 use super::calls::Calls;
 use super::catalog::{LISTS, capabilities, get_prompt, read_resource, server_info};
 use super::wire::Params;
-use crate::jsonrpc::{INVALID_PARAMS, METHOD_NOT_FOUND};
+use crate::mcp::jsonrpc::{INVALID_PARAMS, METHOD_NOT_FOUND};
 
 /// Versions served with `initialize` and sessions, oldest first.
 pub(crate) const SESSION_VERSIONS: [&str; 3] = ["2025-03-26", "2025-06-18", "2025-11-25"];

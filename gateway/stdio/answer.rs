@@ -22,7 +22,7 @@ use super::input::Rounds;
 use super::process::Process;
 use super::{Reply, wire};
 use crate::error::GatewayError;
-use crate::jsonrpc;
+use crate::mcp::jsonrpc;
 use crate::table::{Load, Record};
 
 /// One request in flight on a child.

@@ -14,13 +14,9 @@ use tokio::sync::mpsc;
 
 use super::process::{Pending, Process};
 use super::wire::Patch;
-use crate::front::stateless::FIRST_STATELESS_VERSION;
-
-/// The newest session-era version the gateway offers a child.
-pub const OFFERED_VERSION: &str = "2025-11-25";
-
-/// Session-era versions a client may negotiate through the gateway.
-pub const SESSION_VERSIONS: &[&str] = &["2025-03-26", "2025-06-18", "2025-11-25"];
+use crate::mcp::era::{
+    FIRST_STATELESS_VERSION, LATEST_SESSION_VERSION as OFFERED_VERSION, META_PROTOCOL_VERSION, SESSION_VERSIONS,
+};
 
 /// What a child said about itself.
 #[derive(Debug)]
@@ -83,7 +79,7 @@ fn client_info() -> serde_json::Value {
 /// The `_meta` every request to a stateless child carries.
 pub fn request_meta() -> serde_json::Value {
     json!({
-        "io.modelcontextprotocol/protocolVersion": FIRST_STATELESS_VERSION,
+        META_PROTOCOL_VERSION: FIRST_STATELESS_VERSION,
         "io.modelcontextprotocol/clientInfo": client_info(),
         "io.modelcontextprotocol/clientCapabilities": capabilities(),
     })

@@ -40,7 +40,7 @@ use tokio::task::AbortHandle;
 use super::answer::Call;
 use super::wire::{self, Line};
 use crate::error::GatewayError;
-use crate::jsonrpc;
+use crate::mcp::jsonrpc;
 
 /// How many calls a backend without `max_in_flight` parks at most.
 pub const MAX_PARKED: usize = 1024;

@@ -25,7 +25,7 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use super::asked::{Questions, Refused, Via};
 use super::server_request::{self, Candidate, Unrouted};
 use super::wire::{self, ClientAnswer, Line, Patch};
-use crate::jsonrpc;
+use crate::mcp::jsonrpc;
 use crate::session::ClientCaps;
 
 /// Messages for one client request: progress and server requests, then the

@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use http::HeaderMap;
-//! use switchyard::front::principal::Principal;
+//! use switchyard::client::Principal;
 //!
 //! let mut headers = HeaderMap::new();
 //! headers.insert("authorization", "Bearer s3cret".parse().unwrap());
