@@ -11,12 +11,12 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::HeaderMap;
-use switchyard::backend::Instance;
 use switchyard::balance::Balancer;
 use switchyard::config::Balance;
 use switchyard::front::stateless;
 use switchyard::mcp::envelope::{self, Message};
 use switchyard::session::{SessionKey, Ticket};
+use switchyard::table::Instance;
 
 const CALL: &str =
     r#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}"#;

@@ -12,9 +12,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::Request;
 use http_body_util::Full;
 use switchyard::backend::Backend;
+use switchyard::backend::{Tried, UpstreamRequest};
 use switchyard::config;
 use switchyard::retry::budget::Budget;
-use switchyard::stack::{Tried, UpstreamRequest};
 
 fn backend(instances: usize) -> Arc<Backend> {
     let cfg = config::Backend {

@@ -19,10 +19,10 @@ use crate::client::{Client, Connection};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::front::Info;
-use crate::front::body::ProxyBody;
 use crate::mcp::headers::REQUEST_ID;
 use crate::ops::Ops;
 use crate::runtime::reload::Live;
+use crate::stack::ProxyBody;
 use crate::telemetry::metrics::{self, Outcome};
 
 /// The gateway's request handler.

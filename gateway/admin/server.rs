@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use super::Admin;
-use crate::front::body::ProxyBody;
+use crate::stack::ProxyBody;
 
 /// Serves `admin` on `listener` until `shutdown` resolves.
 pub async fn serve(listener: TcpListener, admin: Arc<Admin>, shutdown: impl Future<Output = ()>) {

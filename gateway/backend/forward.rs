@@ -18,9 +18,10 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 use tower::Service;
 
-use super::{Backend, Instance};
+use super::Backend;
+use crate::backend::UpstreamRequest;
 use crate::error::GatewayError;
-use crate::stack::UpstreamRequest;
+use crate::table::Instance;
 use crate::table::Load;
 
 /// Sends one attempt with the backend's pooled client.

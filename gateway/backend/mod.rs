@@ -8,7 +8,7 @@
 
 mod client;
 mod forward;
-mod instance;
+mod request;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,13 +17,14 @@ use http::{HeaderName, HeaderValue};
 
 pub use client::{HttpClient, UpstreamBody};
 pub use forward::{Forward, TrackedBody};
-pub use instance::{Health, Instance};
+pub use request::{CallPolicy, Tried, UpstreamRequest};
 
 use crate::balance::Balancer;
 use crate::config;
 use crate::outlier::Detector;
 use crate::retry;
-use crate::stack::CallPolicy;
+
+use crate::table::Instance;
 use crate::telemetry::backend::BackendMetrics;
 
 /// A backend, built from its config at load time.

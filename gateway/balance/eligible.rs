@@ -11,8 +11,8 @@
 
 use std::sync::Arc;
 
-use crate::backend::Instance;
-use crate::stack::Tried;
+use crate::backend::Tried;
+use crate::table::Instance;
 
 /// The instances one request may go to.
 #[derive(Clone, Copy, Debug)]

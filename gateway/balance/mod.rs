@@ -57,10 +57,12 @@ use std::task::{Context, Poll};
 
 use tower::{Layer, Service};
 
-use crate::backend::{Backend, Instance};
+use crate::backend::Backend;
+
+use crate::backend::{Tried, UpstreamRequest};
 use crate::config::Balance as Algorithm;
 use crate::error::GatewayError;
-use crate::stack::{Tried, UpstreamRequest};
+use crate::table::Instance;
 use round_robin::RoundRobin;
 
 /// Adds the balancer to a stack.

@@ -39,8 +39,8 @@
 use std::sync::Arc;
 
 use super::eligible::Eligible;
-use crate::backend::Instance;
-use crate::stack::Tried;
+use crate::backend::Tried;
+use crate::table::Instance;
 
 /// The pool index P2C chooses, or `None` when nothing is eligible.
 pub(super) fn pick(pool: &[Arc<Instance>], eligible: &Eligible, tried: Option<&Tried>) -> Option<usize> {

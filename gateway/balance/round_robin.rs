@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 
 use super::eligible::Eligible;
-use crate::backend::Instance;
-use crate::stack::Tried;
+use crate::backend::Tried;
+use crate::table::Instance;
 
 /// The counters of one pool.
 pub(super) struct RoundRobin {

@@ -17,8 +17,8 @@ use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::front::body::ProxyBody;
 use crate::mcp::headers::REQUEST_ID;
+use crate::stack::ProxyBody;
 
 /// The header that says how the cache served a response.
 pub const CACHE_HEADER: http::HeaderName = http::HeaderName::from_static("x-switchyard-cache");

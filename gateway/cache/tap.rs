@@ -14,7 +14,7 @@ use http::{Response, header};
 use tokio::sync::broadcast;
 
 use super::Cache;
-use crate::front::body::ProxyBody;
+use crate::stack::ProxyBody;
 
 /// Most bytes of one unfinished SSE event held while looking for its end;
 /// past that the event is skipped (a notification is small, a large event is

@@ -38,7 +38,7 @@ pub use balance::Balance;
 pub use cache::{Cache, CacheMethod};
 pub use error::{ConfigError, Issue};
 pub use resilience::{Health, Outlier, Probe, Retry};
-pub use routing::{Route, SplitSide, name_from_path};
+pub use routing::{MAX_WEIGHT, Route, SplitSide, name_from_path};
 pub use types::*;
 
 /// The config used when no file is given and `./switchyard.toml` is absent.

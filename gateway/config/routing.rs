@@ -42,6 +42,11 @@ pub struct Route {
     pub allow_override: bool,
 }
 
+/// The largest weight a side may have, in the file or through the admin
+/// API: enough for per-mille splits and small enough that no sum of a few
+/// sides overflows.
+pub const MAX_WEIGHT: u32 = 1_000_000;
+
 /// One side of a split.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -114,11 +119,11 @@ pub fn check(route: &Route, backends: &std::collections::HashSet<&str>) -> Vec<(
         if !seen.insert(name) {
             out.push((format!("split.{i}.backend"), side.backend.span().start, format!("`{name}` is listed twice")));
         }
-        if side.weight > crate::route::split::MAX_WEIGHT {
+        if side.weight > MAX_WEIGHT {
             out.push((
                 format!("split.{i}.weight"),
                 side.backend.span().start,
-                format!("weight {} is above the maximum of {}", side.weight, crate::route::split::MAX_WEIGHT),
+                format!("weight {} is above the maximum of {}", side.weight, MAX_WEIGHT),
             ));
         }
     }

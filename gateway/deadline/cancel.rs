@@ -19,10 +19,12 @@ use http_body::Body;
 use http_body_util::Full;
 use serde_json::value::RawValue;
 
-use crate::backend::{Backend, Instance};
+use crate::backend::Backend;
+
+use crate::backend::UpstreamRequest;
 use crate::mcp::envelope::{self, Kind, Message};
 use crate::mcp::headers::{PROTOCOL_VERSION, SESSION_ID};
-use crate::stack::UpstreamRequest;
+use crate::table::Instance;
 
 /// How long the cancellation itself may take.
 const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);

@@ -41,8 +41,8 @@ pub use body::DeadlineBody;
 use cancel::Cancel;
 
 use crate::backend::Backend;
+use crate::backend::UpstreamRequest;
 use crate::error::GatewayError;
-use crate::stack::UpstreamRequest;
 
 /// Adds the overall deadline to a stack.
 #[derive(Clone)]

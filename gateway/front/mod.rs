@@ -41,7 +41,6 @@
 //!   batch to a server of a later version would get an answer the client
 //!   cannot match to its requests.
 
-pub mod body;
 pub(crate) mod checks;
 pub mod headers;
 mod initialize;
@@ -59,7 +58,9 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde_json::value::RawValue;
 
-use crate::backend::{Backend, Instance};
+use crate::backend::Backend;
+
+use crate::backend::{Tried, UpstreamRequest};
 use crate::client::Client;
 use crate::error::GatewayError;
 use crate::mcp::envelope::{self, Kind, Message};
@@ -67,35 +68,14 @@ use crate::mcp::era::{self, BATCH_VERSION, UNSTATED_VERSION};
 use crate::mcp::headers::{PROTOCOL_VERSION, SESSION_ID};
 pub use crate::route::Route;
 use crate::route::Side;
+use crate::route::Target;
 use crate::session::{SessionKey, Ticket};
-use crate::stack::{self, BackendService, ResponseBody, Tried, UpstreamRequest};
-use body::ProxyBody;
+use crate::stack::ProxyBody;
+use crate::stack::{self, ResponseBody};
+use crate::table::Instance;
 
 /// Most bytes of an `initialize` response the gateway will buffer.
 const MAX_INITIALIZE_RESPONSE: usize = 1 << 20;
-
-/// What a route's backend is.
-pub enum Target {
-    /// HTTP instances behind the per-backend policy stack.
-    Http {
-        /// The backend.
-        backend: Arc<Backend>,
-        /// The backend's composed stack.
-        service: BackendService,
-    },
-    /// A supervised pool of stdio processes.
-    Stdio(Arc<crate::stdio::StdioBackend>),
-}
-
-impl Target {
-    /// The backend's response cache, when it has one.
-    pub fn cache(&self) -> Option<&Arc<crate::cache::Cache>> {
-        match self {
-            Target::Http { backend, .. } => backend.cache.as_ref(),
-            Target::Stdio(stdio) => stdio.cache.as_ref(),
-        }
-    }
-}
 
 /// Front-door settings, from `[gateway]`.
 pub struct Settings {
@@ -416,7 +396,7 @@ impl Front {
             // client re-initializes onto a live one rather than waiting on a
             // dead one (drained instances keep their sessions).
             Some(t) => match backend.find(&t.instance) {
-                Some(i) if i.health() != crate::backend::Health::Down => Ok(Some(i.clone())),
+                Some(i) if i.health() != crate::table::Health::Down => Ok(Some(i.clone())),
                 _ => Err(GatewayError::SessionNotFound),
             },
         }

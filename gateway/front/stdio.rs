@@ -11,7 +11,6 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use serde::Deserialize;
 
-use super::body::ProxyBody;
 use super::{Front, Info, Route};
 use crate::client::Client;
 use crate::error::GatewayError;
@@ -19,6 +18,7 @@ use crate::mcp::envelope::{Envelope, Kind, Message};
 use crate::mcp::headers::{REQUEST_ID, SESSION_ID};
 use crate::mcp::jsonrpc;
 use crate::session::{ClientCaps, Ticket};
+use crate::stack::ProxyBody;
 use crate::stdio::{Caller, Reply, StdioBackend};
 
 /// What the front learned about a POST before handing it to a stdio backend.

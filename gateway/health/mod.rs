@@ -34,8 +34,10 @@ use tokio::time::Instant;
 
 pub use probe::Prober;
 
-use crate::backend::{Backend, Health};
+use crate::backend::Backend;
+
 use crate::config::{self, Probe};
+use crate::table::Health;
 use crate::table::Record;
 
 /// The running probe tasks; dropping it stops them.

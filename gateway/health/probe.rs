@@ -13,12 +13,14 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri,
 use http_body_util::{BodyExt, Full, Limited};
 use serde_json::Value;
 
-use crate::backend::{Backend, Instance};
+use crate::backend::Backend;
+
 use crate::config::Probe;
 use crate::mcp::era::{
     FIRST_STATELESS_VERSION as STATELESS_VERSION, LATEST_SESSION_VERSION as SESSION_VERSION, META_PROTOCOL_VERSION,
 };
 use crate::mcp::headers::{METHOD, PROTOCOL_VERSION, SESSION_ID};
+use crate::table::Instance;
 
 /// Most bytes of a probe answer read.
 const MAX_ANSWER: usize = 1 << 20;

@@ -165,7 +165,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::backend::{Backend, Health};
+    use crate::backend::Backend;
+    use crate::table::Health;
 
     #[tokio::test]
     async fn readiness_follows_draining_and_the_table() {

@@ -32,8 +32,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::backend::Instance;
 use crate::config;
+use crate::table::Instance;
 
 /// Passive detection for one pool.
 pub struct Detector {

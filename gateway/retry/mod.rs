@@ -45,8 +45,8 @@ use tower::{Layer, Service, ServiceExt};
 pub use policy::{Policy, Verdict, judge_error, judge_response, retry_after};
 
 use crate::backend::Backend;
+use crate::backend::{Tried, UpstreamRequest};
 use crate::error::GatewayError;
-use crate::stack::{Tried, UpstreamRequest};
 
 /// Adds retries to a stack.
 #[derive(Clone)]

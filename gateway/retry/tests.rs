@@ -10,8 +10,8 @@ use tokio::time::Instant;
 use tower::ServiceExt;
 
 use super::*;
+use crate::backend::UpstreamRequest;
 use crate::config;
-use crate::stack::UpstreamRequest;
 
 fn backend(retry: config::Retry) -> Arc<Backend> {
     let url: http::Uri = "http://127.0.0.1:9/mcp".parse().unwrap();

@@ -26,6 +26,7 @@
 //! restarts.
 
 pub mod split;
+mod target;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ use arc_swap::ArcSwap;
 use http::{HeaderMap, HeaderName};
 
 pub use split::{Side, Split};
+pub use target::Target;
 
 use crate::error::GatewayError;
 

@@ -5,16 +5,13 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::front::Target;
+use super::Target;
+use crate::config::MAX_WEIGHT;
 use crate::limit::{Limits, RouteLimit};
 use crate::telemetry::RouteMetrics;
 
 /// Every backend a route may name, built once per config.
 pub type Targets = HashMap<Arc<str>, Arc<Target>>;
-
-/// The largest weight a side may have: enough for per-mille splits and
-/// small enough that no sum of a few sides overflows.
-pub const MAX_WEIGHT: u32 = 1_000_000;
 
 /// One side of a split.
 pub struct Side {

@@ -2,10 +2,10 @@ use std::collections::HashMap;
 
 use http::HeaderValue;
 
+use super::Target;
 use super::split::{Targets, Weight};
 use super::*;
 use crate::config::Config;
-use crate::front::Target;
 use crate::limit::Limits;
 
 /// Targets for backends `blue`, `green` and `canary`, built from a config

@@ -40,9 +40,10 @@ use std::sync::Arc;
 
 use crate::backend::{Backend, BuildError};
 use crate::config::{Config, Transport};
-use crate::front::{Front, Settings, Target};
+use crate::front::{Front, Settings};
 use crate::health::Checker;
 use crate::limit::Limits;
+use crate::route::Target;
 use crate::route::split::{Targets, Weight};
 use crate::route::{self, Route};
 use crate::session::SessionKey;

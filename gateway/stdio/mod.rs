@@ -45,10 +45,10 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 use tokio::sync::{broadcast, mpsc, watch};
 
-use crate::backend::Instance;
 use crate::config;
 use crate::error::GatewayError;
 use crate::session::ClientCaps;
+use crate::table::Instance;
 use crate::telemetry::backend::BackendMetrics;
 use answer::Call;
 pub use handshake::Upstream;

@@ -22,8 +22,8 @@ use tokio::time::Instant;
 
 use super::process::Process;
 use super::supervisor::Slot;
-use crate::backend::Instance;
 use crate::balance::Balancer;
+use crate::table::Instance;
 use crate::telemetry::backend::BackendMetrics;
 
 /// The row of slot `index` (or, `per_session`, of place `index`).

@@ -29,9 +29,9 @@ use super::handshake::Upstream;
 use super::pool;
 use super::process::Process;
 use super::supervisor::{self, HANDSHAKE_TIMEOUT, Lifecycle, Slot};
-use crate::backend::Instance;
 use crate::config;
 use crate::error::GatewayError;
+use crate::table::Instance;
 
 /// How long a client is told to wait when every process slot is taken.
 const RETRY_AFTER_SECS: u64 = 5;

@@ -17,8 +17,8 @@ use tokio::time::Instant;
 use super::child;
 use super::handshake::{self, Upstream};
 use super::process::{Process, ReaderContext};
-use crate::backend::{Health, Instance};
 use crate::config;
+use crate::table::{Health, Instance};
 
 /// Uptime after which a crash no longer counts toward the backoff.
 pub const STABLE: Duration = Duration::from_secs(30);

@@ -15,6 +15,7 @@
 //! API; [`view`] turns it into JSON. stdio backends join it with their
 //! processes as instances (see `crate::stdio`).
 
+mod instance;
 mod record;
 pub mod view;
 
@@ -22,9 +23,10 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+pub use instance::Instance;
 pub use record::{Health, Load, ProbeResult, Record};
 
-use crate::backend::{Backend, Instance};
+use crate::backend::Backend;
 use crate::stdio::StdioBackend;
 
 /// Every backend's instances, in name order. Clones share one table,

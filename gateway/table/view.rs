@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use super::Table;
-use crate::backend::{Backend, Instance};
+use crate::backend::Backend;
+use crate::table::Instance;
 
 /// One backend's pool.
 #[derive(Debug, Serialize)]

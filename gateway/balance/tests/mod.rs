@@ -7,7 +7,7 @@ mod round_robin;
 use std::sync::Arc;
 
 use super::*;
-use crate::backend::Health;
+use crate::table::Health;
 
 const BOTH: [Algorithm; 2] = [Algorithm::P2c, Algorithm::RoundRobin];
 

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use http::Uri;
 use tokio::time::Instant;
 
-pub use crate::table::Health;
-use crate::table::Record;
+use super::{Health, Record};
 use crate::telemetry::backend::InstanceMetrics;
 
 /// An instance of a backend.

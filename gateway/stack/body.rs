@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tower::BoxError;
 
-use crate::stack::ResponseBody;
+use super::ResponseBody;
 
 /// A guard the body holds until it is done or dropped (for in-flight gauges).
 pub type Guard = Box<dyn Send + Sync>;
