@@ -296,6 +296,7 @@ impl Record {
     /// Counts a request as sent; the returned guard counts it finished.
     pub fn start(self: &Arc<Self>) -> Load {
         self.requests.fetch_add(1, Relaxed);
+        self.metrics.request();
         self.in_flight.fetch_add(1, Relaxed);
         Load(Some(self.clone()))
     }
