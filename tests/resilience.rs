@@ -547,7 +547,7 @@ async fn a_killed_process_is_marked_down_while_ejected_and_gets_nothing_after() 
     let (interval, timeout, fall) = (Duration::from_millis(500), Duration::from_millis(300), 2);
     let mut procs = Vec::new();
     for _ in 0..3 {
-        procs.push(fleet::process::Process::start().await);
+        procs.push(fleet::process::Process::start(&[]).await);
     }
     let urls: Vec<String> = procs.iter().map(|p| p.url.clone()).collect();
     let health = format!(

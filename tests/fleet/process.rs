@@ -18,10 +18,12 @@ pub struct Process {
 }
 
 impl Process {
-    /// Starts one and waits for the URL it prints once it listens.
-    pub async fn start() -> Process {
+    /// Starts one with `args` (such as `["--latency", "40ms"]`) and waits
+    /// for the URL it prints once it listens.
+    pub async fn start(args: &[&str]) -> Process {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
             .args(["mock", "--http", "127.0.0.1:0"])
+            .args(args)
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
