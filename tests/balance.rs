@@ -6,48 +6,26 @@
 //! which health probes do not touch.
 
 mod common;
-
-use std::process::Stdio;
+mod fleet;
 
 use common::*;
-use tokio::io::AsyncBufReadExt;
-use tokio::process::{Child, Command};
+use fleet::process::Process;
 
 const TOKEN: &str = "balance-admin-token-0123";
 /// The slow instance's delay on every answer.
 const SLOW: &str = "40ms";
 
-/// A `switchyard mock` child on an ephemeral port, killed when dropped.
-struct Mock {
-    url: String,
-    _child: Child,
-}
-
-async fn mock_process(latency: &str) -> Mock {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["mock", "--http", "127.0.0.1:0", "--latency", latency])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn switchyard mock");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let url = tokio::time::timeout(DEADLINE, lines.next_line())
-        .await
-        .expect("the mock never printed its URL")
-        .unwrap()
-        .expect("the mock exited before printing its URL");
-    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-    Mock { url, _child: child }
-}
-
 /// Two fast mocks and, last, a slow one.
-async fn mocks() -> Vec<Mock> {
-    vec![mock_process("0ms").await, mock_process("0ms").await, mock_process(SLOW).await]
+async fn mocks() -> Vec<Process> {
+    let mut mocks = Vec::new();
+    for latency in ["0ms", "0ms", SLOW] {
+        mocks.push(Process::start(&["--latency", latency]).await);
+    }
+    mocks
 }
 
 /// One backend named `name` over `mocks` with `weights`, balanced by `balance`.
-fn config(name: &str, mocks: &[Mock], weights: &[u32], balance: &str) -> String {
+fn config(name: &str, mocks: &[Process], weights: &[u32], balance: &str) -> String {
     let instances: Vec<String> =
         mocks.iter().zip(weights).map(|(m, w)| format!("{{ url = \"{}\", weight = {w} }}", m.url)).collect();
     format!(

@@ -1,5 +1,6 @@
 //! Failure scenarios under steady load, against three instances of the
-//! built-in mock (see `fleet`): an instance killed and restarted, one that
+//! built-in mock (see `fleet`): an instance killed and restarted, a real
+//! `switchyard mock` process SIGKILLed after a quiet spell, one that
 //! black-holes, a pool that answers 503 to everything, a drain through the
 //! admin API, and deadlines that cancel upstream.
 //!
@@ -27,10 +28,20 @@ const FALL: u32 = 3;
 /// Room for the 5 ms polling of the table and a busy two-core CI machine.
 const SLACK: Duration = Duration::from_millis(150);
 
-/// A gateway config over `urls`, as backend `name`. Each test names its
-/// backend differently: the metrics registry is shared by the whole test
-/// binary, and tests run side by side.
+/// A gateway config over `urls`, as backend `name`, with the probe settings
+/// above. Each test names its backend differently: the metrics registry is
+/// shared by the whole test binary, and tests run side by side.
 fn config(name: &str, urls: &[String], backend_extra: &str) -> String {
+    let health = format!(
+        "health = {{ interval = \"{}ms\", timeout = \"{}ms\", rise = {RISE}, fall = {FALL} }}",
+        INTERVAL.as_millis(),
+        PROBE_TIMEOUT.as_millis(),
+    );
+    config_with(name, urls, &health, backend_extra)
+}
+
+/// [`config`] with a `health` line of its own.
+fn config_with(name: &str, urls: &[String], health: &str, backend_extra: &str) -> String {
     let instances: Vec<String> = urls.iter().map(|u| format!("{{ url = \"{u}\" }}")).collect();
     format!(
         r#"
@@ -45,7 +56,7 @@ name = "{name}"
 instances = [{}]
 timeout = "2s"
 retry = {{ idempotent_tools = ["echo"] }}
-health = {{ interval = "{}ms", timeout = "{}ms", rise = {RISE}, fall = {FALL} }}
+{health}
 {backend_extra}
 
 [[routes]]
@@ -53,8 +64,6 @@ path = "/mcp"
 backend = "{name}"
 "#,
         instances.join(", "),
-        INTERVAL.as_millis(),
-        PROBE_TIMEOUT.as_millis(),
     )
 }
 
@@ -236,6 +245,32 @@ async fn admin(gw: &Running, method: reqwest::Method, path: &str, body: Option<&
 
 async fn metrics(gw: &Running) -> String {
     http().get(gw.url("/metrics")).send().await.unwrap().text().await.unwrap()
+}
+
+/// The value of one series (`name{labels}`) in a `/metrics` text; 0 when
+/// it is not there yet.
+fn sample(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+/// Polls `/metrics` until `done` holds.
+async fn wait_metrics(gw: &Running, done: impl Fn(&str) -> bool) -> String {
+    let poll = async {
+        loop {
+            let m = metrics(gw).await;
+            if done(&m) {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    match tokio::time::timeout(DEADLINE, poll).await {
+        Ok(m) => m,
+        Err(_) => panic!("/metrics never reached the expected state:\n{}", metrics(gw).await),
+    }
 }
 
 // === scenarios ===
@@ -495,4 +530,88 @@ async fn a_deadline_cancels_upstream_and_ends_the_stream() {
     };
     tokio::time::timeout(DEADLINE, poll).await.expect("notifications/cancelled never reached the instance");
     println!("deadline: 504 after {took:?}; both requests cancelled upstream");
+}
+
+/// Issue 12, with real `switchyard mock` processes and a real SIGKILL. The
+/// gateway sits quiet for two probe intervals first (as a gateway does
+/// before its traffic arrives), then load starts and one instance is killed. It is
+/// ejected within milliseconds, and its health must still go `down` within
+/// `interval × fall + timeout`: the old probe loop had decided, at the quiet
+/// probe, to sleep a whole `idle_interval`, and the table showed the dead
+/// instance `up` for that minute. The ejection (200 ms) is shorter than
+/// detection; from the ejection on, the dead instance must get no request at
+/// all, neither before it is marked down nor after the ejection ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_process_is_marked_down_while_ejected_and_gets_nothing_after() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (interval, timeout, fall) = (Duration::from_millis(500), Duration::from_millis(300), 2);
+    let mut procs = Vec::new();
+    for _ in 0..3 {
+        procs.push(fleet::process::Process::start(&[]).await);
+    }
+    let urls: Vec<String> = procs.iter().map(|p| p.url.clone()).collect();
+    let health = format!(
+        "health = {{ interval = \"{}ms\", timeout = \"{}ms\", fall = {fall} }}",
+        interval.as_millis(),
+        timeout.as_millis()
+    );
+    let gw = gateway(parse(&config_with("sigkill", &urls, &health, "outlier = { base_ejection = \"200ms\" }"))).await;
+    for i in 0..3 {
+        wait_instance(&gw, i, |inst| inst["health"] == "up").await;
+    }
+    // The scenario, not a wait for an event: a quiet spell of two probe
+    // intervals before the traffic arrives, as on a gateway just started.
+    tokio::time::sleep(interval * 2 + interval / 5).await;
+
+    let load = Load::start(gw.url("/mcp"), 4, Duration::from_millis(2), &[Kind::List], "add");
+    // The victim is the busiest instance, so that real requests see it die.
+    let served = |t: &serde_json::Value| -> Vec<u64> {
+        (0..3).map(|i| t["backends"][0]["instances"][i]["requests"].as_u64().unwrap_or(0)).collect()
+    };
+    let poll = async {
+        loop {
+            let counts = served(&table(&gw).await);
+            if counts.iter().sum::<u64>() >= 90 {
+                return counts;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let before = tokio::time::timeout(DEADLINE, poll).await.expect("the load never reached the pool");
+    let victim = (0..3).max_by_key(|i| before[*i]).unwrap_or(0);
+    let killed = Instant::now();
+    procs[victim].kill().await;
+    let ejected = wait_instance(&gw, victim, |inst| inst["ejected"] == true).await;
+    let at_ejection = table(&gw).await["backends"][0]["instances"][victim]["requests"].as_u64().unwrap();
+    let upstream = format!("switchyard_upstream_requests_total{{backend=\"sigkill\",instance=\"{}\"}}", urls[victim]);
+    let upstream_at_ejection = sample(&metrics(&gw).await, &upstream);
+    let down = wait_instance(&gw, victim, |inst| inst["health"] == "down").await;
+    let detection = down - killed;
+    let lapsed = wait_instance(&gw, victim, |inst| inst["health"] == "down" && inst["ejected"] == false).await;
+
+    // The load goes on: 300 more answered `tools/list` after the ejection
+    // ended, none of them on the dead instance.
+    let ok = "switchyard_requests_total{route=\"/mcp\",backend=\"sigkill\",method=\"tools/list\",outcome=\"ok\"}";
+    let ok_at_lapse = sample(&metrics(&gw).await, ok);
+    let m = wait_metrics(&gw, |m| sample(m, ok) >= ok_at_lapse + 300.0).await;
+    let view = table(&gw).await;
+    let dead = &view["backends"][0]["instances"][victim];
+    let stats = load.finish().await;
+    let bound = interval * fall + timeout;
+    println!(
+        "sigkill: requests per instance before the kill {before:?}, killed {victim}; ejected after {:?}, down after \
+         {detection:?} (bound {bound:?}), ejection over after {:?}; requests to the dead instance at its ejection \
+         {at_ejection}, at the end {} (metric {upstream_at_ejection} → {}); tools/list ok {} failed {}",
+        ejected - killed,
+        lapsed - killed,
+        dead["requests"],
+        sample(&m, &upstream),
+        stats.ok(Kind::List),
+        stats.failed(Kind::List).len(),
+    );
+    assert!(detection <= bound + SLACK, "down after {detection:?}, bound {bound:?}: {dead}");
+    assert_eq!(dead["requests"].as_u64(), Some(at_ejection), "the dead instance got requests after its ejection");
+    assert!(upstream_at_ejection >= before[victim] as f64, "{upstream} not counted");
+    assert_eq!(sample(&m, &upstream), upstream_at_ejection, "{upstream} grew after the ejection");
+    assert!(stats.failed(Kind::List).is_empty(), "tools/list failed: {:?}", stats.failed(Kind::List));
 }

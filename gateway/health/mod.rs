@@ -13,18 +13,24 @@
 //!   and one lucky answer does not refill it.
 //! - An instance that goes `down` and comes back `up` was restarted: its
 //!   outlier ejection, if any, ends with it (see [`crate::outlier`]).
+//! - A failed probe of an ejected instance that is not yet `down` holds the
+//!   ejection until the next probe's verdict: otherwise an ejection shorter
+//!   than `interval × fall` would lapse while the instance is still dead and
+//!   not yet marked so, and real requests would find it again.
 //!
 //! Probes start `interval` apart, start to start, so a dead instance is
 //! marked down within `interval × fall` plus one probe `timeout`, and a
 //! restarted one is back within `interval × rise`. The jitter only ever
-//! shortens a wait, so those bounds hold. While the whole backend has had
-//! no traffic since the last probe, and the instance is up, probes slow to
-//! `idle_interval`.
+//! shortens a wait, so those bounds hold. An ejection brings a probe at
+//! once, and a healthy instance of a backend with no traffic is probed every
+//! `idle_interval` instead ([`schedule`] says when, and why the decision is
+//! re-read while waiting).
 //!
 //! The tasks hold the backend weakly and stop when the gateway that built it
 //! is gone; [`Checker`] also aborts them when dropped.
 
 mod probe;
+pub mod schedule;
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -33,6 +39,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 pub use probe::Prober;
+pub use schedule::Schedule;
 
 use crate::backend::Backend;
 
@@ -109,34 +116,36 @@ pub fn jittered(interval: Duration, jitter: f64, unit: f64) -> Duration {
 /// One instance's probe loop.
 async fn run(backend: Weak<Backend>, index: usize) {
     let Some(cfg) = backend.upgrade().map(|b| b.health.clone()) else { return };
+    let Some(record) = backend.upgrade().and_then(|b| b.instances.get(index).map(|i| i.record.clone())) else { return };
     let mut prober = Prober::new(cfg.probe.clone());
     let mut streak = Streak::default();
-    let mut pool_requests = None;
-    // The first probe comes soon, spread over the jitter so that the
-    // instances of a big config are not all probed in the same millisecond.
-    let mut next = Instant::now() + cfg.interval.0.mul_f64(cfg.jitter.0 * rand::random::<f64>());
+    let mut schedule = Schedule::new(&cfg);
     loop {
-        tokio::time::sleep_until(next).await;
+        // Only the weak handle is held while waiting, so a reload's retired
+        // backend is freed without waiting out an idle interval.
+        schedule.until_due(&record, || backend.upgrade().map(|b| pool_requests(&b))).await;
         let Some(backend) = backend.upgrade() else { return };
         let Some(instance) = backend.instances.get(index).cloned() else { return };
-        let started = Instant::now();
+        let (started, requests) = (Instant::now(), pool_requests(&backend));
         let outcome = match tokio::time::timeout(cfg.timeout.0, prober.probe(&backend, &instance)).await {
             Ok(outcome) => outcome,
             Err(_) => Err(format!("probe timed out after {:?}", cfg.timeout.0)),
         };
-        let record = &instance.record;
-        apply(record, &mut streak, &outcome, started.elapsed(), &cfg, &backend.name, &instance.display_url());
-        let requests: u64 = backend.instances.iter().map(|i| i.record.totals().0).sum();
-        let idle = pool_requests == Some(requests) && record.health() == Health::Up;
-        pool_requests = Some(requests);
-        next = started + wait(&cfg, idle);
+        apply(&instance.record, &mut streak, &outcome, started.elapsed(), &cfg, &backend.name, &instance.display_url());
+        schedule.probed(started, outcome.is_ok(), requests);
     }
 }
 
+/// Requests sent to any instance of `backend` so far.
+fn pool_requests(backend: &Backend) -> u64 {
+    backend.instances.iter().map(|i| i.record.totals().0).sum()
+}
+
 /// Records one probe's outcome on `record` and feeds it to [`observe`]:
-/// sets the health (with its reason) when it changes, logs the change, and
-/// ends an ejection when the instance comes back. Shared by the HTTP
-/// checker and the stdio probes (`crate::stdio`).
+/// sets the health (with its reason) when it changes, logs the change, ends
+/// an ejection when the instance comes back, and holds one while a failing
+/// instance is not yet down. Shared by the HTTP checker and the stdio
+/// probes (`crate::stdio`).
 pub fn apply(
     record: &Record,
     streak: &mut Streak,
@@ -161,13 +170,15 @@ pub fn apply(
             record.uneject();
         }
     }
+    if outcome.is_err() && record.health() != Health::Down {
+        // Until the next probe has answered: it starts within `interval`
+        // (jitter only shortens) and ends within `timeout`.
+        record.hold_ejection(record.now_ms().saturating_add(millis(cfg.interval.0 + cfg.timeout.0)));
+    }
 }
 
-/// The wait before the next probe: `idle_interval` when `idle`, else
-/// `interval`, jittered.
-pub fn wait(cfg: &config::Health, idle: bool) -> Duration {
-    let interval = if idle { cfg.idle_interval.0 } else { cfg.interval.0 };
-    jittered(interval, cfg.jitter.0, rand::random())
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn log_change(backend: &str, instance: &str, before: Health, after: Health, reason: &str) {

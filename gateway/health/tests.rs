@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::*;
 
 #[test]
@@ -72,4 +74,48 @@ async fn detection_and_recovery_stay_within_their_bounds() {
         }
         assert!(restarted.elapsed() <= interval * rise, "{:?}", restarted.elapsed());
     }
+}
+
+/// An ejection shorter than `interval × fall` must not lapse while the
+/// probes are failing but have not yet taken the instance down: a dead
+/// instance would get requests again in between. Once it is down, its health
+/// keeps it out and the ejection runs its course.
+#[tokio::test(start_paused = true)]
+async fn a_failed_probe_holds_an_ejection_until_the_verdict() {
+    use crate::config::units;
+    let cfg = config::Health {
+        interval: units::Duration::millis(500),
+        timeout: units::Duration::millis(300),
+        fall: 2,
+        ..Default::default()
+    };
+    let metrics = crate::telemetry::backend::InstanceMetrics::new("hold", "i");
+    let r = Record::new(1, Instant::now(), metrics);
+    r.set_health(Health::Up, "first probe succeeded");
+    let mut s = Streak::default();
+    let refused: Result<(), String> = Err("connection refused".into());
+    let fail = |s: &mut Streak| apply(&r, s, &refused, Duration::from_millis(1), &cfg, "hold", "i");
+
+    fail(&mut s);
+    assert_eq!(r.ejected_until_ms(), 0, "a failed probe starts no ejection");
+    r.eject(r.now_ms() + 200);
+    fail(&mut s);
+    assert_eq!(r.health(), Health::Down, "fall = 2");
+    assert_eq!(r.ejected_until_ms(), 200, "down keeps it out: nothing to hold");
+
+    r.set_health(Health::Up, "restarted");
+    s = Streak::default();
+    let ejected_at = r.now_ms();
+    r.eject(ejected_at + 200);
+    fail(&mut s);
+    assert_eq!(r.health(), Health::Up);
+    assert_eq!(r.ejected_until_ms(), ejected_at + 800, "held for the next probe: interval + timeout");
+    tokio::time::advance(Duration::from_millis(799)).await;
+    assert!(r.is_ejected(r.now_ms()));
+    apply(&r, &mut s, &Ok(()), Duration::from_millis(1), &cfg, "hold", "i");
+    assert_eq!(r.ejected_until_ms(), ejected_at + 800, "a success does not end an ejection, nor hold it");
+    tokio::time::advance(Duration::from_millis(2)).await;
+    assert!(!r.is_ejected(r.now_ms()));
+    fail(&mut s);
+    assert!(!r.is_ejected(r.now_ms()), "a lapsed ejection is not revived");
 }

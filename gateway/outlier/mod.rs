@@ -26,8 +26,15 @@
 //!   restart, the failures were most likely that outage, and keeping the
 //!   fresh process out for the rest of a long ejection helps no one. The
 //!   health checker calls [`Record::uneject`] on that transition.
+//! - **Probes can hold an ejection.** The other way round, a failed probe of
+//!   an ejected instance that is not yet `down` keeps it out until the next
+//!   probe answers ([`Record::hold_ejection`]): probes and requests agree it
+//!   is failing, and letting the ejection lapse before the probes reach
+//!   `fall` would only send it more requests to fail. An ejection also wakes
+//!   the instance's prober at once (see [`crate::health::schedule`]).
 //!
 //! [`Record::uneject`]: crate::table::Record::uneject
+//! [`Record::hold_ejection`]: crate::table::Record::hold_ejection
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

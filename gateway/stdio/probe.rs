@@ -10,11 +10,10 @@
 //! keep. `http_get` means nothing on a pipe and is refused by the config.
 //!
 //! The schedule and the thresholds are the HTTP checker's
-//! ([`crate::health::apply`], [`crate::health::wait`]): `unknown` → `up` or
-//! `down` on the first outcome, then `fall` failures / `rise` successes in a
-//! row. One difference: the slower `idle_interval` applies only while the
-//! last probe succeeded, so once a probe of an idle pool fails, detection
-//! runs at `interval` again.
+//! ([`crate::health::apply`], [`crate::health::Schedule`]): `unknown` → `up`
+//! or `down` on the first outcome, then `fall` failures / `rise` successes in
+//! a row, and the slower `idle_interval` only while the process is up, its
+//! last probe succeeded and the pool has had no traffic.
 //!
 //! **Probes and hang detection.** A probe that times out counts toward the
 //! same run of timeouts as client requests ([`HANG_TIMEOUTS`](super::HANG_TIMEOUTS)
@@ -46,8 +45,8 @@ use tokio::time::Instant;
 use super::handshake::{self, Unanswered};
 use super::supervisor::Slot;
 use crate::config::{self, Probe};
-use crate::health::{self, Streak};
-use crate::table::{Health, Record};
+use crate::health::{self, Schedule, Streak};
+use crate::table::Record;
 
 /// What one probe found.
 #[derive(Debug)]
@@ -99,22 +98,21 @@ pub(super) async fn schedule<F, Fut>(
 {
     let mut streak = Streak::default();
     let mut pid = None;
-    let mut pool_requests = None;
-    // As the HTTP checker: the first probe comes soon, spread over the jitter.
-    let mut next = Instant::now() + cfg.interval.0.mul_f64(cfg.jitter.0 * rand::random::<f64>());
+    let mut schedule = Schedule::new(cfg);
+    let pool_requests = || target.pool.iter().map(|r| r.totals().0).sum::<u64>();
     loop {
         if *stop.borrow() {
             return;
         }
         tokio::select! {
-            () = tokio::time::sleep_until(next) => {}
+            () = schedule.until_due(target.record, || Some(pool_requests())) => {}
             _ = stop.changed() => return,
         }
-        let started = Instant::now();
+        let (started, requests) = (Instant::now(), pool_requests());
         let Some(probed) = probe().await else {
             // Nothing runs: the supervisor is starting one, and the pick
             // skips the slot meanwhile.
-            next = started + health::wait(cfg, false);
+            schedule.probed(started, false, requests);
             continue;
         };
         if pid != Some(probed.pid) {
@@ -130,10 +128,7 @@ pub(super) async fn schedule<F, Fut>(
             target.backend,
             target.instance,
         );
-        let requests: u64 = target.pool.iter().map(|r| r.totals().0).sum();
-        let idle = pool_requests == Some(requests) && target.record.health() == Health::Up && probed.outcome.is_ok();
-        pool_requests = Some(requests);
-        next = started + health::wait(cfg, idle);
+        schedule.probed(started, probed.outcome.is_ok(), requests);
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Re
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::telemetry::backend::InstanceMetrics;
@@ -69,6 +70,9 @@ pub struct Record {
     ejected_until_ms: AtomicU64,
     /// Ejections so far; the next one lasts this many times the base.
     ejections: AtomicU32,
+    /// Wakes the instance's prober when it is ejected: real requests failing
+    /// is the best reason there is to probe now (see `crate::health`).
+    ejection: Notify,
     /// Failures in a row seen by passive detection; any success resets it.
     consecutive_failures: AtomicU32,
     /// The weight in the config.
@@ -111,6 +115,7 @@ impl Record {
             probe: ArcSwapOption::empty(),
             ejected_until_ms: AtomicU64::new(0),
             ejections: AtomicU32::new(0),
+            ejection: Notify::new(),
             consecutive_failures: AtomicU32::new(0),
             weight,
             effective_weight: AtomicU32::new(weight),
@@ -202,11 +207,29 @@ impl Record {
         self.ejections.load(Relaxed)
     }
 
-    /// Ejects it until `until_ms`, counting the ejection.
+    /// Ejects it until `until_ms`, counting the ejection, and wakes its
+    /// prober.
     pub fn eject(&self, until_ms: u64) {
         self.ejections.fetch_add(1, Relaxed);
         self.ejected_until_ms.store(until_ms, Relaxed);
         self.metrics.ejected();
+        // One permit is kept when no prober waits, so an ejection during a
+        // probe still brings the next one at once.
+        self.ejection.notify_one();
+    }
+
+    /// Completes when it is ejected (at once if it was since the last call).
+    pub async fn ejection(&self) {
+        self.ejection.notified().await;
+    }
+
+    /// Keeps a current ejection going until at least `until_ms`; an instance
+    /// that is not ejected stays so.
+    pub fn hold_ejection(&self, until_ms: u64) {
+        let now = self.now_ms();
+        let _ = self
+            .ejected_until_ms
+            .fetch_update(Relaxed, Relaxed, |end| (end > now && end < until_ms).then_some(until_ms));
     }
 
     /// Ends an ejection early (the instance was seen to restart).
@@ -273,6 +296,7 @@ impl Record {
     /// Counts a request as sent; the returned guard counts it finished.
     pub fn start(self: &Arc<Self>) -> Load {
         self.requests.fetch_add(1, Relaxed);
+        self.metrics.request();
         self.in_flight.fetch_add(1, Relaxed);
         Load(Some(self.clone()))
     }

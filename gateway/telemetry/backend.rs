@@ -5,6 +5,7 @@
 //! | `switchyard_backend_up` (gauge: 1 up, 0 down or unknown) | backend, instance |
 //! | `switchyard_ejections_total` | backend, instance |
 //! | `switchyard_health_probe_duration_seconds` (histogram) | backend, instance |
+//! | `switchyard_upstream_requests_total` | backend, instance |
 //! | `switchyard_retries_total` | backend, outcome (`ok`, `failed`) |
 //! | `switchyard_retry_budget_exhausted_total` | backend |
 //! | `switchyard_panic_mode` (gauge: 1 while the pool is in panic) | backend |
@@ -24,6 +25,7 @@ pub struct InstanceMetrics {
     up: Gauge,
     ejections: Counter,
     probe: Histogram,
+    requests: Counter,
 }
 
 impl InstanceMetrics {
@@ -36,6 +38,7 @@ impl InstanceMetrics {
         Self {
             up,
             ejections: counter!("switchyard_ejections_total", "backend" => b.clone(), "instance" => i.clone()),
+            requests: counter!("switchyard_upstream_requests_total", "backend" => b.clone(), "instance" => i.clone()),
             probe: histogram!("switchyard_health_probe_duration_seconds", "backend" => b, "instance" => i),
         }
     }
@@ -48,6 +51,12 @@ impl InstanceMetrics {
     /// Counts an ejection.
     pub fn ejected(&self) {
         self.ejections.increment(1);
+    }
+
+    /// Counts a request sent to the instance (each attempt of a retried
+    /// request; probes apart).
+    pub fn request(&self) {
+        self.requests.increment(1);
     }
 
     /// Records how long a probe took.

@@ -67,6 +67,7 @@ fn describe() {
     metrics::describe_gauge!("switchyard_backend_up", "1 when the instance's health probes succeed");
     metrics::describe_counter!("switchyard_ejections_total", "Instances ejected by passive outlier detection");
     metrics::describe_histogram!("switchyard_health_probe_duration_seconds", "Time an active health probe took");
+    metrics::describe_counter!("switchyard_upstream_requests_total", "Requests sent to an instance, each attempt once");
     metrics::describe_counter!("switchyard_retries_total", "Retried attempts, by whether the retry succeeded");
     metrics::describe_counter!("switchyard_retry_budget_exhausted_total", "Retries refused by the retry budget");
     metrics::describe_gauge!("switchyard_panic_mode", "1 while fewer than half of the pool is healthy");

@@ -12,6 +12,9 @@
 //! - counts the requests each instance received (health probes apart);
 //! - records `notifications/cancelled` messages;
 //! - can answer 503 to everything, or black-hole (accept and never answer).
+//!
+//! [`process::Process`] is the other kind: a real `switchyard mock` child, for what
+//! only a real SIGKILL shows.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -29,6 +32,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use switchyard::mock::{self, MockOptions};
 use tokio::sync::oneshot;
+
+pub mod process;
 
 /// How an instance behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

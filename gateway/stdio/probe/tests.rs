@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::units;
+use crate::table::Health;
 use crate::telemetry::backend::InstanceMetrics;
 
 /// A process that answers, or hangs until the probe times out.
