@@ -31,7 +31,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! use std::sync::Arc;
-//! use switchyard::backend::Instance;
+//! use switchyard::table::Instance;
 //! use switchyard::balance::Balancer;
 //! use switchyard::config::Balance;
 //!
