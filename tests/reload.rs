@@ -280,7 +280,9 @@ async fn a_session_works_on_both_replicas_and_gets_404_where_its_instance_is_gon
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_rmcp_client_recovers_when_its_pinned_instance_dies() {
     let (mut ups, _) = fleet(2);
-    let health = "{ interval = \"150ms\", timeout = \"100ms\", rise = 1, fall = 1 }";
+    // Replica `b` gets no traffic, so it would probe only every
+    // `idle_interval`; this test wants both replicas to see the death.
+    let health = "{ interval = \"150ms\", timeout = \"100ms\", idle_interval = \"150ms\", rise = 1, fall = 1 }";
     let text = pool_config(&[ups[0].url(), ups[1].url()], health);
     let (a, b) = (gateway(parse(&text)).await, gateway(parse(&text)).await);
     let client = common::rmcp_client::connect_recovering((), &a.url("/mcp")).await;
