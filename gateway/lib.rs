@@ -140,7 +140,6 @@ pub async fn serve(
         }
     };
     tokio::join!(main, admin_served);
-    app.ops.stop_processes().await;
-    app.live.stop_retiring().await;
+    app.live.stop_processes().await;
     Ok(())
 }

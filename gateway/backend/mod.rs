@@ -24,7 +24,7 @@ use crate::config;
 use crate::outlier::Detector;
 use crate::retry;
 
-use crate::table::Instance;
+use crate::table::{Instance, Pool};
 use crate::telemetry::backend::BackendMetrics;
 
 /// A backend, built from its config at load time.
@@ -130,5 +130,19 @@ impl Backend {
     /// The instance a session token names, if this backend still has it.
     pub fn find(&self, url: &str) -> Option<&Arc<Instance>> {
         self.instances.iter().find(|i| i.url_str() == url)
+    }
+}
+
+impl Pool for Backend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn transport(&self) -> &'static str {
+        "http"
+    }
+
+    fn instances(&self) -> Vec<Arc<Instance>> {
+        self.instances.clone()
     }
 }

@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::table::Table;
-use crate::table::view::BackendView;
+use crate::table::view::{BackendView, pool_view};
 use crate::telemetry;
 
 /// Process-wide state the operations endpoints report.
@@ -55,8 +55,7 @@ impl Ops {
         match path {
             "/health/live" => json_response(StatusCode::OK, &json!({ "status": "alive" })),
             "/health/ready" => {
-                let serving =
-                    self.table.view().iter().any(|b| b.serving > 0) || self.table.stdio().iter().any(|b| b.health().0);
+                let serving = self.summaries().iter().any(|(up, _)| *up);
                 let draining = self.draining.load(Ordering::Relaxed);
                 let (status, word) = match (draining, serving) {
                     (true, _) => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
@@ -74,14 +73,23 @@ impl Ops {
         }
     }
 
+    /// Each pool's `/health` summary, with whether it is up: the ones the
+    /// table makes from a pool's view (HTTP) first, then the ones pools make
+    /// themselves (stdio), each in name order.
+    fn summaries(&self) -> Vec<(bool, serde_json::Value)> {
+        let pools = self.table.pools();
+        let (own, made): (Vec<_>, Vec<_>) = pools.iter().map(|p| (p.summary(), p)).partition(|(s, _)| s.is_some());
+        let made = made.into_iter().map(|(_, p)| backend_summary(&pool_view(&**p)));
+        made.chain(own.into_iter().filter_map(|(s, _)| s)).collect()
+    }
+
     fn health(&self) -> Response<Bytes> {
-        // stdio backends report their own summary, below.
-        let mut backends = self.table.view();
-        backends.retain(|b| b.transport == "http");
-        let stdio: Vec<(bool, serde_json::Value)> = self.table.stdio().iter().map(|b| b.health()).collect();
-        let up = backends.iter().filter(|b| b.serving > 0).count() + stdio.iter().filter(|(up, _)| *up).count();
-        let whole = backends.iter().all(|b| b.serving == b.instances.len());
-        let total = backends.len() + stdio.len();
+        let summaries = self.summaries();
+        let up = summaries.iter().filter(|(up, _)| *up).count();
+        // Every instance of every HTTP pool serving (stdio pools say `up`
+        // for themselves).
+        let whole = summaries.iter().all(|(_, s)| s["status"] != "degraded");
+        let total = summaries.len();
         let draining = self.draining.load(Ordering::Relaxed);
         let status = if draining {
             "draining"
@@ -107,24 +115,15 @@ impl Ops {
                 "errors": errors,
                 "errorRate": format!("{:.2}%", if requests == 0 { 0.0 } else { errors as f64 * 100.0 / requests as f64 }),
             }},
-            "backends": backends.iter().map(backend_summary).chain(stdio.into_iter().map(|(_, json)| json)).collect::<Vec<_>>(),
+            "backends": summaries.into_iter().map(|(_, json)| json).collect::<Vec<_>>(),
         });
         json_response(code, &body)
     }
 }
 
-impl Ops {
-    /// Stops the stdio processes in the spec's order (on shutdown).
-    pub async fn stop_processes(&self) {
-        for backend in self.table.stdio() {
-            backend.shutdown().await;
-        }
-    }
-}
-
 /// A backend in `/health`: `up` when every instance serves, `degraded` when
 /// some do, `down` when none does.
-fn backend_summary(b: &BackendView) -> serde_json::Value {
+fn backend_summary(b: &BackendView) -> (bool, serde_json::Value) {
     let status = match b.serving {
         0 => "down",
         n if n == b.instances.len() => "up",
@@ -145,7 +144,7 @@ fn backend_summary(b: &BackendView) -> serde_json::Value {
             })
         })
         .collect();
-    json!({ "name": b.name, "status": status, "panic": b.panic, "instances": instances })
+    (b.serving > 0, json!({ "name": b.name, "status": status, "panic": b.panic, "instances": instances }))
 }
 
 fn format_uptime(secs: u64) -> String {

@@ -49,6 +49,7 @@ use crate::route::{self, Route};
 use crate::session::SessionKey;
 use crate::stack;
 use crate::stdio::StdioBackend;
+use crate::table::Pool;
 
 /// Everything one config builds that requests use.
 pub struct Runtime {
@@ -177,18 +178,18 @@ impl Runtime {
         self.config.routes.iter().find(|r| r.path.get_ref().as_str() == path).map(|r| r.sides())
     }
 
-    /// The HTTP backends, for the live table.
-    pub fn http_backends(&self) -> Vec<Arc<Backend>> {
+    /// Every backend's pool of instances, for the live table.
+    pub fn pools(&self) -> Vec<Arc<dyn Pool>> {
         self.targets
             .values()
-            .filter_map(|t| match &**t {
-                Target::Http { backend, .. } => Some(backend.clone()),
-                Target::Stdio(_) => None,
+            .map(|t| match &**t {
+                Target::Http { backend, .. } => backend.clone() as Arc<dyn Pool>,
+                Target::Stdio(s) => s.clone() as Arc<dyn Pool>,
             })
             .collect()
     }
 
-    /// The stdio backends, for `/health` and shutdown.
+    /// The stdio backends, for shutdown.
     pub fn stdio_backends(&self) -> Vec<Arc<StdioBackend>> {
         self.targets
             .values()

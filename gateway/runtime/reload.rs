@@ -86,7 +86,7 @@ impl Live {
     pub fn new(config: Config, source: Option<PathBuf>) -> Result<Live, BuildError> {
         let (runtime, _) = Runtime::build(config, None, &HashMap::new())?;
         let table = Table::default();
-        table.replace(runtime.http_backends(), runtime.stdio_backends());
+        table.replace(runtime.pools());
         Ok(Live {
             current: ArcSwap::from_pointee(runtime),
             table,
@@ -138,7 +138,7 @@ impl Live {
         // Splits the file now decides, or that no longer build, are no
         // longer the API's: they must not come back on a later reload.
         api_splits.retain(|path, _| left.api_kept.contains(path));
-        self.table.replace(runtime.http_backends(), runtime.stdio_backends());
+        self.table.replace(runtime.pools());
         self.current.store(Arc::new(runtime));
         let Leftovers { stdio, kept, built, dropped, .. } = left;
         self.retire(grace, stdio);
@@ -166,8 +166,17 @@ impl Live {
         });
     }
 
+    /// Stops every stdio process in the spec's order, those a reload left
+    /// to finish included (on shutdown).
+    pub async fn stop_processes(&self) {
+        for backend in self.runtime().stdio_backends() {
+            backend.shutdown().await;
+        }
+        self.stop_retiring().await;
+    }
+
     /// Stops every stdio process a reload left to finish (on shutdown).
-    pub async fn stop_retiring(&self) {
+    async fn stop_retiring(&self) {
         let retiring = self.retiring.lock().map(|mut r| std::mem::take(&mut *r)).unwrap_or_default();
         for backend in retiring {
             backend.shutdown().await;

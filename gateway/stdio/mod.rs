@@ -459,3 +459,21 @@ fn one_line(body: &[u8]) -> Bytes {
     line.push(b'\n');
     Bytes::from(line)
 }
+
+impl crate::table::Pool for StdioBackend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn transport(&self) -> &'static str {
+        "stdio"
+    }
+
+    fn instances(&self) -> Vec<Arc<Instance>> {
+        StdioBackend::instances(self)
+    }
+
+    fn summary(&self) -> Option<(bool, serde_json::Value)> {
+        Some(self.health())
+    }
+}

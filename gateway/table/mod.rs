@@ -26,74 +26,59 @@ use arc_swap::ArcSwap;
 pub use instance::Instance;
 pub use record::{Health, Load, ProbeResult, Record};
 
-use crate::backend::Backend;
-use crate::stdio::StdioBackend;
+/// A pool of instances the table lists: an HTTP backend's instances, or a
+/// stdio backend's processes. Pools register through this, so the table
+/// knows records and never the backend or the process behind them.
+pub trait Pool: Send + Sync {
+    /// The backend's name.
+    fn name(&self) -> &str;
+    /// `"http"` or `"stdio"`, as the admin API shows it.
+    fn transport(&self) -> &'static str;
+    /// The instances now (a stdio pool's change as processes come and go).
+    fn instances(&self) -> Vec<Arc<Instance>>;
+    /// The pool's own `/health` summary, and whether it is up, when it
+    /// makes one (stdio: processes and restarts); `None` takes the summary
+    /// the table derives from the instances.
+    fn summary(&self) -> Option<(bool, serde_json::Value)> {
+        None
+    }
+}
 
 /// Every backend's instances, in name order. Clones share one table,
 /// which a reload replaces whole.
 #[derive(Clone, Default)]
 pub struct Table {
-    pools: Arc<ArcSwap<Pools>>,
-}
-
-/// The backends at one moment.
-#[derive(Default)]
-struct Pools {
-    /// HTTP backends, in name order.
-    http: Vec<Arc<Backend>>,
-    /// stdio backends, in name order; their processes are their instances.
-    stdio: Vec<Arc<StdioBackend>>,
+    pools: Arc<ArcSwap<Vec<Arc<dyn Pool>>>>,
 }
 
 impl Table {
-    /// The table of these backends.
-    pub fn new(backends: Vec<Arc<Backend>>) -> Self {
+    /// The table of these pools.
+    pub fn new(pools: Vec<Arc<dyn Pool>>) -> Self {
         let table = Self::default();
-        table.replace(backends, Vec::new());
+        table.replace(pools);
         table
     }
 
-    /// The table with these stdio backends too.
-    pub fn with_stdio(self, stdio: Vec<Arc<StdioBackend>>) -> Self {
-        self.replace(self.backends().to_vec(), stdio);
-        self
-    }
-
-    /// Replaces the backends (on reload). Records of backends that carry
+    /// Replaces the pools (on reload). Records of backends that carry
     /// over are the same objects, so their state carries over too.
-    pub fn replace(&self, mut http: Vec<Arc<Backend>>, mut stdio: Vec<Arc<StdioBackend>>) {
-        http.sort_by(|a, b| a.name.cmp(&b.name));
-        stdio.sort_by(|a, b| a.name.cmp(&b.name));
-        self.pools.store(Arc::new(Pools { http, stdio }));
+    pub fn replace(&self, mut pools: Vec<Arc<dyn Pool>>) {
+        pools.sort_by(|a, b| a.name().cmp(b.name()));
+        self.pools.store(Arc::new(pools));
     }
 
-    /// The stdio backends, in name order.
-    pub fn stdio(&self) -> Vec<Arc<StdioBackend>> {
-        self.pools.load().stdio.clone()
-    }
-
-    /// The backends, in name order.
-    pub fn backends(&self) -> Vec<Arc<Backend>> {
-        self.pools.load().http.clone()
-    }
-
-    /// The backend with this name.
-    pub fn backend(&self, name: &str) -> Option<Arc<Backend>> {
-        self.pools.load().http.iter().find(|b| &*b.name == name).cloned()
+    /// The pools, in name order.
+    pub fn pools(&self) -> Arc<Vec<Arc<dyn Pool>>> {
+        self.pools.load_full()
     }
 
     /// An instance of a backend, named by its index in the config (`0`, `1`,
     /// …), or by its `host:port` when that is unique in the pool. A stdio
     /// process is named by its slot (or, `per_session`, its place).
     pub fn instance(&self, backend: &str, instance: &str) -> Option<Arc<Instance>> {
-        if let Some(stdio) = self.pools.load().stdio.iter().find(|b| &*b.name == backend) {
-            let index = instance.parse::<usize>().ok()?;
-            return stdio.instances().into_iter().find(|i| i.index == index);
-        }
-        let backend = self.backend(backend)?;
-        let pool = &backend.instances;
-        if let Ok(i) = instance.parse::<usize>() {
-            return pool.get(i).cloned();
+        let pools = self.pools.load();
+        let pool = pools.iter().find(|p| p.name() == backend)?.instances();
+        if let Ok(index) = instance.parse::<usize>() {
+            return pool.into_iter().find(|i| i.index == index);
         }
         let mut matching = pool.iter().filter(|i| i.url().authority().is_some_and(|a| a.as_str() == instance));
         let first = matching.next()?;

@@ -3,14 +3,11 @@
 //! A view is a copy taken field by field; fields of one record may be a few
 //! nanoseconds apart, which no reader can tell.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::Table;
-use crate::backend::Backend;
-use crate::table::Instance;
+use super::{Instance, Pool, Table};
 
 /// One backend's pool.
 #[derive(Debug, Serialize)]
@@ -92,23 +89,14 @@ pub struct ProbeView {
 impl Table {
     /// Every backend's view.
     pub fn view(&self) -> Vec<BackendView> {
-        let (backends, stdio) = (self.backends(), self.stdio());
-        let http = backends.iter().map(|b| backend_view(b));
-        let stdio = stdio.iter().map(|b| pool_view(&b.name, "stdio", &b.instances()));
-        let mut all: Vec<BackendView> = http.chain(stdio).collect();
-        all.sort_by(|a, b| a.name.cmp(&b.name));
-        all
+        self.pools().iter().map(|p| pool_view(&**p)).collect()
     }
 }
 
-/// One backend's view.
-pub fn backend_view(backend: &Backend) -> BackendView {
-    pool_view(&backend.name, "http", &backend.instances)
-}
-
-/// The view of a pool of instances.
-fn pool_view(name: &str, transport: &'static str, pool: &[Arc<Instance>]) -> BackendView {
-    let instances: Vec<InstanceView> = pool.iter().map(|i| instance_view(i)).collect();
+/// One pool's view.
+pub fn pool_view(pool: &dyn Pool) -> BackendView {
+    let (name, transport) = (pool.name(), pool.transport());
+    let instances: Vec<InstanceView> = pool.instances().iter().map(|i| instance_view(i)).collect();
     let candidates = instances.iter().filter(|i| !i.drained && i.effective_weight > 0).count();
     let healthy =
         instances.iter().filter(|i| !i.drained && i.effective_weight > 0 && i.health != "down" && !i.ejected).count();
