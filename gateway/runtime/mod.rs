@@ -19,6 +19,10 @@
 //!   instances that did not change (same URL, weight and position), so a
 //!   new timeout does not forget which instance is down. stdio processes of such a backend are stopped once
 //!   `shutdown_grace` has passed, which is how long their streams may run on.
+//! - A rate-limit rule whose own settings did not change keeps its buckets,
+//!   so a throttled client stays throttled; a backend whose `max_in_flight`
+//!   did not change keeps its count of requests in flight. What changed
+//!   starts fresh (see [`crate::limit`]).
 //! - A route's split is rebuilt from the file. Sides that sessions may still
 //!   be on (the old split's backends that carried over) stay with weight 0,
 //!   so that those sessions keep working.
@@ -58,8 +62,6 @@ pub struct Runtime {
     pub targets: Targets,
     /// The rate-limit rules and admission caps.
     pub limits: Arc<Limits>,
-    /// What `limits` were built from, to tell on reload whether they carry over.
-    limits_print: String,
     /// The backends with what made them, to tell on reload which carry over.
     backends: HashMap<String, Built>,
     /// The config it was built from.
@@ -140,12 +142,9 @@ impl Runtime {
             }
         }
         let targets: Targets = backends.iter().map(|(n, b)| (Arc::from(n.as_str()), b.target.clone())).collect();
-        // Buckets and admission counts carry over unless their settings changed.
-        let limits_print = limits_fingerprint(&config);
-        let limits = match previous.filter(|p| p.limits_print == limits_print) {
-            Some(p) => p.limits.clone(),
-            None => Arc::new(Limits::build(&config)),
-        };
+        // Each rule's buckets, and each cap's count, carry over unless its
+        // own settings changed.
+        let limits = Arc::new(Limits::rebuild(&config, previous.map(|p| &*p.limits)));
         let mut routes = Vec::new();
         for r in &config.routes {
             let path = r.path.get_ref().as_str();
@@ -169,7 +168,7 @@ impl Runtime {
             _ => Arc::new(session_key(&config)),
         };
         let front = Front::new(routes, key, settings(&config));
-        Ok((Runtime { front, targets, limits, limits_print, backends, config }, left))
+        Ok((Runtime { front, targets, limits, backends, config }, left))
     }
 
     /// The split the file gave the route at `path`.
@@ -270,15 +269,6 @@ fn keep_api_split(route: &Route, api: &[Weight], file_unchanged: bool, targets: 
             false
         }
     }
-}
-
-/// The settings [`Limits`] are built from: the rules and every backend's
-/// `max_in_flight`.
-fn limits_fingerprint(config: &Config) -> String {
-    // Debug, not serde: the serialised store URL hides its password, and a
-    // new password must build a new connection.
-    let caps: Vec<_> = config.backends.iter().map(|b| (b.name.get_ref(), b.max_in_flight)).collect();
-    format!("{:?}{caps:?}", config.rate_limits)
 }
 
 fn ring_digest(bytes: &[u8]) -> String {
