@@ -162,10 +162,15 @@ impl Runtime {
             routes.push(route);
         }
         // The same secret keeps the same key; without a secret, the random key
-        // carries over too, or every reload would end every session.
+        // carries over too, or every reload would end every session. A new
+        // `session_ttl` applies to the tokens already out, too.
+        let ttl = config.gateway.session_ttl.0;
         let key = match previous {
-            Some(p) if p.config.gateway.session_key == config.gateway.session_key => p.front.key().clone(),
-            _ => Arc::new(session_key(&config)),
+            Some(p) if p.config.gateway.session_key == config.gateway.session_key => match p.front.key() {
+                old if old.ttl() == ttl => old.clone(),
+                old => Arc::new(old.with_ttl(ttl)),
+            },
+            _ => Arc::new(session_key(&config).with_ttl(ttl)),
         };
         let front = Front::new(routes, key, settings(&config));
         Ok((Runtime { front, targets, limits, backends, config }, left))
