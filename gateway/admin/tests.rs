@@ -156,6 +156,10 @@ async fn a_side_retired_through_the_api_leaves_the_routes_session_ttl_later() {
         split.iter().map(|s| s["backend"].as_str().unwrap().to_string()).collect::<Vec<_>>()
     };
     assert_eq!(sides().await, ["blue", "canary", "green"]);
+    let (_, body) = send(&admin, Method::GET, "/admin/routes", &[AUTH], "").await;
+    let retired =
+        serde_json::json!([{"backend": "canary", "drops_in_s": 3600}, {"backend": "green", "drops_in_s": null}]);
+    assert_eq!(body["routes"][0]["retired"], retired);
     tokio::time::sleep(Duration::from_secs(3599)).await;
     assert_eq!(sides().await, ["blue", "canary", "green"], "dropped before session_ttl had passed");
     tokio::time::sleep(Duration::from_secs(2)).await;

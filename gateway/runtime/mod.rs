@@ -177,7 +177,7 @@ impl Runtime {
     }
 
     /// The split the file gave the route at `path`.
-    fn file_sides(&self, path: &str) -> Option<Vec<(&str, u32)>> {
+    pub fn file_sides(&self, path: &str) -> Option<Vec<(&str, u32)>> {
         self.config.routes.iter().find(|r| r.path.get_ref().as_str() == path).map(|r| r.sides())
     }
 
