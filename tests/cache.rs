@@ -263,7 +263,9 @@ async fn a_hit_for_a_session_whose_instance_is_down_gets_404_like_a_forward() {
     let mock = mock(MockOptions { calls: calls.clone(), ..Default::default() }).await;
     let text = config_for(&[("/mcp", &mock.url("/mcp"))], "").replace(
         "timeout = \"5s\"\n",
-        "timeout = \"5s\"\ncache = {}\nhealth = { interval = \"100ms\", timeout = \"80ms\", rise = 1, fall = 1 }\n",
+        // Hits never reach the backend, so without traffic its probes would
+        // slow to `idle_interval` (60 s): this test wants the death seen now.
+        "timeout = \"5s\"\ncache = {}\nhealth = { interval = \"100ms\", timeout = \"80ms\", idle_interval = \"100ms\", rise = 1, fall = 1 }\n",
     );
     let gw = gateway(parse(&text)).await;
     let url = gw.url("/mcp");
