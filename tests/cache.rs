@@ -263,7 +263,9 @@ async fn a_hit_for_a_session_whose_instance_is_down_gets_404_like_a_forward() {
     let mock = mock(MockOptions { calls: calls.clone(), ..Default::default() }).await;
     let text = config_for(&[("/mcp", &mock.url("/mcp"))], "").replace(
         "timeout = \"5s\"\n",
-        "timeout = \"5s\"\ncache = {}\nhealth = { interval = \"100ms\", timeout = \"80ms\", rise = 1, fall = 1 }\n",
+        // Hits never reach the backend, so without traffic its probes would
+        // slow to `idle_interval` (60 s): this test wants the death seen now.
+        "timeout = \"5s\"\ncache = {}\nhealth = { interval = \"100ms\", timeout = \"80ms\", idle_interval = \"100ms\", rise = 1, fall = 1 }\n",
     );
     let gw = gateway(parse(&text)).await;
     let url = gw.url("/mcp");
@@ -279,4 +281,32 @@ async fn a_hit_for_a_session_whose_instance_is_down_gets_404_like_a_forward() {
     assert_eq!(status, 404);
     assert_eq!((msgs[0]["id"].as_u64(), msgs[0]["error"]["code"].as_i64()), (Some(3), Some(-32001)));
     assert_eq!(calls.get("tools/list"), 1);
+}
+
+/// In `per_session` mode each session has a process of its own, and with it
+/// state of its own: two sessions of one principal (same address, no
+/// credential) must each get their own process's answer, cached per session.
+#[tokio::test]
+async fn sessions_of_one_principal_never_see_each_others_per_session_answers() {
+    let fixture = format!("{}/tests/fixtures/misbehaving_server.py", env!("CARGO_MANIFEST_DIR"));
+    let extra = "mode = \"per_session\"\ncache = { methods = [\"resources/read\"] }";
+    let gw = gateway(parse(&stdio_config("python3", &[&fixture], extra))).await;
+    let url = gw.url("/mcp");
+    let (a, b) = (initialize(&url, "2025-06-18").await, initialize(&url, "2025-06-18").await);
+    let remember = |text: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"remember","arguments":{{"text":"{text}"}}}}}}"#
+        )
+    };
+    let read = r#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"note://"}}"#;
+    let note = |msgs: &[Value]| msgs[0]["result"]["contents"][0]["text"].as_str().map(String::from);
+    for (sid, text) in [(&a, "alpha"), (&b, "beta")] {
+        assert_eq!(ask(&url, &remember(text), &[("mcp-session-id", sid)]).await.0, "bypass");
+    }
+    for (sid, text) in [(&a, "alpha"), (&b, "beta")] {
+        let (v, _, msgs) = ask(&url, read, &[("mcp-session-id", sid)]).await;
+        assert_eq!((v.as_str(), note(&msgs).as_deref()), ("miss", Some(text)), "session {text}'s first read");
+        let (v, _, msgs) = ask(&url, read, &[("mcp-session-id", sid)]).await;
+        assert_eq!((v.as_str(), note(&msgs).as_deref()), ("hit", Some(text)), "session {text}'s second read");
+    }
 }

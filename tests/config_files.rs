@@ -86,3 +86,10 @@ fn check_prints_normalized_config_or_every_error() {
     assert!(!ok);
     assert!(stderr.contains("line 9") && stderr.contains("bakend"), "{stderr}");
 }
+
+#[test]
+fn the_canary_example_sets_how_long_a_session_lives() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/canary.toml");
+    let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.gateway.session_ttl.0, std::time::Duration::from_secs(12 * 3600));
+}

@@ -466,3 +466,79 @@ async fn an_rmcp_client_sees_a_429_as_an_http_status_and_calls_on_once_the_bucke
     }
     let _ = client.cancel().await;
 }
+
+/// A config file for [`gateway_from_file`], written to a fresh path.
+fn config_file(name: &str, text: &str) -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+async fn reload(gw: &Running) -> serde_json::Value {
+    let resp = http().post(gw.url("/admin/reload")).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+/// A throttled client stays throttled through a reload that leaves its rule
+/// alone, however much else in the file changes (another rule, a backend's
+/// `max_in_flight`, lines above the rule); the rule that did change starts
+/// with fresh buckets.
+#[tokio::test]
+async fn a_reload_keeps_the_buckets_of_unchanged_rules_and_a_changed_rule_starts_fresh() {
+    let mock = mock(MockOptions::default()).await;
+    let rule = |name: &str, method: &str, rate: &str| {
+        format!(
+            "[[rate_limits]]\nname = \"{name}\"\nkey = \"global\"\nrate = \"{rate}\"\nburst = 1\nmatch = {{ method = \"{method}\" }}\n\n"
+        )
+    };
+    let v1 = config(&mock.url("/mcp"), "", &(rule("pings", "ping", "1/h") + &rule("calls", "tools/call", "1/h")));
+    let path = config_file("reload-buckets", &v1);
+    let gw = gateway_from_file(&path).await;
+    let url = gw.url("/mcp");
+    let echo = stateless_headers("tools/call", Some("echo"));
+    for (body, headers) in [(PING.to_string(), ping_headers()), (echo_call(), echo.clone())] {
+        assert_eq!(call(&url, &body, &headers).await.0, 200);
+        assert_eq!(call(&url, &body, &headers).await.0, 429);
+    }
+    let v2 = config(
+        &mock.url("/mcp"),
+        "max_in_flight = 100",
+        &format!("# the rules\n\n{}{}", rule("pings", "ping", "1/h"), rule("calls", "tools/call", "2/h")),
+    );
+    std::fs::write(&path, v2).unwrap();
+    reload(&gw).await;
+    let (status, msgs) = call(&url, PING, &ping_headers()).await;
+    assert_eq!(status, 429, "the reload refilled an unchanged rule's bucket: {msgs:?}");
+    assert_eq!(msgs[0]["error"]["data"]["rule"], "pings");
+    assert_eq!(call(&url, &echo_call(), &echo).await.0, 200, "the changed rule kept its old bucket");
+    assert_eq!(call(&url, &echo_call(), &echo).await.0, 429);
+    let _ = std::fs::remove_file(&path);
+}
+
+/// Requests in flight keep their admission slots through a reload that
+/// leaves the backend's `max_in_flight` alone: the cap still holds for the
+/// requests that come after it.
+#[tokio::test]
+async fn a_reload_keeps_the_slots_in_flight_of_an_unchanged_cap() {
+    let mock = mock(MockOptions { latency: Duration::from_millis(800), ..MockOptions::default() }).await;
+    // Its own backend name: the shed counter is the process's, and another
+    // test counts backend `b`'s.
+    let file = |rules: &str| {
+        config(&mock.url("/mcp"), "max_in_flight = 1", rules)
+            .replace("name = \"b\"", "name = \"carried\"")
+            .replace("backend = \"b\"", "backend = \"carried\"")
+    };
+    let path = config_file("reload-slots", &file(""));
+    let gw = gateway_from_file(&path).await;
+    let slow = fill_slots(&gw, 1).await;
+    std::fs::write(&path, file("[[rate_limits]]\nkey = \"global\"\nrate = \"1000/s\"\n")).unwrap();
+    reload(&gw).await;
+    let resp = post(&gw.url("/mcp"), PING, &ping_headers()).await;
+    assert_eq!(resp.status(), 503, "the reload forgot the slot in flight");
+    for task in slow {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    assert_eq!(call(&gw.url("/mcp"), PING, &ping_headers()).await.0, 200, "the slot came back");
+    let _ = std::fs::remove_file(&path);
+}

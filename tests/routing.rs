@@ -332,3 +332,66 @@ async fn bad_split_changes_are_refused_and_change_nothing() {
     );
     assert_eq!(routes["routes"][0]["name"], "mcp");
 }
+
+// === session_ttl ===
+
+/// A session token older than `session_ttl` (a day by default) gets 404, so
+/// its client initializes again; the same session in a younger token is
+/// served. The old token is the gateway's own, re-sealed with an earlier
+/// issue time under the test's key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_older_than_session_ttl_gets_404_and_the_client_starts_again() {
+    use switchyard::session::{SessionKey, Ticket};
+    let (ups, _) = fleet(2);
+    let gw = gateway(parse(&config(&ups, r#"[{ backend = "blue", weight = 1 }]"#, "", ""))).await;
+    let url = gw.url("/mcp");
+    let client = http();
+    let sid = initialize(&url, VERSION).await;
+    session_list(&client, &url, &sid).await.unwrap();
+    let key = SessionKey::from_secret("routing-test-key");
+    let ticket = key.open("/mcp", &sid).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let aged = |hours: u64| key.seal("/mcp", &Ticket { issued_at: now - hours * 3600, ..ticket.clone() });
+    session_list(&client, &url, &aged(23)).await.expect("a token younger than a day is served");
+    let (status, msgs) = call(
+        &url,
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/list"}"#,
+        &[("mcp-session-id", &aged(25)), ("mcp-protocol-version", VERSION)],
+    )
+    .await;
+    assert_eq!((status, msgs[0]["error"]["code"].as_i64()), (404, Some(-32001)), "{msgs:?}");
+    let fresh = initialize(&url, VERSION).await;
+    session_list(&client, &url, &fresh).await.unwrap();
+}
+
+/// A side that only the admin API named, once retired by it, leaves the
+/// route `session_ttl` after (1 s here, on the real clock); the retired side
+/// the file names stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_side_retired_through_the_admin_api_is_dropped_once_session_ttl_has_passed() {
+    let (ups, _) = fleet(2);
+    let canary =
+        format!("[[backends]]\nname = \"canary\"\ninstances = [{{ url = \"{}\" }}]\ntimeout = \"5s\"\n", ups[1].url());
+    let text = config(&ups, r#"[{ backend = "blue", weight = 1 }, { backend = "green", weight = 1 }]"#, "", &canary)
+        .replace("shutdown_grace = \"2s\"", "shutdown_grace = \"2s\"\nsession_ttl = \"1s\"");
+    let gw = gateway(parse(&text)).await;
+    let split = |body: &'static str| admin(&gw, reqwest::Method::PUT, "/admin/routes/mcp/split", Some(body));
+    assert_eq!(split(r#"[{"backend":"blue","weight":8},{"backend":"canary","weight":2}]"#).await.0, 200);
+    assert_eq!(split(r#"[{"backend":"blue","weight":1}]"#).await.0, 200);
+    let sides = || async {
+        let (_, routes) = admin(&gw, reqwest::Method::GET, "/admin/routes", None).await;
+        routes["routes"][0]["split"].clone()
+    };
+    let retired = serde_json::json!([
+        {"backend":"blue","weight":1},{"backend":"canary","weight":0},{"backend":"green","weight":0}
+    ]);
+    assert_eq!(sides().await, retired);
+    let kept = serde_json::json!([{"backend":"blue","weight":1},{"backend":"green","weight":0}]);
+    tokio::time::timeout(DEADLINE, async {
+        while sides().await != kept {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the retired canary never left the route");
+}

@@ -403,7 +403,11 @@ async fn a_client_that_did_not_declare_sampling_is_never_asked() {
 async fn a_token_of_the_previous_format_still_opens() {
     const V2_TOKEN: &str =
         "AgABAgMEBQYHCAkKC7a-zS3gDpAj68PKJXowPDNmyvSKm1mQd2OIVN4Ivg4FYcPB0fFbE1Fx8oIZuyGuJI4aaOwoY6UL";
-    let gw = gateway(parse(&stdio_config(BIN, &["mock", "--stdio"], ""))).await;
+    // Its issue time is fixed (1 800 000 000, January 2027): a long
+    // session_ttl keeps it young whenever the test runs.
+    let text =
+        stdio_config(BIN, &["mock", "--stdio"], "").replace("[gateway]\n", "[gateway]\nsession_ttl = \"36500d\"\n");
+    let gw = gateway(parse(&text)).await;
     up(&gw).await;
     let url = gw.url("/mcp");
     let (status, msgs) = call(&url, &echo("old", "x"), &[("mcp-session-id", V2_TOKEN)]).await;

@@ -2,7 +2,7 @@
 //!
 //! | request | what |
 //! |---|---|
-//! | `GET /admin/routes` | every route: name, path, split, sticky header, override |
+//! | `GET /admin/routes` | every route: name, path, split, retired sides, sticky header, override |
 //! | `PUT /admin/routes/{route}/split` | body `[{"backend": "blue", "weight": 50}, …]`; sides left out stay at 0 |
 //! | `POST /admin/reload` | reads the config file again; 422 with the errors if it is invalid |
 
@@ -60,14 +60,30 @@ where
 
 fn routes(live: &Live) -> Vec<serde_json::Value> {
     let runtime = live.runtime();
+    let ttl = runtime.config.gateway.session_ttl.0;
+    let now = tokio::time::Instant::now();
     let mut routes: Vec<_> = runtime
         .front
         .routes()
         .map(|r| {
+            let split = r.split();
+            let file = runtime.file_sides(&r.path).unwrap_or_default();
+            // When each retired side goes; never for one the file names.
+            let retired: Vec<_> = split
+                .sides()
+                .iter()
+                .filter_map(|s| {
+                    let since = s.retired_since?;
+                    let stays = file.iter().any(|(b, _)| *b == &*s.backend);
+                    let left = (since + ttl).saturating_duration_since(now);
+                    Some(json!({ "backend": &*s.backend, "drops_in_s": (!stays).then_some(left.as_secs()) }))
+                })
+                .collect();
             json!({
                 "name": &*r.name,
                 "path": &*r.path,
-                "split": r.split().weights(),
+                "split": split.weights(),
+                "retired": retired,
                 "sticky_header": r.sticky_header().map(|h| h.as_str()),
                 "allow_override": r.allows_override(),
             })

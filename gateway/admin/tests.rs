@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
@@ -119,4 +120,51 @@ fn constant_time_comparison() {
     assert!(!constant_time_eq(b"abc", b"abd"));
     assert!(!constant_time_eq(b"abc", b"abcd"));
     assert!(!constant_time_eq(b"", b"a"));
+}
+
+/// A side retired through the admin API leaves `GET /admin/routes` once
+/// `session_ttl` has passed since it was retired, dropped by the real expiry
+/// task on tokio's paused clock; the retired side the file names stays.
+#[tokio::test(start_paused = true)]
+async fn a_side_retired_through_the_api_leaves_the_routes_session_ttl_later() {
+    use crate::runtime::reload::{Live, expire_sides};
+    let backend = |name: &str, port: u16| {
+        format!(
+            "[[backends]]\nname = \"{name}\"\ninstances = [{{ url = \"http://127.0.0.1:{port}/mcp\" }}]\nhealth = {{ probe = \"none\" }}\n\n"
+        )
+    };
+    let text = format!(
+        "[gateway]\nsession_ttl = \"1h\"\nadmin_token = \"{TOKEN}\"\n\n{}{}{}\
+         [[routes]]\npath = \"/mcp\"\nsplit = [{{ backend = \"blue\", weight = 1 }}, {{ backend = \"green\", weight = 0 }}]\n",
+        backend("blue", 7001),
+        backend("green", 7002),
+        backend("canary", 7003),
+    );
+    let live = Arc::new(Live::new(config::Config::parse(&text, "t", &|_| None).unwrap(), None).unwrap());
+    let _expiry = expire_sides(&live);
+    let admin = Admin::new(live.table.clone(), None, false).with_live(&live);
+    let put = |body: &'static str| send(&admin, Method::PUT, "/admin/routes/mcp/split", &[AUTH], body);
+    assert_eq!(put(r#"[{"backend":"blue","weight":90},{"backend":"canary","weight":10}]"#).await.0, StatusCode::OK);
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    // Green, which the file names, retired with the first change; canary,
+    // which only the API named, retires now.
+    assert_eq!(put(r#"[{"backend":"blue","weight":100}]"#).await.0, StatusCode::OK);
+    let sides = || async {
+        let (status, body) = send(&admin, Method::GET, "/admin/routes", &[AUTH], "").await;
+        assert_eq!(status, StatusCode::OK);
+        let split = body["routes"][0]["split"].as_array().unwrap().clone();
+        split.iter().map(|s| s["backend"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(sides().await, ["blue", "canary", "green"]);
+    let (_, body) = send(&admin, Method::GET, "/admin/routes", &[AUTH], "").await;
+    let retired =
+        serde_json::json!([{"backend": "canary", "drops_in_s": 3600}, {"backend": "green", "drops_in_s": null}]);
+    assert_eq!(body["routes"][0]["retired"], retired);
+    tokio::time::sleep(Duration::from_secs(3599)).await;
+    assert_eq!(sides().await, ["blue", "canary", "green"], "dropped before session_ttl had passed");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(sides().await, ["blue", "green"], "a retired side outlived every session on it");
+    // Green stays for good.
+    tokio::time::sleep(Duration::from_secs(86_400)).await;
+    assert_eq!(sides().await, ["blue", "green"]);
 }

@@ -108,7 +108,7 @@ impl Backend {
             balancer: Balancer::new(cfg.balance, cfg.instances.len()),
             health: cfg.health.clone(),
             metrics: BackendMetrics::new(&name),
-            cache: cfg.cache.as_ref().map(|c| crate::cache::Cache::new(&name, c)),
+            cache: crate::cache::Cache::for_backend(cfg),
             name: name.into(),
         })
     }

@@ -147,7 +147,7 @@ mod tests {
 
     fn key(method: &str, name: Option<&str>) -> Key {
         let who = Principal::Ip(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
-        Key::new("2025-06-18", who, method, name, "{}".into())
+        Key::new("2025-06-18", who, None, method, name, "{}".into())
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //! - the protocol version, because result shapes differ between versions;
 //! - the principal, unless the answer says it is `public` (see
 //!   [`super::Scope`]): one client's private answer never reaches another;
+//! - the session, on a backend that gives each session a process of its
+//!   own (stdio `per_session`): that process's state is the session's, so
+//!   not even `public` answers cross sessions there;
 //! - the method, and `params.name` / `params.uri` for targeted
 //!   invalidation;
 //! - the params with object keys sorted, `_meta.progressToken` dropped (it
@@ -14,7 +17,7 @@
 //!   `params` written as `{}`.
 //!
 //! The backend is not in the key: each backend has a cache of its own.
-//! The session is not in it either: sessions of one principal share
+//! Elsewhere the session is not in it: sessions of one principal share
 //! answers (see the module doc of [`super`] for why that is safe).
 
 use std::borrow::Cow;
@@ -33,6 +36,8 @@ struct Parts {
     version: Box<str>,
     /// `None` for an answer marked public.
     principal: Option<Principal>,
+    /// The session, where each has a process of its own; kept in public keys.
+    session: Option<Box<str>>,
     method: Box<str>,
     /// `params.name` or `params.uri`.
     name: Option<Box<str>>,
@@ -57,11 +62,20 @@ pub enum BadParams {
 // === impl Key ===
 
 impl Key {
-    /// The key of a request for `principal`.
-    pub fn new(version: &str, principal: Principal, method: &str, name: Option<&str>, params: String) -> Self {
+    /// The key of a request for `principal`, in `session` where answers
+    /// are per session.
+    pub fn new(
+        version: &str,
+        principal: Principal,
+        session: Option<&str>,
+        method: &str,
+        name: Option<&str>,
+        params: String,
+    ) -> Self {
         Key(Arc::new(Parts {
             version: version.into(),
             principal: Some(principal),
+            session: session.map(Into::into),
             method: method.into(),
             name: name.map(Into::into),
             params: params.into(),
@@ -69,11 +83,14 @@ impl Key {
     }
 
     /// The same key with the principal left out, for answers marked public.
+    /// The session stays: a public answer of one session's process says
+    /// nothing of another's.
     pub fn public(&self) -> Self {
         let p = &self.0;
         Key(Arc::new(Parts {
             version: p.version.clone(),
             principal: None,
+            session: p.session.clone(),
             method: p.method.clone(),
             name: p.name.clone(),
             params: p.params.clone(),
@@ -93,7 +110,11 @@ impl Key {
     /// Bytes the key holds, counted in the cache's weight.
     pub fn weight(&self) -> usize {
         let p = &self.0;
-        64 + p.version.len() + p.method.len() + p.name.as_ref().map_or(0, |n| n.len()) + p.params.len()
+        64 + p.version.len()
+            + p.session.as_ref().map_or(0, |s| s.len())
+            + p.method.len()
+            + p.name.as_ref().map_or(0, |n| n.len())
+            + p.params.len()
     }
 }
 
@@ -313,7 +334,7 @@ mod tests {
     #[test]
     fn keys_differ_by_principal_version_and_method_and_public_drops_the_principal() {
         let ip = |n| Principal::Ip(std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, n)));
-        let k = |v: &str, p, m: &str| Key::new(v, p, m, None, "{}".into());
+        let k = |v: &str, p, m: &str| Key::new(v, p, None, m, None, "{}".into());
         let base = k("2025-06-18", ip(1), "tools/list");
         assert_eq!(base, k("2025-06-18", ip(1), "tools/list"));
         assert_ne!(base, k("2025-06-18", ip(2), "tools/list"));
@@ -321,5 +342,16 @@ mod tests {
         assert_ne!(base, k("2025-06-18", ip(1), "prompts/list"));
         assert_eq!(base.public(), k("2025-06-18", ip(2), "tools/list").public());
         assert_ne!(base.public(), base);
+    }
+
+    #[test]
+    fn per_session_keys_differ_by_session_even_when_public() {
+        let ip = Principal::Ip(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+        let k = |s: Option<&str>| Key::new("2025-06-18", ip, s, "tools/list", None, "{}".into());
+        assert_eq!(k(Some("1")), k(Some("1")));
+        assert_ne!(k(Some("1")), k(Some("2")));
+        assert_ne!(k(Some("1")), k(None));
+        assert_ne!(k(Some("1")).public(), k(Some("2")).public());
+        assert_ne!(k(Some("1")).public(), k(None).public());
     }
 }

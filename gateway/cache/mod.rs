@@ -39,6 +39,14 @@
 //! `list_changed` (which drops the entries), and a backend whose lists vary
 //! per session should simply not enable `cache`.
 //!
+//! The one exception is a stdio backend in `per_session` mode: there each
+//! session *is* a process of its own, with state of its own (a resource it
+//! was told to remember, tools it registered), so two sessions of one
+//! principal are two different servers. Its cache keys every answer by
+//! session, `public` ones too, and a request without a session bypasses it.
+//! An entry of an ended session is never served (its process is gone, so
+//! the request gets 404 first) and ages out with `ttl` or is evicted.
+//!
 //! Invalidation: a `notifications/{tools,prompts,resources}/list_changed`
 //! from the backend drops that kind of entry, `notifications/resources/updated`
 //! drops reads of that URI, and `DELETE /admin/cache[/{backend}]` drops them by
@@ -96,6 +104,9 @@ pub struct Cache {
     /// Tools the backend annotates read-only and idempotent, learnt from
     /// its `tools/list` answers.
     annotated: RwLock<HashSet<Box<str>>>,
+    /// Whether answers are per session: each session has a process, and
+    /// state, of its own (stdio `per_session`).
+    per_session: bool,
     /// Whether any answer was stored as public; until then a hit costs one
     /// lookup, not two.
     any_public: AtomicBool,
@@ -117,8 +128,20 @@ pub struct Call {
 // === impl Cache ===
 
 impl Cache {
-    /// The cache of backend `backend`, as configured.
+    /// The cache of a backend, when its config asks for one; keyed per
+    /// session where each session has a process of its own.
+    pub fn for_backend(cfg: &config::Backend) -> Option<Arc<Self>> {
+        let per_session = cfg.transport == config::Transport::Stdio && cfg.mode == config::StdioMode::PerSession;
+        cfg.cache.as_ref().map(|c| Self::build(cfg.name.get_ref(), c, per_session))
+    }
+
+    /// The cache of backend `backend`, as configured, shared by the sessions
+    /// of a principal.
     pub fn new(backend: &str, config: &config::Cache) -> Arc<Self> {
+        Self::build(backend, config, false)
+    }
+
+    fn build(backend: &str, config: &config::Cache, per_session: bool) -> Arc<Self> {
         Arc::new(Self {
             backend: backend.into(),
             ttl: config.ttl.0,
@@ -126,6 +149,7 @@ impl Cache {
             tools: config.tools.iter().cloned().collect(),
             trust_annotations: config.trust_annotations,
             annotated: RwLock::new(HashSet::new()),
+            per_session,
             any_public: AtomicBool::new(false),
             store: Store::new(backend, config.max_bytes.0, config.ttl.0),
             invalidations: Invalidations::default(),
@@ -158,6 +182,12 @@ impl Cache {
             return None;
         }
         let id = env.id.clone()?;
+        let session = match (self.per_session, ticket) {
+            (false, _) => None,
+            (true, Some(ticket)) => Some(ticket.upstream_session.as_str()),
+            // No session, no process of its own to answer for.
+            (true, None) => return None,
+        };
         let params = match canonical_params(body) {
             Ok(params) => params,
             Err(e) => {
@@ -171,7 +201,7 @@ impl Cache {
             .or(ticket.map(|t| t.protocol_version.as_str()).filter(|v| !v.is_empty()))
             .or(version_header)
             .unwrap_or(UNSTATED_VERSION);
-        let key = Key::new(version, principal(), env.method(), env.name.as_deref(), params);
+        let key = Key::new(version, principal(), session, env.method(), env.name.as_deref(), params);
         Some(Call { key, id })
     }
 

@@ -120,6 +120,13 @@ impl Config {
                 "must be at least 16 characters",
             ));
         }
+        if self.gateway.session_ttl.0 < std::time::Duration::from_secs(1) {
+            issues.push(Issue::new(
+                "gateway.session_ttl",
+                key_line(text, "session_ttl"),
+                "must be at least 1s: a token carries its issue time in whole seconds",
+            ));
+        }
         let mut names = HashSet::new();
         for (i, b) in self.backends.iter().enumerate() {
             if !names.insert(b.name.get_ref().as_str()) {

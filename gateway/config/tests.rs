@@ -344,3 +344,23 @@ fn cache_settings_parse_with_defaults_and_mistakes_name_key_and_line() {
         assert_eq!((i.path.as_str(), i.line), (key, Some(6)), "{cache}: {i}");
     }
 }
+
+#[test]
+fn session_ttl_defaults_to_a_day_and_mistakes_name_key_and_line() {
+    assert_eq!(parse(GOOD).unwrap().gateway.session_ttl.0.as_secs(), 24 * 60 * 60);
+    let with =
+        |ttl: &str| GOOD.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:0\"\nsession_ttl = {ttl}"));
+    assert_eq!(parse(&with("\"90m\"")).unwrap().gateway.session_ttl.0.as_secs(), 90 * 60);
+    for (bad, needle) in [
+        ("\"soon\"", "invalid duration `soon`"),
+        ("\"0s\"", "greater than zero"),
+        ("\"500ms\"", "at least 1s"),
+        ("3600", "invalid type"),
+    ] {
+        let i = only_issue(&with(bad));
+        assert_eq!((i.path.as_str(), i.line), ("gateway.session_ttl", Some(4)), "{bad}: {i}");
+        assert!(i.message.contains(needle), "{bad}: {i}");
+    }
+    let i = only_issue(&with("\"1h\"\nsession_tll = \"1h\""));
+    assert!(i.message.contains("unknown field `session_tll`"), "{i}");
+}

@@ -69,6 +69,13 @@ pub struct Gateway {
     pub admin_tokens: BTreeMap<String, String>,
     /// Reload when the config file changes.
     pub watch_config: bool,
+    /// How long a session lives, counted from when its token was issued: an
+    /// older token gets 404, and its client initializes again. It also
+    /// bounds how long a side retired from a split can still have sessions,
+    /// so one retired through the admin API (or by a reload) is dropped that
+    /// long after. 24 h by default: a working day of a long-lived client,
+    /// without keeping every retired canary forever.
+    pub session_ttl: Duration,
 }
 
 impl Default for Gateway {
@@ -87,6 +94,7 @@ impl Default for Gateway {
             admin_token: None,
             admin_tokens: BTreeMap::new(),
             watch_config: false,
+            session_ttl: Duration::secs(24 * 60 * 60),
         }
     }
 }

@@ -78,6 +78,12 @@ impl Admission {
         }
     }
 
+    /// The cap and the deadline it was built with, which a reload compares
+    /// to keep the count of an unchanged cap.
+    pub fn settings(&self) -> (u32, Duration) {
+        (self.limit, self.deadline)
+    }
+
     /// Requests holding a slot now.
     pub fn in_flight(&self) -> u32 {
         self.in_flight.load(Ordering::Acquire)

@@ -34,6 +34,15 @@
 //! Cheap when nothing matches: [`Limits::for_route`] keeps, per route, only
 //! the rules whose `route` and `backend` can match it, so a route with no
 //! rule and no `max_in_flight` returns at once.
+//!
+//! A reload keeps what did not change ([`Limits::rebuild`]): a rule whose
+//! whole config (its name, key, match, rate, burst, store and timeout, but
+//! not where in the file it is written) is the same keeps its buckets, so a
+//! throttled client stays throttled; and a backend whose `max_in_flight` and
+//! deadline are the same keeps its admission count, so the requests in
+//! flight across the reload still hold their slots. A changed rule or cap
+//! starts fresh. Shared buckets live in Redis and need nothing; the rule
+//! keeps its connection and its local fallback buckets.
 
 pub mod admission;
 pub mod gcra;
@@ -61,6 +70,8 @@ use crate::mcp::envelope::{Envelope, Kind, Message};
 pub struct Limits {
     rules: Vec<Arc<Rule>>,
     admission: HashMap<String, Arc<Admission>>,
+    /// The Redis connections by store URL, for the rules of the next reload.
+    connections: HashMap<String, Arc<redis::Connection>>,
 }
 
 /// The rules and cap that apply to one route.
@@ -76,7 +87,14 @@ impl Limits {
     /// Builds the rules (with one Redis connection per store URL) and the
     /// backends' admission caps.
     pub fn build(config: &Config) -> Self {
-        let mut connections: HashMap<String, Arc<redis::Connection>> = HashMap::new();
+        Self::rebuild(config, None)
+    }
+
+    /// Builds them for a reload: the rules and caps of `previous` whose
+    /// settings `config` did not change carry over, buckets, counts and
+    /// connections included.
+    pub fn rebuild(config: &Config, previous: Option<&Limits>) -> Self {
+        let mut connections = previous.map(|p| p.connections.clone()).unwrap_or_default();
         let mut connect = |cfg: &crate::config::limit::RateLimit| {
             let store = cfg.store.as_ref()?;
             if let Some(conn) = connections.get(&store.url) {
@@ -90,17 +108,44 @@ impl Limits {
                 }
             }
         };
-        let rules =
-            config.rate_limits.iter().enumerate().map(|(i, r)| Arc::new(Rule::build(i, r, &mut connect))).collect();
+        let (mut kept, mut fresh) = (Vec::new(), Vec::new());
+        let rules: Vec<Arc<Rule>> = config
+            .rate_limits
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let print = rule::fingerprint(i, r);
+                match previous.and_then(|p| p.rules.iter().find(|old| old.fingerprint() == print)) {
+                    Some(old) => {
+                        kept.push(old.name.clone());
+                        old.clone()
+                    }
+                    None => {
+                        let rule = Arc::new(Rule::build(i, r, &mut connect));
+                        fresh.push(rule.name.clone());
+                        rule
+                    }
+                }
+            })
+            .collect();
         let admission = config
             .backends
             .iter()
             .filter_map(|b| {
+                let name = b.name.get_ref();
                 let deadline = b.timeouts.values().map(|t| t.0).fold(b.timeout.0, Duration::max);
-                Some((b.name.get_ref().clone(), Admission::new(b.name.get_ref(), b.max_in_flight?.get(), deadline)))
+                let cap = b.max_in_flight?.get();
+                let old = previous.and_then(|p| p.admission.get(name)).filter(|a| a.settings() == (cap, deadline));
+                Some((name.clone(), old.cloned().unwrap_or_else(|| Admission::new(name, cap, deadline))))
             })
             .collect();
-        Self { rules, admission }
+        // Only the connections some rule still uses are kept for the next reload.
+        let in_use = |url: &String| config.rate_limits.iter().any(|r| r.store.as_ref().is_some_and(|s| s.url == *url));
+        connections.retain(|url, _| in_use(url));
+        if previous.is_some() && !config.rate_limits.is_empty() {
+            tracing::info!(kept = ?kept, fresh = ?fresh, "reload: rate-limit rules kept with their buckets, and built fresh");
+        }
+        Self { rules, admission, connections }
     }
 
     /// What applies to the route at `path`, whose backend is `backend`.

@@ -27,6 +27,9 @@ pub struct Rule {
     shared: Option<RedisBuckets>,
     /// `switchyard_ratelimited_total{rule}`.
     limited: Counter,
+    /// What the rule was built from ([`fingerprint`]), so that a reload
+    /// keeps it, buckets and all, when its config did not change.
+    print: Box<str>,
 }
 
 /// Which buckets an admitted request took its token from, so that a refund
@@ -57,6 +60,7 @@ impl Rule {
         let shared = connect(cfg).map(|conn| RedisBuckets::new(conn, name.clone(), gcra));
         Self {
             limited: metrics::counter!("switchyard_ratelimited_total", "rule" => name.to_string()),
+            print: fingerprint(index, cfg).into(),
             name,
             key: cfg.key,
             route: cfg.matches.route.as_ref().map(|r| r.get_ref().clone()),
@@ -111,4 +115,32 @@ impl Rule {
     pub fn falling_back(&self) -> bool {
         self.shared.as_ref().is_some_and(RedisBuckets::falling_back)
     }
+
+    /// What the rule was built from; equal for equal configs.
+    pub fn fingerprint(&self) -> &str {
+        &self.print
+    }
+}
+
+/// Everything rule number `index` of the config is built from, and nothing
+/// else: not the file's spans (a rule moved down by a new line above it is
+/// the same rule), but the name it gets by its place when it has none, and
+/// the store URL with its password (a new password needs a new connection).
+pub fn fingerprint(index: usize, cfg: &RateLimit) -> String {
+    let text = |s: &Option<toml::Spanned<String>>| s.as_ref().map(|s| s.get_ref().clone());
+    let name = text(&cfg.name).unwrap_or_else(|| format!("rate_limits.{index}"));
+    let m = &cfg.matches;
+    format!(
+        "{name:?} {:?} {:?} {:?} {:?} {:?} {}/{:?} {} {:?} {:?}",
+        cfg.key,
+        text(&m.route),
+        text(&m.backend),
+        m.method,
+        m.tool,
+        cfg.rate.count,
+        cfg.rate.period,
+        cfg.burst(),
+        cfg.store.as_ref().map(|s| &s.url),
+        cfg.store_timeout.0,
+    )
 }

@@ -199,3 +199,37 @@ async fn a_refund_never_leaves_a_bucket_fuller_than_full() {
     assert_eq!(g.refund(150_000_000, 100_000_000), 100_000_000);
     assert_eq!(g.refund(50_000_000, 100_000_000), 100_000_000);
 }
+
+#[test]
+fn a_rebuild_keeps_unchanged_rules_and_caps_and_builds_changed_ones_fresh() {
+    let store = "store = \"redis://127.0.0.1:1\"";
+    let before = Limits::build(&config(&format!(
+        "[[rate_limits]]\nname = \"kept\"\nrate = \"1/s\"\n{store}\n\n\
+         [[rate_limits]]\nname = \"changed\"\nrate = \"1/s\"\n\n\
+         [[rate_limits]]\nrate = \"1/s\"\n"
+    )));
+    // A line above every rule, a new rate for one, and the unnamed rule
+    // moved to another place (so another default name).
+    let after = Limits::rebuild(
+        &config(&format!(
+            "# rules\n\n[[rate_limits]]\nname = \"new\"\nrate = \"5/s\"\n{store}\n\n\
+             [[rate_limits]]\nname = \"kept\"\nrate = \"1/s\"\n{store}\n\n\
+             [[rate_limits]]\nname = \"changed\"\nrate = \"2/s\"\n\n\
+             [[rate_limits]]\nrate = \"1/s\"\n"
+        )),
+        Some(&before),
+    );
+    let same = |old: usize, new: usize| Arc::ptr_eq(&before.rules()[old], &after.rules()[new]);
+    assert!(same(0, 1), "an unchanged rule lost its buckets");
+    assert!(!same(1, 2), "a changed rule kept its buckets");
+    assert!(!same(2, 3), "rate_limits.2 became rate_limits.3, another rule");
+    // The new rule on the same store shares the kept rule's connection.
+    assert_eq!(after.connections.len(), 1);
+    let admission = |l: &Limits| l.admission["a"].clone();
+    assert!(Arc::ptr_eq(&admission(&before), &admission(&after)), "an unchanged cap lost its count");
+    let mut new_cap = config("");
+    new_cap.backends[0].max_in_flight = std::num::NonZeroU32::new(3);
+    let recapped = Limits::rebuild(&new_cap, Some(&after));
+    assert!(!Arc::ptr_eq(&admission(&after), &admission(&recapped)), "a new cap kept the old count");
+    assert!(recapped.connections.is_empty(), "no rule uses the store any more");
+}

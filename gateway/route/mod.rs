@@ -22,8 +22,9 @@
 //! a reload) leaves out is kept, retired, at weight 0 rather than vanishing,
 //! so sessions already on it keep working and a rollback is one more call.
 //! A retired side takes nothing new, not even through the override header;
-//! it is gone for good when its backend leaves the config or the gateway
-//! restarts.
+//! it is gone for good when its backend leaves the config, the gateway
+//! restarts, or `session_ttl` has passed since it was retired (then no
+//! session on it can be left; see [`split`]), unless the file names it.
 
 pub mod split;
 mod target;
@@ -109,7 +110,7 @@ impl Route {
             && let Some(value) = headers.get(&OVERRIDE)
         {
             let name = value.to_str().unwrap_or("");
-            return split.named(name).filter(|s| !s.retired).cloned().ok_or_else(|| {
+            return split.named(name).filter(|s| s.retired_since.is_none()).cloned().ok_or_else(|| {
                 GatewayError::InvalidRequest(format!(
                     "{OVERRIDE} names `{name}`, which is not a backend of route `{}`",
                     self.name

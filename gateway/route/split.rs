@@ -1,9 +1,19 @@
 //! A route's sides and weights, and the draw that picks one.
+//!
+//! A side that a new split leaves out is retired: kept at weight 0, with the
+//! time it was retired, for the sessions already on it. It takes no new
+//! session, so every session on it holds a token issued before that time,
+//! and once `session_ttl` has passed since, none of those tokens opens any
+//! more: [`Split::without_expired`] then drops the side. Sides the config
+//! file names for the route are never dropped that way: the file says they
+//! belong to it (a reload puts them back anyway).
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
 use super::Target;
 use crate::config::MAX_WEIGHT;
@@ -26,10 +36,11 @@ pub struct Side {
     pub metrics: Arc<RouteMetrics>,
     /// The rate limits and admission cap for this route on this backend.
     pub limit: Arc<RouteLimit>,
-    /// Kept at weight 0 only for the sessions already on it: the split that
-    /// replaced its own no longer names it. The override header cannot
-    /// reach it.
-    pub retired: bool,
+    /// When it was retired: since then it is kept at weight 0 only for the
+    /// sessions already on it, because the split that replaced its own no
+    /// longer names it. The override header cannot reach it. `None` for a
+    /// side the split names.
+    pub retired_since: Option<Instant>,
 }
 
 /// The sides of a route, in order, and their total weight.
@@ -106,17 +117,21 @@ impl Split {
                 target: target.clone(),
                 metrics,
                 limit,
-                retired: false,
+                retired_since: None,
             }));
         }
         if sides.iter().all(|s| s.weight == 0) {
             return Err(SplitError::AllZero);
         }
+        let now = Instant::now();
         for old in previous.map(|p| p.sides.as_slice()).unwrap_or_default() {
             let still_served = targets.get(&old.backend).is_some_and(|t| Arc::ptr_eq(t, &old.target));
             if still_served && !sides.iter().any(|s| s.backend == old.backend) {
                 let limit = Arc::new(limits.for_route(path, &old.backend));
-                sides.push(Arc::new(Side { weight: 0, limit, retired: true, ..Side::clone_of(old) }));
+                // A side retired before stays retired since then: its
+                // sessions are no younger for the new split.
+                let retired_since = Some(old.retired_since.unwrap_or(now));
+                sides.push(Arc::new(Side { weight: 0, limit, retired_since, ..Side::clone_of(old) }));
             }
         }
         let total = sides.iter().map(|s| u64::from(s.weight)).sum();
@@ -131,6 +146,31 @@ impl Split {
     /// The weights, as the admin API shows them.
     pub fn weights(&self) -> Vec<Weight> {
         self.sides.iter().map(|s| Weight { backend: s.backend.to_string(), weight: s.weight }).collect()
+    }
+
+    /// When the first retired side that `kept` does not name is due to go:
+    /// `ttl` after it was retired.
+    pub fn next_expiry(&self, ttl: Duration, kept: impl Fn(&str) -> bool) -> Option<Instant> {
+        self.sides.iter().filter(|s| !kept(&s.backend)).filter_map(|s| Some(s.retired_since? + ttl)).min()
+    }
+
+    /// This split without its retired sides that were retired `ttl` or
+    /// longer before `now`, except those `kept` names (the file's); with
+    /// the backends dropped. `None` when no side is due.
+    pub fn without_expired(
+        &self,
+        now: Instant,
+        ttl: Duration,
+        kept: impl Fn(&str) -> bool,
+    ) -> Option<(Split, Vec<Arc<str>>)> {
+        let expired = |s: &Side| !kept(&s.backend) && s.retired_since.is_some_and(|at| now >= at + ttl);
+        let (gone, sides): (Vec<_>, Vec<_>) = self.sides.iter().cloned().partition(|s| expired(s));
+        if gone.is_empty() {
+            return None;
+        }
+        // Retired sides weigh 0, so the total stays.
+        let split = Split { sides, total: self.total };
+        Some((split, gone.iter().map(|s| s.backend.clone()).collect()))
     }
 
     /// The side of backend `name`, whatever its weight.
@@ -166,7 +206,7 @@ impl Side {
             target: s.target.clone(),
             metrics: s.metrics.clone(),
             limit: s.limit.clone(),
-            retired: s.retired,
+            retired_since: s.retired_since,
         }
     }
 }

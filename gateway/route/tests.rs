@@ -151,5 +151,30 @@ async fn a_retired_side_keeps_its_sessions_but_the_override_cannot_reach_it() {
     assert!(matches!(route.pick(&h), Err(GatewayError::InvalidRequest(_))));
     // Naming it again brings it back as a full side.
     let back = Split::build("/mcp", &weights(&[("blue", 1)]), &t, &Limits::default(), Some(&route.split())).unwrap();
-    assert!(!back.named("blue").unwrap().retired && back.named("green").unwrap().retired);
+    assert!(
+        back.named("blue").unwrap().retired_since.is_none() && back.named("green").unwrap().retired_since.is_some()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retired_side_expires_session_ttl_after_it_was_retired_unless_the_file_names_it() {
+    const TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+    let t = targets();
+    let l = Limits::default();
+    let all = Split::build("/mcp", &weights(&[("blue", 8), ("green", 1), ("canary", 1)]), &t, &l, None).unwrap();
+    let start = tokio::time::Instant::now();
+    // The file names blue and green; the API leaves out green and canary.
+    let file = |b: &str| b == "blue" || b == "green";
+    let api = Split::build("/mcp", &weights(&[("blue", 1)]), &t, &l, Some(&all)).unwrap();
+    assert_eq!(api.next_expiry(TTL, file), Some(start + TTL));
+    assert!(api.without_expired(start + TTL - std::time::Duration::from_secs(1), TTL, file).is_none());
+    // Another change later does not make canary's sessions any younger.
+    tokio::time::advance(TTL / 2).await;
+    let again = Split::build("/mcp", &weights(&[("blue", 2)]), &t, &l, Some(&api)).unwrap();
+    assert_eq!(again.named("canary").unwrap().retired_since, Some(start));
+    let (left, gone) = again.without_expired(start + TTL, TTL, file).unwrap();
+    assert_eq!(gone, [Arc::<str>::from("canary")]);
+    assert_eq!(left.weights(), weights(&[("blue", 2), ("green", 0)]));
+    assert!(left.next_expiry(TTL, file).is_none() && left.without_expired(start + TTL * 9, TTL, file).is_none());
+    assert_eq!(&*left.choose(7).unwrap().backend, "blue", "the draw still adds up");
 }

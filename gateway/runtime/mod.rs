@@ -19,6 +19,10 @@
 //!   instances that did not change (same URL, weight and position), so a
 //!   new timeout does not forget which instance is down. stdio processes of such a backend are stopped once
 //!   `shutdown_grace` has passed, which is how long their streams may run on.
+//! - A rate-limit rule whose own settings did not change keeps its buckets,
+//!   so a throttled client stays throttled; a backend whose `max_in_flight`
+//!   did not change keeps its count of requests in flight. What changed
+//!   starts fresh (see [`crate::limit`]).
 //! - A route's split is rebuilt from the file. Sides that sessions may still
 //!   be on (the old split's backends that carried over) stay with weight 0,
 //!   so that those sessions keep working.
@@ -59,8 +63,6 @@ pub struct Runtime {
     pub targets: Targets,
     /// The rate-limit rules and admission caps.
     pub limits: Arc<Limits>,
-    /// What `limits` were built from, to tell on reload whether they carry over.
-    limits_print: String,
     /// The backends with what made them, to tell on reload which carry over.
     backends: HashMap<String, Built>,
     /// The config it was built from.
@@ -141,12 +143,9 @@ impl Runtime {
             }
         }
         let targets: Targets = backends.iter().map(|(n, b)| (Arc::from(n.as_str()), b.target.clone())).collect();
-        // Buckets and admission counts carry over unless their settings changed.
-        let limits_print = limits_fingerprint(&config);
-        let limits = match previous.filter(|p| p.limits_print == limits_print) {
-            Some(p) => p.limits.clone(),
-            None => Arc::new(Limits::build(&config)),
-        };
+        // Each rule's buckets, and each cap's count, carry over unless its
+        // own settings changed.
+        let limits = Arc::new(Limits::rebuild(&config, previous.map(|p| &*p.limits)));
         let mut routes = Vec::new();
         for r in &config.routes {
             let path = r.path.get_ref().as_str();
@@ -164,17 +163,22 @@ impl Runtime {
             routes.push(route);
         }
         // The same secret keeps the same key; without a secret, the random key
-        // carries over too, or every reload would end every session.
+        // carries over too, or every reload would end every session. A new
+        // `session_ttl` applies to the tokens already out, too.
+        let ttl = config.gateway.session_ttl.0;
         let key = match previous {
-            Some(p) if p.config.gateway.session_key == config.gateway.session_key => p.front.key().clone(),
-            _ => Arc::new(session_key(&config)),
+            Some(p) if p.config.gateway.session_key == config.gateway.session_key => match p.front.key() {
+                old if old.ttl() == ttl => old.clone(),
+                old => Arc::new(old.with_ttl(ttl)),
+            },
+            _ => Arc::new(session_key(&config).with_ttl(ttl)),
         };
         let front = Front::new(routes, key, settings(&config));
-        Ok((Runtime { front, targets, limits, limits_print, backends, config }, left))
+        Ok((Runtime { front, targets, limits, backends, config }, left))
     }
 
     /// The split the file gave the route at `path`.
-    fn file_sides(&self, path: &str) -> Option<Vec<(&str, u32)>> {
+    pub fn file_sides(&self, path: &str) -> Option<Vec<(&str, u32)>> {
         self.config.routes.iter().find(|r| r.path.get_ref().as_str() == path).map(|r| r.sides())
     }
 
@@ -271,15 +275,6 @@ fn keep_api_split(route: &Route, api: &[Weight], file_unchanged: bool, targets: 
             false
         }
     }
-}
-
-/// The settings [`Limits`] are built from: the rules and every backend's
-/// `max_in_flight`.
-fn limits_fingerprint(config: &Config) -> String {
-    // Debug, not serde: the serialised store URL hides its password, and a
-    // new password must build a new connection.
-    let caps: Vec<_> = config.backends.iter().map(|b| (b.name.get_ref(), b.max_in_flight)).collect();
-    format!("{:?}{caps:?}", config.rate_limits)
 }
 
 fn ring_digest(bytes: &[u8]) -> String {

@@ -9,7 +9,10 @@
 //!
 //! Changes are serialised by one lock, so a reload and a split change never
 //! interleave. Requests take no lock: they load the runtime from the
-//! [`ArcSwap`].
+//! [`ArcSwap`]. Retired sides leave their splits `session_ttl` after they
+//! were retired ([`expiry`]).
+
+mod expiry;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,7 +21,9 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use serde::Serialize;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
+
+pub use expiry::expire_sides;
 
 use super::{Leftovers, Runtime};
 use crate::backend::BuildError;
@@ -39,6 +44,9 @@ pub struct Live {
     api_splits: Mutex<HashMap<String, Vec<Weight>>>,
     /// stdio backends a reload dropped, still finishing their streams.
     retiring: std::sync::Mutex<Vec<Arc<StdioBackend>>>,
+    /// Told of every split change and reload, which may retire a side or
+    /// change `session_ttl`, so that the expiry task looks again.
+    changed: Arc<Notify>,
 }
 
 /// Why a reload changed nothing.
@@ -93,6 +101,7 @@ impl Live {
             source,
             api_splits: Mutex::default(),
             retiring: std::sync::Mutex::default(),
+            changed: Arc::default(),
         })
     }
 
@@ -140,6 +149,7 @@ impl Live {
         api_splits.retain(|path, _| left.api_kept.contains(path));
         self.table.replace(runtime.pools());
         self.current.store(Arc::new(runtime));
+        self.changed.notify_one();
         let Leftovers { stdio, kept, built, dropped, .. } = left;
         self.retire(grace, stdio);
         let report = Report { kept, built, dropped, needs_restart };
@@ -193,6 +203,7 @@ impl Live {
         let split = Split::build(&r.path, &weights, &runtime.targets, &runtime.limits, Some(&old))?;
         let change = SplitChange { route: route.to_string(), old: old.weights(), new: split.weights() };
         r.set_split(split);
+        self.changed.notify_one();
         api_splits.insert(r.path.to_string(), weights);
         tracing::info!(by = who, route, old = ?change.old, new = ?change.new, "split changed");
         Ok(change)
@@ -243,9 +254,9 @@ pub const WATCH_EVERY: Duration = Duration::from_secs(2);
 
 /// Starts the reload triggers: SIGHUP always (so that a SIGHUP never kills
 /// the gateway, whose default action it would be), and the file watch when
-/// `watch` is set.
+/// `watch` is set; and the task that drops expired retired sides.
 pub fn triggers(live: &Arc<Live>, watch: bool) -> Triggers {
-    let mut tasks = Vec::new();
+    let mut tasks = vec![expire_sides(live)];
     let weak = Arc::downgrade(live);
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(mut hup) => tasks.push(tokio::spawn(async move {

@@ -9,7 +9,9 @@
 //! associated data, so a token minted for one route does not open on another.
 //!
 //! Nothing is stored: any replica holding the same key opens the token, and a
-//! gateway restarted with the same key keeps serving existing sessions.
+//! gateway restarted with the same key keeps serving existing sessions. A
+//! token opens for `[gateway] session_ttl` after it was issued; then its
+//! client gets 404 and initializes again.
 
 pub mod caps;
 mod last;
@@ -17,4 +19,4 @@ mod token;
 
 pub use caps::ClientCaps;
 pub use last::LastTicket;
-pub use token::{OpenError, SessionKey, Ticket};
+pub use token::{DEFAULT_TTL, OpenError, SessionKey, Ticket, unix_now};

@@ -4,6 +4,14 @@
 //! ASCII as the spec asks of session ids. The plaintext is a small
 //! length-prefixed record, not JSON, because it is sealed and opened on every
 //! request.
+//!
+//! A token opens for `session_ttl` after it was issued (the time it carries,
+//! in whole seconds of the wall clock, so that every replica agrees), and
+//! not after: its client gets 404 and initializes again. Without an end, a
+//! token would stay good forever, and the gateway could never know that no
+//! session is left on a side retired from a split (see [`crate::route`]).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,6 +28,8 @@ const VERSION: u8 = 3;
 /// The oldest format still opened: tokens minted before an upgrade, or by a
 /// replica not yet upgraded, keep their sessions through a rolling deploy.
 const PREVIOUS: u8 = 2;
+/// How long a token opens when the config says nothing: `[gateway] session_ttl`.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// What a session token carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,12 +63,18 @@ pub enum OpenError {
     /// Sealed under another key, for another route, or tampered with.
     #[error("session id does not open")]
     Rejected,
+    /// Issued `session_ttl` or longer ago.
+    #[error("session id has expired")]
+    Expired,
 }
 
-/// The AEAD key tokens are sealed with.
+/// The AEAD key tokens are sealed with, and how long what it seals opens.
+#[derive(Clone)]
 pub struct SessionKey {
     key: LessSafeKey,
     rng: SystemRandom,
+    /// A token issued this long ago or longer no longer opens.
+    ttl: Duration,
 }
 
 impl SessionKey {
@@ -85,7 +101,18 @@ impl SessionKey {
         // 32 bytes is exactly CHACHA20_POLY1305's key length, so this cannot fail.
         let unbound = UnboundKey::new(&CHACHA20_POLY1305, bytes)
             .unwrap_or_else(|_| unreachable!("a SHA-256 digest is a valid ChaCha20-Poly1305 key"));
-        Self { key: LessSafeKey::new(unbound), rng: SystemRandom::new() }
+        Self { key: LessSafeKey::new(unbound), rng: SystemRandom::new(), ttl: DEFAULT_TTL }
+    }
+
+    /// The same key, whose tokens open for `ttl` after they were issued.
+    /// Tokens it sealed before open under either, as far as their age allows.
+    pub fn with_ttl(&self, ttl: Duration) -> Self {
+        Self { ttl, ..self.clone() }
+    }
+
+    /// How long a token opens after it was issued.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
     }
 
     /// Seals `ticket` for `route`.
@@ -115,8 +142,31 @@ impl SessionKey {
         URL_SAFE_NO_PAD.encode(buf)
     }
 
-    /// Opens a token that was sealed for `route`.
+    /// Opens a token that was sealed for `route` and is not yet
+    /// [`SessionKey::ttl`] old.
     pub fn open(&self, route: &str, token: &str) -> Result<Ticket, OpenError> {
+        self.open_at(route, token, unix_now())
+    }
+
+    /// [`SessionKey::open`], at `now` seconds since the Unix epoch.
+    pub fn open_at(&self, route: &str, token: &str, now: u64) -> Result<Ticket, OpenError> {
+        let ticket = self.unseal(route, token)?;
+        self.check_age(&ticket, now)?;
+        Ok(ticket)
+    }
+
+    /// Refuses a ticket issued [`SessionKey::ttl`] or longer before `now`
+    /// (seconds since the Unix epoch). One issued after `now`, by a replica
+    /// whose clock runs ahead, is not old.
+    pub fn check_age(&self, ticket: &Ticket, now: u64) -> Result<(), OpenError> {
+        match now.saturating_sub(ticket.issued_at) >= self.ttl.as_secs() {
+            true => Err(OpenError::Expired),
+            false => Ok(()),
+        }
+    }
+
+    /// What a token for `route` says, whatever its age.
+    fn unseal(&self, route: &str, token: &str) -> Result<Ticket, OpenError> {
         let mut raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| OpenError::Malformed)?;
         let version = raw.first().copied().unwrap_or(0);
         if raw.len() < 1 + NONCE_LEN + CHACHA20_POLY1305.tag_len() || !(PREVIOUS..=VERSION).contains(&version) {
@@ -127,6 +177,11 @@ impl SessionKey {
             self.key.open_in_place(nonce, aad(route), &mut raw[1 + NONCE_LEN..]).map_err(|_| OpenError::Rejected)?;
         decode(plain, version).ok_or(OpenError::Rejected)
     }
+}
+
+/// Now, in seconds since the Unix epoch, as tokens count their age.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 fn aad(route: &str) -> Aad<&[u8]> {

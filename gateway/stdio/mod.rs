@@ -157,7 +157,7 @@ impl StdioBackend {
         if let Some(s) = &sessions {
             supervisors.push(tokio::spawn(s.clone().reap(stop_rx.clone())));
         }
-        let cache = cfg.cache.as_ref().map(|c| crate::cache::Cache::new(name, c));
+        let cache = crate::cache::Cache::for_backend(&cfg);
         if let Some(cache) = &cache {
             crate::cache::watch(cache.clone(), changes.subscribe());
         }

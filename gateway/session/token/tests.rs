@@ -31,7 +31,7 @@ fn round_trip() {
     let key = SessionKey::from_secret("k");
     let token = key.seal("/mcp", &ticket());
     assert!(token.bytes().all(|b| (0x21..=0x7e).contains(&b)));
-    assert_eq!(key.open("/mcp", &token).unwrap(), ticket());
+    assert_eq!(key.unseal("/mcp", &token).unwrap(), ticket());
 }
 
 #[test]
@@ -39,7 +39,7 @@ fn capabilities_round_trip() {
     let key = SessionKey::from_secret("k");
     for caps in [ClientCaps::NONE, ClientCaps::ELICITATION, ClientCaps::SAMPLING | ClientCaps::ROOTS] {
         let t = Ticket { client_caps: caps, ..ticket() };
-        assert_eq!(key.open("/mcp", &key.seal("/mcp", &t)).unwrap().client_caps, caps);
+        assert_eq!(key.unseal("/mcp", &key.seal("/mcp", &t)).unwrap().client_caps, caps);
     }
 }
 
@@ -52,17 +52,17 @@ fn the_previous_format_opens_with_no_capabilities_and_older_ones_do_not() {
     for f in ["search", "http://10.0.0.5:3001/mcp", "up-123", "2025-06-18"] {
         field(&mut v2, f);
     }
-    let opened = key.open("/mcp", &sealed(&key, 2, &v2)).unwrap();
+    let opened = key.unseal("/mcp", &sealed(&key, 2, &v2)).unwrap();
     assert_eq!(opened, Ticket { client_caps: ClientCaps::default(), ..ticket() });
     // Version 1, or the old layout behind this version's byte, does not.
-    assert_eq!(key.open("/mcp", &sealed(&key, 1, &v2)), Err(OpenError::Malformed));
-    assert_eq!(key.open("/mcp", &sealed(&key, VERSION + 1, &v2)), Err(OpenError::Malformed));
-    assert_eq!(key.open("/mcp", &sealed(&key, VERSION, &v2)), Err(OpenError::Rejected));
+    assert_eq!(key.unseal("/mcp", &sealed(&key, 1, &v2)), Err(OpenError::Malformed));
+    assert_eq!(key.unseal("/mcp", &sealed(&key, VERSION + 1, &v2)), Err(OpenError::Malformed));
+    assert_eq!(key.unseal("/mcp", &sealed(&key, VERSION, &v2)), Err(OpenError::Rejected));
     // A version-2 record cut short, or with a byte too many.
-    assert_eq!(key.open("/mcp", &sealed(&key, 2, &v2[..v2.len() - 1])), Err(OpenError::Rejected));
+    assert_eq!(key.unseal("/mcp", &sealed(&key, 2, &v2[..v2.len() - 1])), Err(OpenError::Rejected));
     let mut longer = v2.clone();
     longer.push(0);
-    assert_eq!(key.open("/mcp", &sealed(&key, 2, &longer)), Err(OpenError::Rejected));
+    assert_eq!(key.unseal("/mcp", &sealed(&key, 2, &longer)), Err(OpenError::Rejected));
 }
 
 #[test]
@@ -70,19 +70,19 @@ fn bad_plaintexts_are_rejected() {
     let key = SessionKey::from_secret("k");
     let mut good = Vec::new();
     encode(&ticket(), &mut good);
-    assert_eq!(key.open("/mcp", &sealed(&key, VERSION, &good)).unwrap(), ticket());
+    assert_eq!(key.unseal("/mcp", &sealed(&key, VERSION, &good)).unwrap(), ticket());
     // Cut short inside the capabilities byte, or inside a field.
     for len in [8, good.len() - 1] {
-        assert_eq!(key.open("/mcp", &sealed(&key, VERSION, &good[..len])), Err(OpenError::Rejected), "{len}");
+        assert_eq!(key.unseal("/mcp", &sealed(&key, VERSION, &good[..len])), Err(OpenError::Rejected), "{len}");
     }
     // Bytes after the last field.
     let mut longer = good.clone();
     longer.push(0);
-    assert_eq!(key.open("/mcp", &sealed(&key, VERSION, &longer)), Err(OpenError::Rejected));
+    assert_eq!(key.unseal("/mcp", &sealed(&key, VERSION, &longer)), Err(OpenError::Rejected));
     // A capability bit no format defines.
     let mut unknown = good.clone();
     unknown[8] |= 0x80;
-    assert_eq!(key.open("/mcp", &sealed(&key, VERSION, &unknown)), Err(OpenError::Rejected));
+    assert_eq!(key.unseal("/mcp", &sealed(&key, VERSION, &unknown)), Err(OpenError::Rejected));
 }
 
 #[test]
@@ -94,15 +94,15 @@ fn nonces_differ() {
 #[test]
 fn same_secret_opens_across_instances() {
     let token = SessionKey::from_secret("shared").seal("/mcp", &ticket());
-    assert_eq!(SessionKey::from_secret("shared").open("/mcp", &token).unwrap(), ticket());
-    assert_eq!(SessionKey::from_secret("other").open("/mcp", &token), Err(OpenError::Rejected));
+    assert_eq!(SessionKey::from_secret("shared").unseal("/mcp", &token).unwrap(), ticket());
+    assert_eq!(SessionKey::from_secret("other").unseal("/mcp", &token), Err(OpenError::Rejected));
 }
 
 #[test]
 fn other_route_is_rejected() {
     let key = SessionKey::from_secret("k");
     let token = key.seal("/a", &ticket());
-    assert_eq!(key.open("/b", &token), Err(OpenError::Rejected));
+    assert_eq!(key.unseal("/b", &token), Err(OpenError::Rejected));
 }
 
 #[test]
@@ -112,16 +112,39 @@ fn tampering_is_rejected() {
     let mut raw = URL_SAFE_NO_PAD.decode(&token).unwrap();
     let last = raw.len() - 1;
     raw[last] ^= 1;
-    assert_eq!(key.open("/mcp", &URL_SAFE_NO_PAD.encode(&raw)), Err(OpenError::Rejected));
+    assert_eq!(key.unseal("/mcp", &URL_SAFE_NO_PAD.encode(&raw)), Err(OpenError::Rejected));
     raw[last] ^= 1;
     raw[20] ^= 0x80;
-    assert_eq!(key.open("/mcp", &URL_SAFE_NO_PAD.encode(&raw)), Err(OpenError::Rejected));
+    assert_eq!(key.unseal("/mcp", &URL_SAFE_NO_PAD.encode(&raw)), Err(OpenError::Rejected));
 }
 
 #[test]
 fn garbage_is_malformed() {
     let key = SessionKey::from_secret("k");
     for bad in ["", "!!!", "abc", "upstream-session-id-from-somewhere-else"] {
-        assert!(key.open("/mcp", bad).is_err(), "{bad}");
+        assert!(key.unseal("/mcp", bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn a_token_opens_until_it_is_ttl_old_and_never_after() {
+    let key = SessionKey::from_secret("k").with_ttl(Duration::from_secs(3600));
+    let issued = ticket().issued_at;
+    let token = key.seal("/mcp", &ticket());
+    assert_eq!(key.open_at("/mcp", &token, issued), Ok(ticket()));
+    assert_eq!(key.open_at("/mcp", &token, issued + 3599), Ok(ticket()));
+    assert_eq!(key.open_at("/mcp", &token, issued + 3600), Err(OpenError::Expired));
+    assert_eq!(key.open_at("/mcp", &token, issued + 86_400 * 365), Err(OpenError::Expired));
+    // Issued by a replica whose clock runs ahead: not old.
+    assert_eq!(key.open_at("/mcp", &token, issued - 60), Ok(ticket()));
+    // The same key under the default ttl: a day.
+    let daily = key.with_ttl(DEFAULT_TTL);
+    assert_eq!(daily.open_at("/mcp", &token, issued + 86_399), Ok(ticket()));
+    assert_eq!(daily.open_at("/mcp", &token, issued + 86_400), Err(OpenError::Expired));
+    // A fresh token opens on the wall clock; an old one does not.
+    let now = Ticket { issued_at: unix_now(), ..ticket() };
+    assert_eq!(key.open("/mcp", &key.seal("/mcp", &now)), Ok(now));
+    assert_eq!(key.open("/mcp", &token), Err(OpenError::Expired));
+    // Age is checked after the seal: a forged token is rejected, not expired.
+    assert_eq!(key.open_at("/other", &token, issued + 3600), Err(OpenError::Rejected));
 }
