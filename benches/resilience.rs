@@ -13,10 +13,13 @@ use http::Request;
 use http_body_util::Full;
 use switchyard::backend::Backend;
 use switchyard::backend::{Tried, UpstreamRequest};
+use switchyard::balance::Balancer;
 use switchyard::config;
 use switchyard::retry::budget::Budget;
+use switchyard::stack::Stack;
 
-fn backend(instances: usize) -> Arc<Backend> {
+/// A backend, its balancer (P2C, the default) and its stack.
+fn backend(instances: usize) -> (Arc<Backend>, Balancer, Stack) {
     let cfg = config::Backend {
         instances: (0..instances)
             .map(|i| config::Instance {
@@ -26,7 +29,8 @@ fn backend(instances: usize) -> Arc<Backend> {
             .collect(),
         ..Default::default()
     };
-    Arc::new(Backend::build(&cfg).unwrap())
+    let b = Arc::new(Backend::build(&cfg).unwrap());
+    (b.clone(), Balancer::new(cfg.balance, instances), switchyard::stack::build(b, &cfg))
 }
 
 fn request() -> Request<Full<Bytes>> {
@@ -51,20 +55,20 @@ fn resilience(c: &mut Criterion) {
     let _guard = rt.enter();
     let mut g = c.benchmark_group("resilience");
     for n in [3, 10] {
-        let b = backend(n);
+        let (b, balancer, _) = backend(n);
         g.bench_function(format!("pick_{n}_instances"), |bench| {
-            bench.iter(|| b.balancer.pick(black_box(&b.instances), None).map(|p| p.instance.index))
+            bench.iter(|| balancer.pick(black_box(&b.instances), None).map(|p| p.instance.index))
         });
     }
-    let b = backend(3);
+    let (b, balancer, stack) = backend(3);
     let tried = Tried::default();
     tried.record(0);
     g.bench_function("pick_3_instances_avoiding_one", |bench| {
-        bench.iter(|| b.balancer.pick(black_box(&b.instances), Some(&tried)).map(|p| p.instance.index))
+        bench.iter(|| balancer.pick(black_box(&b.instances), Some(&tried)).map(|p| p.instance.index))
     });
     let budget = Budget::new(20, 10);
     g.bench_function("budget_deposit", |bench| bench.iter(|| budget.deposit()));
-    let req = UpstreamRequest::new(request(), None, b.policy("tools/list", None, true));
+    let req = UpstreamRequest::new(request(), None, stack.policy("tools/list", None, true));
     g.bench_function("clone_for_retry", |bench| bench.iter(|| black_box(&req).clone_for_retry()));
     g.bench_function("tried_alloc", |bench| bench.iter(|| Arc::new(Tried::default())));
     let record = b.instances[0].record.clone();

@@ -1,10 +1,10 @@
 //! Backends: named pools of MCP server instances, the pooled HTTP client
 //! that reaches them, and the stack's last layer, [`Forward`].
 //!
-//! A backend is built once from its config, with everything the request
-//! path needs already resolved: its timeouts, its retry policy and budget,
-//! its outlier detector, and one live-table [`Record`](crate::table::Record)
-//! per instance.
+//! A backend is built once from its config, with everything the innermost
+//! service needs already resolved: its timeouts, its outlier detector, and
+//! one live-table [`Record`](crate::table::Record) per instance. The policy
+//! layers above it hold their own policies (see [`crate::stack`]).
 
 mod client;
 mod forward;
@@ -19,10 +19,8 @@ pub use client::{HttpClient, UpstreamBody};
 pub use forward::{Forward, TrackedBody};
 pub use request::{CallPolicy, Tried, UpstreamRequest};
 
-use crate::balance::Balancer;
 use crate::config;
 use crate::outlier::Detector;
-use crate::retry;
 
 use crate::table::{Instance, Pool};
 use crate::telemetry::backend::BackendMetrics;
@@ -44,19 +42,12 @@ pub struct Backend {
     pub instances: Vec<Arc<Instance>>,
     /// The pooled client shared by the instances.
     pub client: HttpClient,
-    /// When and how failed attempts are retried.
-    pub retry: retry::Policy,
     /// Passive outlier detection over `instances`.
     pub outlier: Detector,
-    /// Picks the instance of each new session or stateless request.
-    pub balancer: Balancer,
     /// Active health probe settings, read by the health checker.
     pub health: config::Health,
     /// The backend's metric handles.
     pub metrics: BackendMetrics,
-    /// The response cache, when the config asks for one. It lives as long
-    /// as the backend, so a reload that keeps the backend keeps its entries.
-    pub cache: Option<Arc<crate::cache::Cache>>,
 }
 
 /// Building a backend failed (an unreadable `ca` file).
@@ -103,27 +94,19 @@ impl Backend {
             headers: cfg.header_values(),
             instances,
             client,
-            retry: retry::Policy::new(&cfg.retry),
             outlier: Detector::new(&cfg.outlier),
-            balancer: Balancer::new(cfg.balance, cfg.instances.len()),
             health: cfg.health.clone(),
             metrics: BackendMetrics::new(&name),
-            cache: crate::cache::Cache::for_backend(cfg),
             name: name.into(),
         })
     }
 
-    /// What the stack needs to know about a call of `method` (with tool
-    /// `name`, for `tools/call`); `post` tells a POST from a GET or DELETE.
-    pub fn policy(&self, method: &str, name: Option<&str>, post: bool) -> CallPolicy {
-        let timeout = match post {
+    /// The overall deadline of a call of `method`: its override for a POST,
+    /// else `timeout`. `post` tells a POST from a GET or DELETE.
+    pub fn timeout_for(&self, method: &str, post: bool) -> Duration {
+        match post {
             true => self.timeouts.iter().find(|(m, _)| &**m == method).map_or(self.timeout, |(_, d)| *d),
             false => self.timeout,
-        };
-        CallPolicy {
-            timeout,
-            replay_safe: post && self.retry.replay_safe(method, name),
-            bound_body: post && method != "subscriptions/listen",
         }
     }
 

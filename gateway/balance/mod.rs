@@ -69,6 +69,7 @@ use round_robin::RoundRobin;
 #[derive(Clone)]
 pub struct BalanceLayer {
     backend: Arc<Backend>,
+    balancer: Arc<Balancer>,
 }
 
 /// Picks the instance, then calls the inner service.
@@ -76,6 +77,7 @@ pub struct BalanceLayer {
 pub struct Balance<S> {
     inner: S,
     backend: Arc<Backend>,
+    balancer: Arc<Balancer>,
 }
 
 /// One backend's balancing: the algorithm, and the state it keeps between
@@ -124,9 +126,10 @@ impl Balancer {
 // === impl BalanceLayer ===
 
 impl BalanceLayer {
-    /// The balancer over `backend`'s instances.
-    pub fn new(backend: Arc<Backend>) -> Self {
-        Self { backend }
+    /// Picks among `backend`'s instances with `balancer` (whose state,
+    /// the round-robin position, is the backend's).
+    pub fn new(backend: Arc<Backend>, balancer: Arc<Balancer>) -> Self {
+        Self { backend, balancer }
     }
 }
 
@@ -134,7 +137,7 @@ impl<S> Layer<S> for BalanceLayer {
     type Service = Balance<S>;
 
     fn layer(&self, inner: S) -> Balance<S> {
-        Balance { inner, backend: self.backend.clone() }
+        Balance { inner, backend: self.backend.clone(), balancer: self.balancer.clone() }
     }
 }
 
@@ -156,7 +159,7 @@ where
     fn call(&mut self, mut req: UpstreamRequest) -> Self::Future {
         let instance = match req.instance.take() {
             Some(pinned) => pinned,
-            None => match self.backend.balancer.pick(&self.backend.instances, req.tried.as_deref()) {
+            None => match self.balancer.pick(&self.backend.instances, req.tried.as_deref()) {
                 Some(p) => {
                     self.backend.metrics.panic(p.panic);
                     p.instance.clone()

@@ -27,7 +27,8 @@ impl Body for Fed {
     }
 }
 
-fn backend() -> Arc<Backend> {
+/// The backend, and the stack that decides its calls' policy.
+fn backend() -> (Arc<Backend>, crate::stack::Stack) {
     let url: http::Uri = "http://127.0.0.1:9/mcp".parse().unwrap();
     let mut timeouts = BTreeMap::new();
     timeouts.insert("tools/call".to_string(), config::units::Duration::secs(4));
@@ -37,7 +38,8 @@ fn backend() -> Arc<Backend> {
         timeouts,
         ..Default::default()
     };
-    Arc::new(Backend::build(&cfg).unwrap())
+    let b = Arc::new(Backend::build(&cfg).unwrap());
+    (b.clone(), crate::stack::build(b, &cfg))
 }
 
 const CALL: &str = r#"{"jsonrpc":"2.0","id":"call-7","method":"tools/call","params":{"name":"slow"}}"#;
@@ -51,7 +53,7 @@ async fn exchange(
     content_type: &'static str,
     head_after: Duration,
 ) -> (Result<Response<DeadlineBody<Fed>>, GatewayError>, mpsc::Sender<Bytes>) {
-    let b = backend();
+    let (b, stack) = backend();
     let (tx, rx) = mpsc::channel(8);
     let rx = Arc::new(std::sync::Mutex::new(Some(rx)));
     let inner = tower::service_fn(move |_req: UpstreamRequest| {
@@ -66,7 +68,7 @@ async fn exchange(
     let svc = DeadlineLayer::new(b.clone()).layer(inner);
     let mut http = Request::new(Full::new(Bytes::from_static(CALL.as_bytes())));
     *http.method_mut() = method.clone();
-    let policy = b.policy(rpc_method, Some("slow"), method == Method::POST);
+    let policy = stack.policy(rpc_method, Some("slow"), method == Method::POST);
     (svc.oneshot(UpstreamRequest::new(http, None, policy)).await, tx)
 }
 

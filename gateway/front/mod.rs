@@ -71,7 +71,7 @@ use crate::route::Side;
 use crate::route::Target;
 use crate::session::{SessionKey, Ticket};
 use crate::stack::ProxyBody;
-use crate::stack::{self, ResponseBody};
+use crate::stack::ResponseBody;
 use crate::table::Instance;
 
 /// Most bytes of an `initialize` response the gateway will buffer.
@@ -241,8 +241,8 @@ impl Front {
         // forward, so that its client re-initializes now rather than at its
         // first uncached request. One lookup.
         let pinned = match &*side.target {
-            Target::Http { backend, .. } => self.pinned_instance(backend, ticket.as_ref())?,
-            Target::Stdio(stdio) => {
+            Target::Http { stack, .. } => self.pinned_instance(&stack.backend, ticket.as_ref())?,
+            Target::Stdio { stdio, .. } => {
                 stdio.check_session(stdio::session_key(ticket.as_ref()))?;
                 None
             }
@@ -276,17 +276,18 @@ impl Front {
         info: &mut Info,
     ) -> Result<Response<ProxyBody>, GatewayError> {
         let Upstream { mut parts, bytes, message, ticket, pinned, initialize, stateless: stateless_client } = upstream;
-        let (backend, service) = match &*side.target {
-            Target::Http { backend, service } => (backend, service),
-            Target::Stdio(stdio_backend) => {
+        let stack = match &*side.target {
+            Target::Http { stack, .. } => stack,
+            Target::Stdio { stdio: stdio_backend, .. } => {
                 let post =
                     stdio::Post { headers: &parts.headers, body: bytes, message, stateless: stateless_client, ticket };
                 return self.post_stdio(route, stdio_backend, post, client, info).await;
             }
         };
+        let backend = &stack.backend;
         let policy = match &message {
-            Message::Single(env) => backend.policy(env.method(), env.name.as_deref(), true),
-            Message::Batch(_) => backend.policy("batch", None, true),
+            Message::Single(env) => stack.policy(env.method(), env.name.as_deref(), true),
+            Message::Batch(_) => stack.policy("batch", None, true),
         };
         let headers = std::mem::take(&mut parts.headers);
         let upstream_req =
@@ -296,7 +297,7 @@ impl Front {
         // `initialize`, which the balancer (and maybe a retry) chooses.
         let tried = initialize.then(|| Arc::new(Tried::default()));
         upstream.tried = tried.clone();
-        let resp = stack::call(service, upstream).await?;
+        let resp = stack.call(upstream).await?;
         let landed = tried.and_then(|t| t.last()).and_then(|i| backend.instances.get(i));
         if let Some(instance) = landed
             && resp.status().is_success()
@@ -326,12 +327,11 @@ impl Front {
         let ticket = self.open_session(route, req.headers(), client)?;
         let side = route.side(ticket.as_ref().map(|t| t.backend.as_str()), req.headers())?;
         info.side = Some(side.clone());
-        let (backend, service) = match &*side.target {
-            Target::Http { backend, service } => (backend, service),
-            Target::Stdio(stdio_backend) => {
-                return Ok(self.get_or_delete_stdio(stdio_backend, is_get, ticket, info).await);
-            }
+        let stack = match &*side.target {
+            Target::Http { stack, .. } => stack,
+            Target::Stdio { stdio, .. } => return Ok(self.get_or_delete_stdio(stdio, is_get, ticket, info).await),
         };
+        let backend = &stack.backend;
         let pinned = self.pinned_instance(backend, ticket.as_ref())?;
         let (parts, _) = req.into_parts();
         let upstream_req = self.upstream_request(
@@ -343,8 +343,8 @@ impl Front {
             ticket.as_ref(),
             backend,
         );
-        let policy = backend.policy(if is_get { "GET" } else { "DELETE" }, None, false);
-        let resp = stack::call(service, UpstreamRequest::new(upstream_req, pinned, policy)).await?;
+        let policy = stack.policy(if is_get { "GET" } else { "DELETE" }, None, false);
+        let resp = stack.call(UpstreamRequest::new(upstream_req, pinned, policy)).await?;
         if !is_get && ticket.is_some() && resp.status().is_success() {
             info.session_delta = -1;
         }

@@ -52,6 +52,7 @@ use crate::error::GatewayError;
 #[derive(Clone)]
 pub struct RetryLayer {
     backend: Arc<Backend>,
+    policy: Arc<Policy>,
 }
 
 /// Retries the inner service's failed attempts.
@@ -59,14 +60,16 @@ pub struct RetryLayer {
 pub struct Retry<S> {
     inner: S,
     backend: Arc<Backend>,
+    policy: Arc<Policy>,
 }
 
 // === impl RetryLayer ===
 
 impl RetryLayer {
-    /// Retries under `backend`'s policy.
-    pub fn new(backend: Arc<Backend>) -> Self {
-        Self { backend }
+    /// Retries `backend`'s requests under `policy` (its attempts, backoff
+    /// and budget, shared by every request of the backend).
+    pub fn new(backend: Arc<Backend>, policy: Arc<Policy>) -> Self {
+        Self { backend, policy }
     }
 }
 
@@ -74,7 +77,7 @@ impl<S> Layer<S> for RetryLayer {
     type Service = Retry<S>;
 
     fn layer(&self, inner: S) -> Retry<S> {
-        Retry { inner, backend: self.backend.clone() }
+        Retry { inner, backend: self.backend.clone(), policy: self.policy.clone() }
     }
 }
 
@@ -97,26 +100,26 @@ where
 
     fn call(&mut self, mut req: UpstreamRequest) -> Self::Future {
         let inner = self.inner.clone();
-        let backend = self.backend.clone();
-        if backend.retry.attempts > 1 {
-            backend.retry.deposit();
+        let (backend, policy) = (self.backend.clone(), self.policy.clone());
+        if policy.attempts > 1 {
+            policy.deposit();
             if req.tried.is_none() {
                 req.tried = Some(Arc::new(Tried::default()));
             }
         }
-        Box::pin(async move { attempt_until_done(inner, &backend, req).await })
+        Box::pin(async move { attempt_until_done(inner, &backend, &policy, req).await })
     }
 }
 
 async fn attempt_until_done<S, B>(
     inner: S,
     backend: &Backend,
+    policy: &Policy,
     mut req: UpstreamRequest,
 ) -> Result<Response<B>, GatewayError>
 where
     S: Service<UpstreamRequest, Response = Response<B>, Error = GatewayError> + Clone,
 {
-    let policy = &backend.retry;
     let replay_safe = req.policy.replay_safe;
     let mut attempt = 1;
     loop {

@@ -13,14 +13,24 @@ use super::*;
 use crate::backend::UpstreamRequest;
 use crate::config;
 
-fn backend(retry: config::Retry) -> Arc<Backend> {
+/// A backend, the retry policy its stack would hold, and that stack (which
+/// decides what is replay-safe).
+struct Fixture {
+    backend: Arc<Backend>,
+    policy: Arc<Policy>,
+    stack: crate::stack::Stack,
+}
+
+fn backend(retry: config::Retry) -> Fixture {
     let url: http::Uri = "http://127.0.0.1:9/mcp".parse().unwrap();
     let cfg = config::Backend {
         instances: vec![config::Instance { url: config::InstanceUrl(url), weight: 1 }],
         retry,
         ..Default::default()
     };
-    Arc::new(Backend::build(&cfg).unwrap())
+    let backend = Arc::new(Backend::build(&cfg).unwrap());
+    let stack = crate::stack::build(backend.clone(), &cfg);
+    Fixture { policy: Arc::new(Policy::new(&cfg.retry)), backend, stack }
 }
 
 fn retry_cfg() -> config::Retry {
@@ -38,7 +48,7 @@ enum Answer {
 /// A retry layer over a scripted inner service; returns the service and
 /// the count of attempts it saw.
 fn scripted(
-    b: &Arc<Backend>,
+    b: &Fixture,
     answers: &[Answer],
 ) -> (impl Service<UpstreamRequest, Response = Response<()>, Error = GatewayError>, Arc<AtomicUsize>) {
     let script = Arc::new(Mutex::new(answers.iter().cloned().collect::<VecDeque<_>>()));
@@ -62,15 +72,15 @@ fn scripted(
             }
         }
     });
-    (RetryLayer::new(b.clone()).layer(inner), calls)
+    (RetryLayer::new(b.backend.clone(), b.policy.clone()).layer(inner), calls)
 }
 
-fn request(b: &Backend, method: &str, name: Option<&str>) -> UpstreamRequest {
+fn request(b: &Fixture, method: &str, name: Option<&str>) -> UpstreamRequest {
     let http = Request::new(Full::new(Bytes::from_static(b"{}")));
-    UpstreamRequest::new(http, None, b.policy(method, name, true))
+    UpstreamRequest::new(http, None, b.stack.policy(method, name, true))
 }
 
-async fn run(b: &Arc<Backend>, method: &str, name: Option<&str>, answers: &[Answer]) -> (Result<u16, String>, usize) {
+async fn run(b: &Fixture, method: &str, name: Option<&str>, answers: &[Answer]) -> (Result<u16, String>, usize) {
     let (svc, calls) = scripted(b, answers);
     let out = svc.oneshot(request(b, method, name)).await;
     (out.map(|r| r.status().as_u16()).map_err(|e| e.kind().to_string()), calls.load(Ordering::SeqCst))

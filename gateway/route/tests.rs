@@ -28,7 +28,7 @@ instances = [{ url = "http://127.0.0.1:3/mcp" }]
         .iter()
         .map(|b| {
             let backend = Arc::new(crate::backend::Backend::build(b).unwrap());
-            let target = Target::Http { backend: backend.clone(), service: crate::stack::build(backend) };
+            let target = Target::Http { stack: crate::stack::build(backend, b), cache: None };
             (Arc::from(b.name.get_ref().as_str()), Arc::new(target))
         })
         .collect()

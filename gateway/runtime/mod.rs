@@ -43,6 +43,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::backend::{Backend, BuildError};
+use crate::cache::Cache;
 use crate::config::{Config, Transport};
 use crate::front::{Front, Settings};
 use crate::health::Checker;
@@ -121,10 +122,7 @@ impl Runtime {
                 }
                 None => {
                     left.built.push(name.clone());
-                    let before = previous.and_then(|p| p.backends.get(&name)).and_then(|o| match &*o.target {
-                        Target::Http { backend, .. } => Some(backend.clone()),
-                        Target::Stdio(_) => None,
-                    });
+                    let before = previous.and_then(|p| p.backends.get(&name)).and_then(|o| o.target.http().cloned());
                     build_backend(b, fingerprint, before.as_deref())?
                 }
             };
@@ -135,7 +133,7 @@ impl Runtime {
                 let carried = backends.get(name).is_some_and(|b| Arc::ptr_eq(&b.target, &old.target));
                 if !carried {
                     left.dropped.push(name.clone());
-                    if let Target::Stdio(s) = &*old.target {
+                    if let Some(s) = old.target.stdio() {
                         left.stdio.push(s.clone());
                     }
                     zero_gone_gauges(&old.target, backends.get(name).map(|b| &*b.target));
@@ -184,24 +182,12 @@ impl Runtime {
 
     /// Every backend's pool of instances, for the live table.
     pub fn pools(&self) -> Vec<Arc<dyn Pool>> {
-        self.targets
-            .values()
-            .map(|t| match &**t {
-                Target::Http { backend, .. } => backend.clone() as Arc<dyn Pool>,
-                Target::Stdio(s) => s.clone() as Arc<dyn Pool>,
-            })
-            .collect()
+        self.targets.values().map(|t| t.pool()).collect()
     }
 
     /// The stdio backends, for shutdown.
     pub fn stdio_backends(&self) -> Vec<Arc<StdioBackend>> {
-        self.targets
-            .values()
-            .filter_map(|t| match &**t {
-                Target::Stdio(s) => Some(s.clone()),
-                Target::Http { .. } => None,
-            })
-            .collect()
+        self.targets.values().filter_map(|t| t.stdio().cloned()).collect()
     }
 
     /// Every backend's response cache, for the admin API.
@@ -221,10 +207,7 @@ impl Runtime {
 /// and a stale 1 would show a ghost instance as up). Instances the new
 /// backend still lists share the series, which its own records keep right.
 fn zero_gone_gauges(old: &Target, new: Option<&Target>) {
-    let instances = |t: &Target| match t {
-        Target::Http { backend, .. } => backend.instances.clone(),
-        Target::Stdio(s) => s.instances(),
-    };
+    let instances = |t: &Target| t.pool().instances();
     let still: Vec<String> = new.map(|t| instances(t).iter().map(|i| i.display_url()).collect()).unwrap_or_default();
     for instance in instances(old) {
         if !still.contains(&instance.display_url()) {
@@ -244,11 +227,18 @@ fn build_backend(
         Transport::Http => {
             let backend = Arc::new(Backend::rebuild(b, before)?);
             let checker = Arc::new(Checker::start(std::slice::from_ref(&backend)));
-            let target = Target::Http { backend: backend.clone(), service: stack::build(backend) };
+            let target = Target::Http { stack: stack::build(backend, b), cache: Cache::for_backend(b) };
             Built { fingerprint, target: Arc::new(target), _probes: Some(checker) }
         }
         Transport::Stdio => {
-            Built { fingerprint, target: Arc::new(Target::Stdio(StdioBackend::start(b))), _probes: None }
+            let stdio = StdioBackend::start(b);
+            // The stdio feed of change notifications invalidates the cache;
+            // an HTTP backend's are tapped from its streams by the front.
+            let cache = Cache::for_backend(b);
+            if let Some(cache) = &cache {
+                crate::cache::watch(cache.clone(), stdio.subscribe());
+            }
+            Built { fingerprint, target: Arc::new(Target::Stdio { stdio, cache }), _probes: None }
         }
     })
 }

@@ -35,12 +35,13 @@ use http::Response;
 use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt};
 
-use crate::backend::{Backend, Forward, TrackedBody, UpstreamRequest};
+use crate::backend::{Backend, CallPolicy, Forward, TrackedBody, UpstreamRequest};
 
-use crate::balance::BalanceLayer;
+use crate::balance::{BalanceLayer, Balancer};
+use crate::config;
 use crate::deadline::{DeadlineBody, DeadlineLayer};
 use crate::error::GatewayError;
-use crate::retry::RetryLayer;
+use crate::retry::{self, RetryLayer};
 
 pub use body::{Guard, ProxyBody, Tap};
 
@@ -50,17 +51,46 @@ pub type ResponseBody = DeadlineBody<TrackedBody>;
 /// The type-erased per-backend service.
 pub type BackendService = BoxCloneSyncService<UpstreamRequest, Response<ResponseBody>, GatewayError>;
 
-/// Composes the stack for one backend.
-pub fn build(backend: Arc<Backend>) -> BackendService {
-    let svc = ServiceBuilder::new()
-        .layer(DeadlineLayer::new(backend.clone()))
-        .layer(RetryLayer::new(backend.clone()))
-        .layer(BalanceLayer::new(backend.clone()))
-        .service(Forward::new(backend));
-    BoxCloneSyncService::new(svc)
+/// One HTTP backend's composed stack, with the policy objects its layers
+/// hold. It lives as long as the backend's config is unchanged: a reload
+/// that keeps the backend keeps its retry budget and balancer state.
+#[derive(Clone)]
+pub struct Stack {
+    /// The backend: the innermost service's connection and instances.
+    pub backend: Arc<Backend>,
+    /// The retry policy the retry layer holds; the front reads from it
+    /// which calls are replay-safe.
+    retry: Arc<retry::Policy>,
+    service: BackendService,
 }
 
-/// Sends through a stack built by [`build`].
-pub async fn call(svc: &BackendService, req: UpstreamRequest) -> Result<Response<ResponseBody>, GatewayError> {
-    svc.clone().oneshot(req).await
+/// Composes the stack for one backend from its config.
+pub fn build(backend: Arc<Backend>, cfg: &config::Backend) -> Stack {
+    let retry = Arc::new(retry::Policy::new(&cfg.retry));
+    let balancer = Arc::new(Balancer::new(cfg.balance, backend.instances.len()));
+    let svc = ServiceBuilder::new()
+        .layer(DeadlineLayer::new(backend.clone()))
+        .layer(RetryLayer::new(backend.clone(), retry.clone()))
+        .layer(BalanceLayer::new(backend.clone(), balancer))
+        .service(Forward::new(backend.clone()));
+    Stack { backend, retry, service: BoxCloneSyncService::new(svc) }
+}
+
+// === impl Stack ===
+
+impl Stack {
+    /// What the stack needs to know about a call of `method` (with tool
+    /// `name`, for `tools/call`); `post` tells a POST from a GET or DELETE.
+    pub fn policy(&self, method: &str, name: Option<&str>, post: bool) -> CallPolicy {
+        CallPolicy {
+            timeout: self.backend.timeout_for(method, post),
+            replay_safe: post && self.retry.replay_safe(method, name),
+            bound_body: post && method != "subscriptions/listen",
+        }
+    }
+
+    /// Sends a request through the stack.
+    pub async fn call(&self, req: UpstreamRequest) -> Result<Response<ResponseBody>, GatewayError> {
+        self.service.clone().oneshot(req).await
+    }
 }

@@ -69,9 +69,6 @@ pub struct StdioBackend {
     slots: Vec<Arc<Slot>>,
     /// The slots' rows in the live table, in slot order.
     instances: Vec<Arc<Instance>>,
-    /// The response cache, when the config asks for one; it follows the
-    /// processes' change notifications.
-    pub cache: Option<Arc<crate::cache::Cache>>,
     /// Picks the shared pool's process, by the backend's `balance`.
     balancer: crate::balance::Balancer,
     /// Panic mode of the pool's pick.
@@ -157,12 +154,7 @@ impl StdioBackend {
         if let Some(s) = &sessions {
             supervisors.push(tokio::spawn(s.clone().reap(stop_rx.clone())));
         }
-        let cache = crate::cache::Cache::for_backend(&cfg);
-        if let Some(cache) = &cache {
-            crate::cache::watch(cache.clone(), changes.subscribe());
-        }
         Arc::new(StdioBackend {
-            cache,
             name: name.into(),
             timeout: cfg.timeout.0,
             slots,
