@@ -74,6 +74,9 @@ enum Command {
         /// Answer JSON only, never SSE.
         #[arg(long)]
         json_only: bool,
+        /// Also serve the conformance suite's fixture tools, resources and prompts.
+        #[arg(long)]
+        conformance: bool,
     },
     /// Load-test an MCP endpoint (the gateway, or any MCP server).
     Bench(switchyard::bench::BenchArgs),
@@ -99,9 +102,9 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Run { config: cli.config }) {
             Command::Run { config } => run(config).await,
             Command::Check { config } => return Ok(check(&config)),
-            Command::Mock { http, latency, error_rate, json_only, .. } => {
-                let opts =
-                    MockOptions { latency, error_rate: error_rate.clamp(0.0, 1.0), json_only, ..Default::default() };
+            Command::Mock { http, latency, error_rate, json_only, conformance, .. } => {
+                let error_rate = error_rate.clamp(0.0, 1.0);
+                let opts = MockOptions { latency, error_rate, json_only, conformance, ..Default::default() };
                 run_mock(http, opts).await
             }
             Command::Bench(args) => switchyard::bench::main(args).await,

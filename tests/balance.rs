@@ -39,7 +39,7 @@ fn config(name: &str, mocks: &[Process], weights: &[u32], balance: &str) -> Stri
 /// Sends `total` stateless `tools/list` from `workers` concurrent clients;
 /// every one must succeed.
 async fn load(url: &str, workers: usize, total: usize) {
-    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
     let tasks: Vec<_> = (0..workers)
         .map(|w| {
             let url = url.to_string();

@@ -80,7 +80,7 @@ async fn a_principal_never_gets_another_principals_cached_answer() {
     assert_eq!(v, "miss", "no credential is the address, another principal again");
     assert_eq!(calls.get("tools/list"), 3);
     // The mock marks its stateless lists `cacheScope: public`: shared.
-    let stateless = r#"{"jsonrpc":"2.0","id":9,"method":"prompts/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
+    let stateless = r#"{"jsonrpc":"2.0","id":9,"method":"prompts/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
     let mut alice = stateless_headers("prompts/list", None);
     alice.push(("authorization", "Bearer alice"));
     assert_eq!(ask(&url, stateless, &alice).await.0, "miss");

@@ -65,10 +65,15 @@ async fn exercise(mode: ClientLifecycleMode, opts: MockOptions, expect_version: 
     assert_eq!(prompt.messages.len(), 1);
     // A non-ASCII uri travels base64-encoded in `Mcp-Name` (2026-07-28):
     // "not found" rather than "header mismatch" shows the mock decoded it.
+    // 2026-07-28 made "not found" invalid params (-32602), with the uri.
     let missing =
         client.read_resource(ReadResourceRequestParams::new("mock://réadme")).await.expect_err("no such resource");
     let rmcp::ServiceError::McpError(error) = missing else { panic!("expected a JSON-RPC error, got {missing:?}") };
-    assert_eq!(error.code.0, -32002, "{error:?}");
+    let stateless = expect_version == ProtocolVersion::V_2026_07_28;
+    assert_eq!(error.code.0, if stateless { -32602 } else { -32002 }, "{error:?}");
+    if stateless {
+        assert_eq!(error.data.as_ref().map(|d| d["uri"].clone()), Some(json!("mock://réadme")), "{error:?}");
+    }
 
     tokio::time::timeout(DEADLINE, client.cancel()).await.unwrap().unwrap();
     drop(stop);

@@ -12,14 +12,16 @@ use tokio::time::Instant;
 
 const TOKEN: &str = "rate-limits-admin-token";
 
-const PING: &str = r#"{"jsonrpc":"2.0","id":7,"method":"ping","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
+/// The cheap request these tests count. 2026-07-28 has no `ping` (a strict
+/// server answers it 404), so it is that era's `tools/list`.
+const PING: &str = r#"{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
 
 fn ping_headers() -> Vec<(&'static str, &'static str)> {
-    stateless_headers("ping", None)
+    stateless_headers("tools/list", None)
 }
 
 fn echo_call() -> String {
-    r#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#.into()
+    r#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#.into()
 }
 
 /// One backend `b` at `url` behind `/mcp`, with `backend_extra` in its table
@@ -77,7 +79,7 @@ async fn offer(urls: &[String], per_sec: u32, length: Duration) -> (Tally, Durat
             .header("content-type", "application/json")
             .header("accept", ACCEPT_BOTH)
             .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", "ping")
+            .header("mcp-method", "tools/list")
             .body(PING);
         tasks.push(tokio::spawn(async move {
             let resp = req.send().await.unwrap();
@@ -492,7 +494,7 @@ async fn a_reload_keeps_the_buckets_of_unchanged_rules_and_a_changed_rule_starts
             "[[rate_limits]]\nname = \"{name}\"\nkey = \"global\"\nrate = \"{rate}\"\nburst = 1\nmatch = {{ method = \"{method}\" }}\n\n"
         )
     };
-    let v1 = config(&mock.url("/mcp"), "", &(rule("pings", "ping", "1/h") + &rule("calls", "tools/call", "1/h")));
+    let v1 = config(&mock.url("/mcp"), "", &(rule("pings", "tools/list", "1/h") + &rule("calls", "tools/call", "1/h")));
     let path = config_file("reload-buckets", &v1);
     let gw = gateway_from_file(&path).await;
     let url = gw.url("/mcp");
@@ -504,7 +506,7 @@ async fn a_reload_keeps_the_buckets_of_unchanged_rules_and_a_changed_rule_starts
     let v2 = config(
         &mock.url("/mcp"),
         "max_in_flight = 100",
-        &format!("# the rules\n\n{}{}", rule("pings", "ping", "1/h"), rule("calls", "tools/call", "2/h")),
+        &format!("# the rules\n\n{}{}", rule("pings", "tools/list", "1/h"), rule("calls", "tools/call", "2/h")),
     );
     std::fs::write(&path, v2).unwrap();
     reload(&gw).await;

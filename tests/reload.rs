@@ -47,7 +47,7 @@ async fn list(url: &str, sid: Option<&str>) -> (u16, Vec<serde_json::Value>) {
             call(url, body, &[("mcp-session-id", sid), ("mcp-protocol-version", VERSION)]).await
         }
         None => {
-            let body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
+            let body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
             call(url, body, &stateless_headers("tools/list", None)).await
         }
     }

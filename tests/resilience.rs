@@ -106,7 +106,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 fn stateless(method: &str, params: &str) -> (String, u64) {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let body = format!(
-        r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{{{params}"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}}}}"#
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{{{params}"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#
     );
     (body, id)
 }

@@ -66,7 +66,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(100);
 async fn stateless_list(client: &reqwest::Client, url: &str, extra: &[(&str, &str)]) -> Result<(), String> {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let body = format!(
-        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list","params":{{"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}}}}"#
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list","params":{{"_meta":{{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#
     );
     let mut req = client
         .post(url)

@@ -9,7 +9,6 @@
 //!   `params.name` (`tools`, `prompts` or `resources`), or
 //!   `notifications/resources/updated` for `params.uri`.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -60,7 +59,7 @@ fn changed(params: &Params<'_>) -> Result<Plan, RpcError> {
             json!({ "jsonrpc": "2.0", "method": format!("notifications/{kind}/list_changed") })
         }
         (None, Some(other)) => {
-            return Err(RpcError { code: INVALID_PARAMS, message: Cow::Owned(format!("no list named `{other}`")) });
+            return Err(RpcError::new(INVALID_PARAMS, format!("no list named `{other}`")));
         }
         (None, None) => return Err(error(INVALID_PARAMS, "mock/changed needs `name` or `uri`")),
     };

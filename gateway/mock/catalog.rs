@@ -2,7 +2,9 @@
 //! the `greet` prompt, and the answers that never change.
 //!
 //! The lists are serialised once, in both era shapes, so `tools/list` in a
-//! load test costs a copy, not a serialisation.
+//! load test costs a copy, not a serialisation. With `--conformance` they
+//! also hold the conformance suite's fixture (see `fixture`), as a second,
+//! equally precomputed set.
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -11,6 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 
+use super::fixture;
 use super::tools::{ALL_VERSIONS, Era, Plan, RESOURCE_NOT_FOUND, RpcError, error, parse_args};
 use super::wire::Params;
 use crate::mcp::jsonrpc::INVALID_PARAMS;
@@ -29,10 +32,18 @@ pub(super) fn read_resource(params: &Params<'_>, era: Era) -> Result<Plan, RpcEr
             }),
             era,
         ))),
-        Some(uri) => {
-            Err(RpcError { code: RESOURCE_NOT_FOUND, message: Cow::Owned(format!("Resource not found: {uri}")) })
-        }
+        Some(uri) => Err(resource_not_found(uri, era)),
         None => Err(error(INVALID_PARAMS, "Invalid params: missing uri")),
+    }
+}
+
+/// "Resource not found": -32002 in the session era; 2026-07-28 made it
+/// invalid params (-32602), with the uri in `data`.
+pub(super) fn resource_not_found(uri: &str, era: Era) -> RpcError {
+    let message = format!("Resource not found: {uri}");
+    match era {
+        Era::Session => RpcError::new(RESOURCE_NOT_FOUND, message),
+        Era::Stateless => RpcError::new(INVALID_PARAMS, message).with_data(json!({ "uri": uri })),
     }
 }
 
@@ -57,7 +68,7 @@ pub(super) fn get_prompt(params: &Params<'_>, era: Era) -> Result<Plan, RpcError
                 era,
             )))
         }
-        Some(other) => Err(RpcError { code: INVALID_PARAMS, message: Cow::Owned(format!("Unknown prompt: {other}")) }),
+        Some(other) => Err(RpcError::new(INVALID_PARAMS, format!("Unknown prompt: {other}"))),
         None => Err(error(INVALID_PARAMS, "Invalid params: missing prompt name")),
     }
 }
@@ -68,56 +79,85 @@ pub(super) fn get_prompt(params: &Params<'_>, era: Era) -> Result<Plan, RpcError
 pub(super) struct Lists {
     pub tools: [Vec<u8>; 2],
     pub resources: [Vec<u8>; 2],
+    pub templates: [Vec<u8>; 2],
     pub prompts: [Vec<u8>; 2],
     pub discover: Vec<u8>,
 }
 
-pub(super) static LISTS: LazyLock<Lists> = LazyLock::new(|| {
-    let both = |v: serde_json::Value| [cacheable(v.clone(), Era::Session), cacheable(v, Era::Stateless)];
-    Lists {
-        tools: both(json!({ "tools": tool_list() })),
-        resources: both(json!({ "resources": [{
-            "uri": README_URI, "name": "readme", "mimeType": "text/plain",
-            "description": "What this mock server is",
-        }] })),
-        prompts: both(json!({ "prompts": [{
-            "name": "greet", "description": "A friendly greeting",
-            "arguments": [{ "name": "name", "description": "Who to greet", "required": true }],
-        }] })),
-        discover: json!({
-            "resultType": "complete",
-            "supportedVersions": ALL_VERSIONS,
-            "capabilities": capabilities(),
-            "ttlMs": 0,
-            "cacheScope": "private",
-            "_meta": { "io.modelcontextprotocol/serverInfo": server_info() },
-        })
-        .to_string()
-        .into_bytes(),
-    }
-});
-
-fn tool_list() -> serde_json::Value {
-    let schema = |props: serde_json::Value, required: &[&str]| json!({ "type": "object", "properties": props, "required": required });
-    json!([
-        { "name": "echo", "description": "Returns `text` unchanged",
-          "inputSchema": schema(json!({ "text": { "type": "string" } }), &["text"]) },
-        { "name": "add", "description": "Returns a + b",
-          "inputSchema": schema(json!({ "a": { "type": "number" }, "b": { "type": "number" } }), &["a", "b"]) },
-        { "name": "sleep", "description": "Waits `ms` milliseconds",
-          "inputSchema": schema(json!({ "ms": { "type": "integer", "minimum": 0 } }), &["ms"]) },
-        { "name": "fail", "description": "Answers with JSON-RPC error `code`",
-          "inputSchema": schema(json!({ "code": { "type": "integer" }, "message": { "type": "string" } }), &["code"]) },
-        { "name": "big", "description": "Returns a text block of exactly `n` bytes",
-          "inputSchema": schema(json!({ "n": { "type": "integer", "minimum": 0 } }), &["n"]) },
-        { "name": "progress", "description": "Sends `steps` progress notifications, `interval_ms` apart",
-          "inputSchema": schema(json!({ "steps": { "type": "integer", "minimum": 0 },
-                                        "interval_ms": { "type": "integer", "minimum": 0, "default": 10 } }), &["steps"]) },
-    ])
+/// The lists to serve: the mock's own, or with the conformance fixture's.
+pub(super) fn lists(conformance: bool) -> &'static Lists {
+    static PLAIN: LazyLock<Lists> = LazyLock::new(|| Lists::build(false));
+    static FIXTURE: LazyLock<Lists> = LazyLock::new(|| Lists::build(true));
+    if conformance { &FIXTURE } else { &PLAIN }
 }
 
-pub(super) fn capabilities() -> serde_json::Value {
-    json!({ "tools": { "listChanged": false }, "resources": {}, "prompts": {} })
+impl Lists {
+    fn build(conformance: bool) -> Lists {
+        let both = |v: serde_json::Value| [cacheable(v.clone(), Era::Session), cacheable(v, Era::Stateless)];
+        let with = |mut own: Vec<serde_json::Value>, extra: fn() -> Vec<serde_json::Value>| {
+            if conformance {
+                own.extend(extra());
+            }
+            own
+        };
+        let resources = vec![json!({
+            "uri": README_URI, "name": "readme", "mimeType": "text/plain",
+            "description": "What this mock server is",
+        })];
+        let prompts = vec![json!({
+            "name": "greet", "description": "A friendly greeting",
+            "arguments": [{ "name": "name", "description": "Who to greet", "required": true }],
+        })];
+        Lists {
+            tools: both(json!({ "tools": with(tool_list(), fixture::tools) })),
+            resources: both(json!({ "resources": with(resources, fixture::resources) })),
+            templates: both(json!({ "resourceTemplates": with(Vec::new(), fixture::templates) })),
+            prompts: both(json!({ "prompts": with(prompts, fixture::prompts) })),
+            discover: json!({
+                "resultType": "complete",
+                "supportedVersions": ALL_VERSIONS,
+                "capabilities": capabilities(Era::Stateless, conformance),
+                "ttlMs": 0,
+                "cacheScope": "private",
+                "_meta": { "io.modelcontextprotocol/serverInfo": server_info() },
+            })
+            .to_string()
+            .into_bytes(),
+        }
+    }
+}
+
+fn tool_list() -> Vec<serde_json::Value> {
+    let schema = |props: serde_json::Value, required: &[&str]| json!({ "type": "object", "properties": props, "required": required });
+    vec![
+        json!({ "name": "echo", "description": "Returns `text` unchanged",
+          "inputSchema": schema(json!({ "text": { "type": "string" } }), &["text"]) }),
+        json!({ "name": "add", "description": "Returns a + b",
+          "inputSchema": schema(json!({ "a": { "type": "number" }, "b": { "type": "number" } }), &["a", "b"]) }),
+        json!({ "name": "sleep", "description": "Waits `ms` milliseconds",
+          "inputSchema": schema(json!({ "ms": { "type": "integer", "minimum": 0 } }), &["ms"]) }),
+        json!({ "name": "fail", "description": "Answers with JSON-RPC error `code`",
+          "inputSchema": schema(json!({ "code": { "type": "integer" }, "message": { "type": "string" } }), &["code"]) }),
+        json!({ "name": "big", "description": "Returns a text block of exactly `n` bytes",
+          "inputSchema": schema(json!({ "n": { "type": "integer", "minimum": 0 } }), &["n"]) }),
+        json!({ "name": "progress", "description": "Sends `steps` progress notifications, `interval_ms` apart",
+          "inputSchema": schema(json!({ "steps": { "type": "integer", "minimum": 0 },
+                                        "interval_ms": { "type": "integer", "minimum": 0, "default": 10 } }), &["steps"]) }),
+    ]
+}
+
+/// What the mock declares. The fixture adds logging, completions and (in
+/// the session era, which still has `resources/subscribe`) subscriptions.
+pub(super) fn capabilities(era: Era, conformance: bool) -> serde_json::Value {
+    let mut caps = json!({ "tools": { "listChanged": false }, "resources": {}, "prompts": {} });
+    if conformance {
+        caps["logging"] = json!({});
+        caps["completions"] = json!({});
+        if era == Era::Session {
+            caps["resources"]["subscribe"] = true.into();
+        }
+    }
+    caps
 }
 
 pub(super) fn server_info() -> serde_json::Value {
@@ -131,7 +171,7 @@ const CACHE_TTL_MS: u64 = 60_000;
 /// cacheable results, which must carry `ttlMs` and `cacheScope` (the Python
 /// SDK refuses them otherwise); the mock's answers are the same for every
 /// caller, so they are public.
-fn cacheable(mut result: serde_json::Value, era: Era) -> Vec<u8> {
+pub(super) fn cacheable(mut result: serde_json::Value, era: Era) -> Vec<u8> {
     if era == Era::Stateless
         && let Some(object) = result.as_object_mut()
     {
@@ -142,7 +182,7 @@ fn cacheable(mut result: serde_json::Value, era: Era) -> Vec<u8> {
 }
 
 /// Serialises a result object, marked complete for the stateless era.
-fn complete(mut result: serde_json::Value, era: Era) -> Vec<u8> {
+pub(super) fn complete(mut result: serde_json::Value, era: Era) -> Vec<u8> {
     if era == Era::Stateless
         && let Some(object) = result.as_object_mut()
     {

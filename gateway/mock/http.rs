@@ -1,7 +1,11 @@
 //! The HTTP transport: accept loop, routing, `GET` and `DELETE`.
 //!
 //! `POST`, where all the protocol lives, is in `post`. This file keeps what
-//! every request shares: [`Shared`] state, SSE framing and error responses.
+//! every request shares: [`Shared`] state, SSE framing and error responses,
+//! and the DNS-rebinding guard: bound to a loopback address, the mock refuses
+//! a request whose `Origin` is not localhost, as the spec asks of a local
+//! server (a web page the user opened cannot reach it by pointing its own
+//! domain at 127.0.0.1).
 
 use std::convert::Infallible;
 use std::pin::pin;
@@ -11,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, ORIGIN};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -22,6 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use super::MockOptions;
+use super::asks::Asks;
 use super::body::MockBody;
 use super::checks::{self, PROTOCOL_VERSION};
 use super::post;
@@ -35,12 +40,18 @@ const GRACE: Duration = Duration::from_secs(5);
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// The common "session not found" code (TypeScript SDK, rmcp).
 pub(crate) const SESSION_NOT_FOUND: i32 = -32001;
+/// What a refused `Host` or `Origin` gets, as the gateway answers it.
+const FORBIDDEN: i32 = -32000;
 
 /// State every request of one server sees.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub opts: MockOptions,
     pub sessions: Sessions,
+    /// Requests sent to clients mid-call, waiting for their answers.
+    pub asks: Asks,
+    /// Bound to a loopback address: `Host` and `Origin` must be localhost.
+    loopback: bool,
     /// SSE event ids: one counter for the server, so ids are unique across
     /// every session's streams, as resumption needs.
     next_event: AtomicU64,
@@ -55,7 +66,15 @@ pub(crate) async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop, stopping) = watch::channel(false);
-    let shared = Arc::new(Shared { opts, sessions: Sessions::default(), next_event: AtomicU64::new(1), stopping });
+    let loopback = listener.local_addr()?.ip().is_loopback();
+    let shared = Arc::new(Shared {
+        opts,
+        sessions: Sessions::default(),
+        asks: Asks::default(),
+        loopback,
+        next_event: AtomicU64::new(1),
+        stopping,
+    });
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     let mut shutdown = pin!(shutdown);
@@ -97,6 +116,11 @@ pub(crate) async fn serve(
 async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<MockBody>, Infallible> {
     if req.uri().path() != "/mcp" {
         return Ok(status_only(StatusCode::NOT_FOUND));
+    }
+    if shared.loopback
+        && let Err(why) = local_only(&req)
+    {
+        return Ok(rpc_error(StatusCode::FORBIDDEN, None, FORBIDDEN, why));
     }
     Ok(match *req.method() {
         Method::POST => post::handle(&shared, req).await,
@@ -260,8 +284,51 @@ pub(crate) fn status_only(status: StatusCode) -> Response<MockBody> {
     response
 }
 
+/// The DNS-rebinding guard: an `Origin`, when present, must name localhost.
+///
+/// Why `Origin` and not `Host`: a browser sends `Origin` on every POST and
+/// DELETE, same-origin or not, and every session and every stateless
+/// request starts with a POST, so a rebound page is refused at its first
+/// request. `Host`, on the other hand, is what a local reverse proxy in front
+/// of the mock rewrites to its upstream's name (nginx sends `Host: mock` for
+/// `proxy_pass http://mock`), so refusing it would refuse the proxies the
+/// benchmarks compare. The spec asks for `Host` or `Origin`.
+fn local_only(req: &Request<Incoming>) -> Result<(), &'static str> {
+    if let Some(origin) = req.headers().get(ORIGIN) {
+        let authority = origin.to_str().ok().and_then(|o| o.split_once("://")).map(|(_, rest)| rest);
+        if !authority.is_some_and(|a| !a.contains('/') && is_localhost(a)) {
+            return Err("Forbidden: Origin is not localhost");
+        }
+    }
+    Ok(())
+}
+
+/// `localhost`, `127.0.0.1` or `[::1]`, with or without a port.
+fn is_localhost(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(h, _)| h),
+        None => authority.split_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost") || host == "127.0.0.1" || host == "::1"
+}
+
 fn method_not_allowed() -> Response<MockBody> {
     let mut response = status_only(StatusCode::METHOD_NOT_ALLOWED);
     response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_localhost;
+
+    #[test]
+    fn localhost_with_or_without_a_port() {
+        for ok in ["localhost", "LOCALHOST:80", "127.0.0.1", "127.0.0.1:4321", "[::1]", "[::1]:8080"] {
+            assert!(is_localhost(ok), "{ok}");
+        }
+        for bad in ["evil.example", "evil.example:80", "127.0.0.2", "localhost.evil.example", "[::2]:80", "", "[::1"] {
+            assert!(!is_localhost(bad), "{bad}");
+        }
+    }
 }

@@ -15,8 +15,18 @@
 //! - **Stateless era** (2026-07-28): a request whose
 //!   `params._meta["io.modelcontextprotocol/protocolVersion"]` is `2026-07-28`
 //!   needs no session, but its mirrored headers (`MCP-Protocol-Version`,
-//!   `Mcp-Method`, `Mcp-Name`) must match the body, or it gets 400 / -32020.
-//!   `server/discover` describes the server.
+//!   `Mcp-Method`, `Mcp-Name`) must match the body, or it gets 400 / -32020,
+//!   and its `_meta` must carry the client's capabilities, or it gets 400 /
+//!   -32602. `server/discover` describes the server; what the era removed
+//!   (`ping`, `initialize`) is an unknown method there.
+//!
+//! Bound to a loopback address, it refuses a request whose `Origin` is not
+//! localhost (403), the spec's guard against DNS rebinding.
+//!
+//! With [`MockOptions::conformance`] (`--conformance`) it also serves the
+//! official conformance suite's fixture (`fixture`): the `test_*` tools,
+//! `test://` resources and `test_*` prompts the suite's server scenarios call,
+//! so the suite can check the mock, and a gateway in front of it, in both eras.
 //!
 //! The tools (`echo`, `add`, `sleep`, `fail`, `big`, `progress`), the `mock://readme`
 //! resource and the `greet` prompt live in one transport-free core (`tools`,
@@ -52,10 +62,12 @@ use std::time::Duration;
 
 pub use calls::Calls;
 
+mod asks;
 mod body;
 mod calls;
 mod catalog;
 mod checks;
+mod fixture;
 mod http;
 mod post;
 mod sessions;
@@ -80,11 +92,17 @@ pub struct MockOptions {
     /// Counts the requests answered, per method (also answered to the
     /// `mock/calls` method).
     pub calls: Calls,
+    /// Also serve the official conformance suite's fixture (tools
+    /// `test_simple_text`, `test_input_required_result_*`…, resources
+    /// `test://…`, prompts `test_*`), so the suite can check the mock, and a
+    /// gateway in front of it, scenario by scenario. Off by default: it
+    /// triples `tools/list`, which the benchmarks measure as it is.
+    pub conformance: bool,
 }
 
 impl Default for MockOptions {
     fn default() -> Self {
-        Self { latency: Duration::ZERO, error_rate: 0.0, json_only: false, calls: Calls::default() }
+        Self { latency: Duration::ZERO, error_rate: 0.0, json_only: false, calls: Calls::default(), conformance: false }
     }
 }
 

@@ -7,6 +7,7 @@
 //! except `initialize`, which opens one.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -18,20 +19,25 @@ use tokio::sync::mpsc;
 
 use super::body::MockBody;
 use super::checks::{self, METHOD, NAME, PROTOCOL_VERSION, SESSION_ID};
+use super::fixture;
 use super::http::{
     Shared, check_session, is_stateless, json_response, rpc_error, rpc_error_data, sse_response, status_only,
 };
-use super::tools::{self, Era, Notify, Plan, SESSION_VERSIONS, STATELESS_VERSION, Silent, execute};
+use super::tools::{
+    self, Era, MISSING_CAPABILITY, Notify, Plan, Reply, SESSION_VERSIONS, STATELESS_VERSION, Silent, execute,
+};
 use super::wire::{Call, Message};
 use crate::mcp::jsonrpc::{
     HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR,
-    UNSUPPORTED_VERSION, error_body, result_body,
+    UNSUPPORTED_VERSION, error_body, error_body_with_data, result_body,
 };
 
 /// Bodies above this get 413; nothing the mock serves needs more.
 const MAX_BODY: usize = 4 << 20;
 /// The only version whose sessions may send batches.
 const BATCH_VERSION: &str = "2025-03-26";
+/// How long a tool waits for the client to answer what it asked.
+const ASK_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub(crate) async fn handle(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<MockBody> {
     let (parts, body) = req.into_parts();
@@ -62,8 +68,15 @@ pub(crate) async fn handle(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp
         },
         // Stateless notifications carry the version header and no session.
         Ok(_) if is_stateless(headers) => status_only(StatusCode::ACCEPTED),
-        Ok(_) => match check_session(shared, headers) {
-            Ok(_) => status_only(StatusCode::ACCEPTED),
+        Ok(message) => match check_session(shared, headers) {
+            Ok(_) => {
+                if let Message::Response(answer) = &message
+                    && !shared.asks.answer(checks::session_id(headers), answer)
+                {
+                    tracing::debug!(id = answer.id.get(), "mock: an answer to nothing this session asked");
+                }
+                status_only(StatusCode::ACCEPTED)
+            }
             Err(refusal) => refusal.response(),
         },
     }
@@ -88,10 +101,10 @@ async fn session_request(shared: &Arc<Shared>, headers: &HeaderMap, call: Call<'
     if call.method == "initialize" {
         // A fresh session every time, even if the client sent an old id:
         // that is how clients recover from a 404.
-        let (version, result) = tools::initialize(call.params.protocol_version.as_deref());
+        let (version, result) = tools::initialize(call.params.protocol_version.as_deref(), shared.opts.conformance);
         let session = shared.sessions.open(version);
         shared.latency().await;
-        let mut response = answer(shared, id, Ok(Plan::Ready(result))).await;
+        let mut response = answer(shared, id, None, Ok(Plan::Ready(result))).await;
         if let Ok(value) = HeaderValue::from_str(&session) {
             response.headers_mut().insert(SESSION_ID.clone(), value);
         }
@@ -105,7 +118,7 @@ async fn session_request(shared: &Arc<Shared>, headers: &HeaderMap, call: Call<'
     if let Err(refusal) = check_session(shared, headers) {
         return refusal.response();
     }
-    dispatch(shared, id, &call, Era::Session).await
+    dispatch(shared, id, checks::session_id(headers), &call, Era::Session).await
 }
 
 async fn stateless(shared: &Arc<Shared>, headers: &HeaderMap, call: &Call<'_>, version: &str) -> Response<MockBody> {
@@ -123,9 +136,15 @@ async fn stateless(shared: &Arc<Shared>, headers: &HeaderMap, call: &Call<'_>, v
         Err(e) => return mismatch(e),
     }
     if version != STATELESS_VERSION {
-        let data = tools::unsupported_version_data();
+        let data = tools::unsupported_version_data(version);
         let message = "Unsupported protocol version";
         return rpc_error_data(StatusCode::BAD_REQUEST, Some(id), UNSUPPORTED_VERSION, message, &data);
+    }
+    // 2026-07-28 requires the client's capabilities on every request (its
+    // info is only a SHOULD): without them the request is malformed.
+    if call.params.meta.as_ref().is_none_or(|m| m.client_capabilities.is_none()) {
+        let message = "Invalid params: params._meta has no io.modelcontextprotocol/clientCapabilities";
+        return rpc_error(StatusCode::BAD_REQUEST, Some(id), INVALID_PARAMS, message);
     }
     match checks::mirrored(headers, &METHOD) {
         Ok(Some(m)) if m == call.method => {}
@@ -141,24 +160,43 @@ async fn stateless(shared: &Arc<Shared>, headers: &HeaderMap, call: &Call<'_>, v
             Err(e) => return mismatch(e),
         }
     }
-    dispatch(shared, id, call, Era::Stateless).await
+    if shared.opts.conformance
+        && call.method == "tools/call"
+        && let Err(e) = fixture::check_param_headers(headers, &call.params)
+    {
+        return mismatch(&e);
+    }
+    dispatch(shared, id, None, call, Era::Stateless).await
 }
 
 /// Runs one validated request: latency, injected failures, then the core.
-async fn dispatch(shared: &Arc<Shared>, id: &RawValue, call: &Call<'_>, era: Era) -> Response<MockBody> {
+/// `session` is the session-era caller, whom a tool may ask mid-call.
+async fn dispatch(
+    shared: &Arc<Shared>,
+    id: &RawValue,
+    session: Option<&str>,
+    call: &Call<'_>,
+    era: Era,
+) -> Response<MockBody> {
     shared.latency().await;
     if call.method == "tools/call" && injected_failure(shared.opts.error_rate) {
         let message = "Internal error (injected by --error-rate)";
         return rpc_error(StatusCode::INTERNAL_SERVER_ERROR, Some(id), INTERNAL_ERROR, message);
     }
-    let plan = tools::handle(&call.method, &call.params, era, &shared.opts.calls);
+    let plan = tools::handle(&call.method, &call.params, era, &shared.opts);
+    let status = match &plan {
+        // The stateless era answers an unknown method with 404, and a
+        // request that needs an undeclared capability with 400; a session
+        // era 404 would mean "session gone", so there errors stay a 200.
+        Err(e) if era == Era::Stateless && e.code == METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+        Err(e) if era == Era::Stateless && e.code == MISSING_CAPABILITY => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
     match plan {
-        // The stateless era answers an unknown method with 404; a session
-        // era 404 would mean "session gone", so there it stays a 200.
-        Err(e) if e.code == METHOD_NOT_FOUND && era == Era::Stateless => {
-            rpc_error(StatusCode::NOT_FOUND, Some(id), e.code, &e.message)
+        Err(e) if status != StatusCode::OK => {
+            json_response(status, error_body_with_data(Some(id), e.code, &e.message, e.data.as_ref()))
         }
-        plan => answer(shared, id, plan).await,
+        plan => answer(shared, id, session, plan).await,
     }
 }
 
@@ -166,13 +204,19 @@ fn injected_failure(rate: f64) -> bool {
     rate > 0.0 && rand::random::<f64>() < rate
 }
 
-/// Answers with JSON or SSE. Progress with a token streams from a task, so
-/// each notification leaves as its own event as soon as it is made.
-async fn answer(shared: &Arc<Shared>, id: &RawValue, plan: Result<Plan, tools::RpcError>) -> Response<MockBody> {
+/// Answers with JSON or SSE. A plan that sends notifications or asks the
+/// client streams from a task, so each message leaves as its own event as
+/// soon as it is made.
+async fn answer(
+    shared: &Arc<Shared>,
+    id: &RawValue,
+    session: Option<&str>,
+    plan: Result<Plan, tools::RpcError>,
+) -> Response<MockBody> {
     let plan = match plan {
         Ok(plan) => plan,
         Err(e) => {
-            let body = error_body(Some(id), e.code, &e.message);
+            let body = error_body_with_data(Some(id), e.code, &e.message, e.data.as_ref());
             return match shared.opts.json_only {
                 true => json_response(StatusCode::OK, body),
                 false => sse_response(MockBody::full(shared.sse_event(&body))),
@@ -183,9 +227,9 @@ async fn answer(shared: &Arc<Shared>, id: &RawValue, plan: Result<Plan, tools::R
         let result = execute(plan, &mut Silent).await.unwrap_or_default();
         return json_response(StatusCode::OK, result_body(id, &result));
     }
-    if let Plan::Progress(_) | Plan::Announce(..) = plan {
+    if let Plan::Progress(_) | Plan::Announce(..) | Plan::Notes(..) | Plan::Ask(_) = plan {
         let (tx, rx) = mpsc::channel(16);
-        let mut sink = SseSink { shared: shared.clone(), tx };
+        let mut sink = SseSink { shared: shared.clone(), tx, session: session.map(Into::into) };
         let id = id.to_owned();
         tokio::spawn(async move {
             if let Some(result) = execute(plan, &mut sink).await {
@@ -199,15 +243,38 @@ async fn answer(shared: &Arc<Shared>, id: &RawValue, plan: Result<Plan, tools::R
     sse_response(MockBody::full(shared.sse_event(&result_body(id, &result))))
 }
 
-/// Progress notifications as SSE events on the request's stream.
+/// Notifications, and requests to the client, as SSE events on the
+/// request's stream.
 struct SseSink {
     shared: Arc<Shared>,
     tx: mpsc::Sender<Bytes>,
+    /// Who may answer this stream's requests.
+    session: Option<Box<str>>,
 }
 
 impl Notify for SseSink {
     async fn notify(&mut self, message: Bytes) -> bool {
         self.tx.send(self.shared.sse_event(&message)).await.is_ok()
+    }
+
+    async fn ask(&mut self, method: &'static str, params: serde_json::Value) -> Option<Reply> {
+        // Only a session can answer: its reply comes back as a POST on it.
+        let session = self.session.as_deref()?;
+        let (id, reply) = self.shared.asks.open(Some(session));
+        let request = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{params}}}"#);
+        if !self.notify(Bytes::from(request)).await {
+            self.shared.asks.forget(&id);
+            return None;
+        }
+        let answered = tokio::select! {
+            answered = tokio::time::timeout(ASK_TIMEOUT, reply) => answered.ok().and_then(Result::ok),
+            // The client hung up: nobody is left to answer.
+            () = self.tx.closed() => None,
+        };
+        if answered.is_none() {
+            self.shared.asks.forget(&id);
+        }
+        answered
     }
 }
 
@@ -261,7 +328,7 @@ async fn batch(shared: &Arc<Shared>, headers: &HeaderMap, bytes: &Bytes) -> Resp
         }
         let outcome = match call.method.as_ref() {
             "initialize" => Err((INVALID_REQUEST, "initialize must not be batched".into())),
-            method => match tools::handle(method, &call.params, Era::Session, &shared.opts.calls) {
+            method => match tools::handle(method, &call.params, Era::Session, &shared.opts) {
                 Ok(plan) if shared.opts.json_only => Ok(execute(plan, &mut Silent).await),
                 Ok(plan) => Ok(execute(plan, &mut Collect(&mut replies)).await),
                 Err(e) => Err((e.code, e.message)),

@@ -98,7 +98,9 @@ impl Server {
     fn on_message(&mut self, message: Result<Message<'_>, super::wire::Invalid>) {
         match message {
             Err(invalid) => self.send(error_body(None, invalid.code, invalid.message)),
-            Ok(Message::Response) => {}
+            // The stdio mock never asks (`Notify::ask` is not wired here), so
+            // no answer is awaited.
+            Ok(Message::Response(_)) => {}
             Ok(Message::Notification(call)) => {
                 if call.method == "notifications/cancelled"
                     && let Some(id) = call.params.request_id
@@ -120,7 +122,7 @@ impl Server {
         };
         // The core is pure, so the plan is decided here, borrowing the line,
         // and the task gets only owned data.
-        let plan = tools::handle(&call.method, &call.params, era, &self.opts.calls);
+        let plan = tools::handle(&call.method, &call.params, era, &self.opts);
         let fails =
             call.method == "tools/call" && self.opts.error_rate > 0.0 && rand::random::<f64>() < self.opts.error_rate;
         let id: Box<RawValue> = id.to_owned();

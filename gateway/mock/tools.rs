@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use serde_json::value::RawValue;
 
-use super::calls::Calls;
-use super::catalog::{LISTS, capabilities, get_prompt, read_resource, server_info};
+use super::MockOptions;
+use super::catalog::{capabilities, get_prompt, lists, read_resource, server_info};
+use super::fixture;
 use super::wire::Params;
 use crate::mcp::jsonrpc::{INVALID_PARAMS, METHOD_NOT_FOUND};
 
@@ -27,8 +28,10 @@ pub(crate) const SESSION_VERSIONS: [&str; 3] = ["2025-03-26", "2025-06-18", "202
 pub(crate) const STATELESS_VERSION: &str = "2026-07-28";
 /// Every version, for `server/discover` and `-32022` errors.
 pub(super) const ALL_VERSIONS: [&str; 4] = ["2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"];
-/// MCP's "resource not found".
+/// MCP's "resource not found" (session era; 2026-07-28 uses -32602).
 pub(super) const RESOURCE_NOT_FOUND: i32 = -32002;
+/// 2026-07-28: the request needs a capability the client did not declare.
+pub(crate) const MISSING_CAPABILITY: i32 = -32021;
 /// Caps that keep a typo in a load test from exhausting memory or time.
 const MAX_BIG: usize = 64 << 20;
 const MAX_STEPS: u64 = 100_000;
@@ -52,6 +55,33 @@ pub(crate) enum Plan {
     Progress(Progress),
     /// Send one notification, then answer (`mock/changed`).
     Announce(Bytes, Vec<u8>),
+    /// Send notifications, each after its delay, then answer (the
+    /// conformance fixture's logging and progress tools).
+    Notes(Vec<Note>, Vec<u8>),
+    /// Ask the client something mid-call, then answer from its reply (the
+    /// fixture's session-era sampling and elicitation tools).
+    Ask(Ask),
+}
+
+/// One notification of a [`Plan::Notes`].
+#[derive(Debug)]
+pub(crate) struct Note {
+    /// How long to wait before sending it.
+    pub after: Duration,
+    pub message: Bytes,
+}
+
+/// What a client replied to a request the server sent it: its `result`, or
+/// its `error`.
+pub(crate) type Reply = Result<serde_json::Value, serde_json::Value>;
+
+/// A request to the client, and what to answer once it replies.
+pub(crate) struct Ask {
+    pub method: &'static str,
+    pub params: serde_json::Value,
+    /// Turns the reply into the serialised result; `None` when there was no
+    /// way to ask or no reply came.
+    pub finish: Box<dyn FnOnce(Option<Reply>) -> Vec<u8> + Send>,
 }
 
 /// The `progress` tool's schedule.
@@ -69,12 +99,19 @@ pub(crate) struct Progress {
 pub(crate) struct RpcError {
     pub code: i32,
     pub message: Cow<'static, str>,
+    pub data: Option<serde_json::Value>,
 }
 
-/// Where a plan's progress notifications go.
+/// Where a plan's notifications and questions go.
 pub(crate) trait Notify {
     /// Sends one serialised notification; `false` once the peer is gone.
     fn notify(&mut self, message: Bytes) -> impl Future<Output = bool> + Send;
+
+    /// Sends the client a request and waits for its reply. By default there
+    /// is no way to ask (a JSON-only answer, a batch, stdio): `None`.
+    fn ask(&mut self, _method: &'static str, _params: serde_json::Value) -> impl Future<Output = Option<Reply>> + Send {
+        std::future::ready(None)
+    }
 }
 
 /// A [`Notify`] that drops everything (JSON-only responses).
@@ -88,33 +125,41 @@ impl Notify for Silent {
 
 /// Answers one request. `initialize` here serves stdio; HTTP intercepts it to
 /// open a session with the negotiated version.
-pub(crate) fn handle(method: &str, params: &Params<'_>, era: Era, calls: &Calls) -> Result<Plan, RpcError> {
-    calls.record(method);
-    if let Some(plan) = super::calls::handle(method, params, calls) {
+pub(crate) fn handle(method: &str, params: &Params<'_>, era: Era, opts: &MockOptions) -> Result<Plan, RpcError> {
+    opts.calls.record(method);
+    if let Some(plan) = super::calls::handle(method, params, &opts.calls) {
+        return plan;
+    }
+    if opts.conformance
+        && let Some(plan) = fixture::handle(method, params, era)
+    {
         return plan;
     }
     let ready = |bytes: &[u8]| Ok(Plan::Ready(bytes.to_vec()));
     let stateless = era == Era::Stateless;
+    let lists = lists(opts.conformance);
     match method {
         "tools/call" => call_tool(params, era),
-        "tools/list" => ready(&LISTS.tools[stateless as usize]),
-        "resources/list" => ready(&LISTS.resources[stateless as usize]),
-        "prompts/list" => ready(&LISTS.prompts[stateless as usize]),
+        "tools/list" => ready(&lists.tools[stateless as usize]),
+        "resources/list" => ready(&lists.resources[stateless as usize]),
+        "resources/templates/list" => ready(&lists.templates[stateless as usize]),
+        "prompts/list" => ready(&lists.prompts[stateless as usize]),
         "resources/read" => read_resource(params, era),
         "prompts/get" => get_prompt(params, era),
-        "ping" => ready(b"{}"),
-        "initialize" if !stateless => ready(&initialize(params.protocol_version.as_deref()).1),
-        "server/discover" if stateless => ready(&LISTS.discover),
+        // 2026-07-28 removed `ping` (and `initialize`): there it is unknown.
+        "ping" if !stateless => ready(b"{}"),
+        "initialize" if !stateless => ready(&initialize(params.protocol_version.as_deref(), opts.conformance).1),
+        "server/discover" if stateless => ready(&lists.discover),
         _ => Err(error(METHOD_NOT_FOUND, "Method not found")),
     }
 }
 
 /// Negotiates `initialize`: the client's version if served, else the newest.
-pub(crate) fn initialize(requested: Option<&str>) -> (&'static str, Vec<u8>) {
+pub(crate) fn initialize(requested: Option<&str>, conformance: bool) -> (&'static str, Vec<u8>) {
     let version = SESSION_VERSIONS.into_iter().find(|v| Some(*v) == requested).unwrap_or(SESSION_VERSIONS[2]);
     let result = json!({
         "protocolVersion": version,
-        "capabilities": capabilities(),
+        "capabilities": capabilities(Era::Session, conformance),
         "serverInfo": server_info(),
     });
     (version, result.to_string().into_bytes())
@@ -138,6 +183,21 @@ pub(crate) async fn execute(plan: Plan, out: &mut impl Notify) -> Option<Vec<u8>
             Some(result)
         }
         Plan::Announce(notification, result) => out.notify(notification).await.then_some(result),
+        Plan::Notes(notes, result) => {
+            for note in notes {
+                if !note.after.is_zero() {
+                    tokio::time::sleep(note.after).await;
+                }
+                if !out.notify(note.message).await {
+                    return None;
+                }
+            }
+            Some(result)
+        }
+        Plan::Ask(ask) => {
+            let reply = out.ask(ask.method, ask.params).await;
+            Some((ask.finish)(reply))
+        }
         Plan::Progress(p) => {
             for step in 1..=p.steps {
                 tokio::time::sleep(p.interval).await;
@@ -152,9 +212,9 @@ pub(crate) async fn execute(plan: Plan, out: &mut impl Notify) -> Option<Vec<u8>
     }
 }
 
-/// The supported-versions list for a -32022 error's `data`.
-pub(crate) fn unsupported_version_data() -> serde_json::Value {
-    json!({ "supported": [STATELESS_VERSION] })
+/// A -32022 error's `data`: the versions served, and the one asked for.
+pub(crate) fn unsupported_version_data(requested: &str) -> serde_json::Value {
+    json!({ "supported": [STATELESS_VERSION], "requested": requested })
 }
 
 // === tools ===
@@ -183,7 +243,7 @@ fn call_tool(params: &Params<'_>, era: Era) -> Result<Plan, RpcError> {
         "fail" => {
             let a: FailArgs = parse_args(args)?;
             let message = a.message.map_or(Cow::Borrowed("fail tool called"), |m| Cow::Owned(m.into_owned()));
-            Err(RpcError { code: a.code, message })
+            Err(RpcError::new(a.code, message))
         }
         "big" => {
             let a: BigArgs = parse_args(args)?;
@@ -205,7 +265,7 @@ fn call_tool(params: &Params<'_>, era: Era) -> Result<Plan, RpcError> {
                 result: text_result(&format!("completed {} steps", a.steps), era),
             }))
         }
-        other => Err(RpcError { code: INVALID_PARAMS, message: Cow::Owned(format!("Unknown tool: {other}")) }),
+        other => Err(RpcError::new(INVALID_PARAMS, format!("Unknown tool: {other}"))),
     }
 }
 
@@ -250,8 +310,7 @@ fn ten() -> u64 {
 }
 
 pub(super) fn parse_args<'a, T: Deserialize<'a>>(raw: &'a str) -> Result<T, RpcError> {
-    serde_json::from_str(raw)
-        .map_err(|e| RpcError { code: INVALID_PARAMS, message: Cow::Owned(format!("Invalid params: {e}")) })
+    serde_json::from_str(raw).map_err(|e| RpcError::new(INVALID_PARAMS, format!("Invalid params: {e}")))
 }
 
 /// `CallToolResult` with one text block.
@@ -271,7 +330,7 @@ struct Text<'a> {
     text: &'a str,
 }
 
-fn text_result(text: &str, era: Era) -> Vec<u8> {
+pub(super) fn text_result(text: &str, era: Era) -> Vec<u8> {
     let result = TextResult {
         content: [Text { kind: "text", text }],
         is_error: false,
@@ -296,5 +355,24 @@ fn big_result(n: usize, era: Era) -> Vec<u8> {
 }
 
 pub(super) fn error(code: i32, message: &'static str) -> RpcError {
-    RpcError { code, message: Cow::Borrowed(message) }
+    RpcError::new(code, message)
+}
+
+// === impl RpcError ===
+
+impl RpcError {
+    pub(crate) fn new(code: i32, message: impl Into<Cow<'static, str>>) -> Self {
+        Self { code, message: message.into(), data: None }
+    }
+
+    pub(crate) fn with_data(mut self, data: serde_json::Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+}
+
+impl std::fmt::Debug for Ask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ask").field("method", &self.method).field("params", &self.params).finish_non_exhaustive()
+    }
 }

@@ -20,7 +20,16 @@ pub(crate) enum Message<'a> {
     /// A notification: no id, no answer.
     Notification(Call<'a>),
     /// A response or error to something the server asked: no answer either.
-    Response,
+    Response(Answer<'a>),
+}
+
+/// A client's answer to a request the server sent it.
+#[derive(Debug)]
+pub(crate) struct Answer<'a> {
+    /// The id the server gave its request, raw.
+    pub id: &'a RawValue,
+    /// `Ok(result)` or `Err(error)`, raw.
+    pub outcome: Result<&'a RawValue, &'a RawValue>,
 }
 
 /// The parts of a request or notification the mock acts on.
@@ -50,6 +59,13 @@ pub(crate) struct Params<'a> {
     /// `notifications/cancelled` (stdio).
     #[serde(borrow, default, rename = "requestId")]
     pub request_id: Option<&'a RawValue>,
+    /// 2026-07-28: the client's answers to an `input_required` result.
+    /// A present `null` stays `Some`: it is malformed, not absent.
+    #[serde(borrow, default, rename = "inputResponses", deserialize_with = "present")]
+    pub input_responses: Option<&'a RawValue>,
+    /// 2026-07-28: the opaque state an `input_required` result carried, echoed.
+    #[serde(borrow, default, rename = "requestState", deserialize_with = "opt_cow")]
+    pub request_state: Option<Cow<'a, str>>,
     #[serde(borrow, default, rename = "_meta")]
     pub meta: Option<Meta<'a>>,
 }
@@ -60,6 +76,12 @@ pub(crate) struct Meta<'a> {
     /// Present (and `2026-07-28`) on every stateless-era request.
     #[serde(borrow, default, rename = "io.modelcontextprotocol/protocolVersion", deserialize_with = "opt_cow")]
     pub protocol_version: Option<Cow<'a, str>>,
+    /// Required on every stateless-era request; what the client can answer.
+    #[serde(borrow, default, rename = "io.modelcontextprotocol/clientCapabilities")]
+    pub client_capabilities: Option<&'a RawValue>,
+    /// 2026-07-28: without it, a request gets no `notifications/message`.
+    #[serde(borrow, default, rename = "io.modelcontextprotocol/logLevel", deserialize_with = "opt_cow")]
+    pub log_level: Option<Cow<'a, str>>,
     /// Where `progress` sends its notifications.
     #[serde(borrow, default, rename = "progressToken")]
     pub progress_token: Option<&'a RawValue>,
@@ -134,8 +156,9 @@ impl<'a> Message<'a> {
             return Err(invalid_request("Invalid request: id must be a string or an integer"));
         }
         let Some(method) = e.method else {
-            return match (e.id, e.result.is_some() != e.error.is_some()) {
-                (Some(_), true) => Ok(Message::Response),
+            return match (e.id, e.result, e.error) {
+                (Some(id), Some(result), None) => Ok(Message::Response(Answer { id, outcome: Ok(result) })),
+                (Some(id), None, Some(error)) => Ok(Message::Response(Answer { id, outcome: Err(error) })),
                 _ => Err(invalid_request("Invalid request: missing method")),
             };
         };
@@ -203,7 +226,8 @@ mod tests {
         let m = Message::parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
         assert!(matches!(m, Ok(Message::Notification(_))));
         let m = Message::parse(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
-        assert!(matches!(m, Ok(Message::Response)));
+        let Ok(Message::Response(answer)) = m else { panic!("not a response") };
+        assert_eq!((answer.id.get(), answer.outcome.map(RawValue::get).ok()), ("1", Some("{}")));
     }
 
     #[test]

@@ -5,14 +5,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::mock::Calls;
+use crate::mock::MockOptions;
 use crate::mock::tools::{Era, Notify, Plan, execute, handle, initialize};
 use crate::mock::wire::{Message, Params};
 
 fn call(body: &Value, era: Era) -> Result<Plan, crate::mock::tools::RpcError> {
     let bytes = body.to_string();
     let Ok(Message::Request(call)) = Message::parse(bytes.as_bytes()) else { panic!("not a request: {body}") };
-    handle(&call.method, &call.params, era, &Calls::default())
+    handle(&call.method, &call.params, era, &MockOptions::default())
 }
 
 fn ready(plan: Plan) -> Value {
@@ -39,10 +39,10 @@ impl Notify for Collect {
 #[test]
 fn initialize_negotiates_known_versions_only() {
     for v in ["2025-03-26", "2025-06-18", "2025-11-25"] {
-        assert_eq!(initialize(Some(v)).0, v);
+        assert_eq!(initialize(Some(v), false).0, v);
     }
-    assert_eq!(initialize(Some("2026-07-28")).0, "2025-11-25");
-    let (_, result) = initialize(None);
+    assert_eq!(initialize(Some("2026-07-28"), false).0, "2025-11-25");
+    let (_, result) = initialize(None, false);
     let result: Value = serde_json::from_slice(&result).unwrap();
     assert_eq!(result["protocolVersion"], "2025-11-25");
     assert_eq!(result["serverInfo"]["version"], env!("CARGO_PKG_VERSION"));
@@ -75,7 +75,7 @@ fn tool_arguments_are_checked() {
     let fail = err("fail", json!({ "code": -32099 }));
     assert_eq!((fail.code, fail.message.as_ref()), (-32099, "fail tool called"));
     let params = Params::default();
-    assert_eq!(handle("tools/call", &params, Era::Session, &Calls::default()).unwrap_err().code, -32602);
+    assert_eq!(handle("tools/call", &params, Era::Session, &MockOptions::default()).unwrap_err().code, -32602);
 }
 
 // Real time, kept short: paused time would need tokio's `test-util`.

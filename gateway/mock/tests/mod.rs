@@ -4,6 +4,7 @@
 //! reqwest. Waiting is always on the event itself, under a deadline.
 
 mod core;
+mod fixture;
 mod session;
 mod stateless;
 
@@ -75,6 +76,25 @@ impl Mock {
             let _ = stop.send(());
         }
         tokio::time::timeout(DEADLINE, self.server).await.expect("server stops in time").unwrap().unwrap();
+    }
+}
+
+const V: &str = "2026-07-28";
+
+/// A 2026-07-28 request: `_meta` in the body.
+fn modern(id: u64, method: &str, mut params: Value) -> Value {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": V,
+        "io.modelcontextprotocol/clientInfo": { "name": "t", "version": "1" },
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    request(id, method, params)
+}
+
+impl Mock {
+    /// A POST with version and method headers; `Mcp-Name` is the caller's.
+    fn post_modern(&self, body: &Value) -> reqwest::RequestBuilder {
+        self.post(body).header("mcp-protocol-version", V).header("mcp-method", body["method"].as_str().unwrap())
     }
 }
 

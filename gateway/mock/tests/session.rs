@@ -285,3 +285,34 @@ async fn speaks_h2c() {
     assert!(response.headers().contains_key("mcp-session-id"));
     mock.stop().await;
 }
+
+#[tokio::test]
+async fn a_loopback_mock_answers_no_page_from_elsewhere() {
+    let mock = Mock::start(MockOptions::default()).await;
+    let init = request(1, "initialize", json!({ "protocolVersion": "2025-11-25" }));
+    let status = |r: reqwest::RequestBuilder| async move {
+        let response = r.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        (status, body["error"]["code"].as_i64())
+    };
+    // A page on evil.example whose name resolves to 127.0.0.1 (DNS rebinding):
+    // its browser names the page's origin.
+    for origin in ["http://evil.example", "http://evil.example:8080", "http://localhost.evil.example", "null"] {
+        let post = mock.post(&init).header("origin", origin).header("host", "evil.example");
+        assert_eq!(status(post).await, (403, Some(-32000)), "{origin}");
+    }
+    let session = mock.session("2025-11-25").await;
+    let delete =
+        mock.client.delete(&mock.url).header("mcp-session-id", &session).header("origin", "http://evil.example");
+    assert_eq!(status(delete).await.0, 403, "every method, not just POST");
+
+    let port = mock.url.rsplit(':').next().unwrap().trim_end_matches("/mcp").to_owned();
+    for origin in [format!("http://localhost:{port}"), format!("http://[::1]:{port}"), "https://127.0.0.1".to_owned()] {
+        assert_eq!(status(mock.post(&init).header("origin", origin.as_str())).await.0, 200, "{origin}");
+    }
+    // A local reverse proxy names its upstream in `Host` and sends no
+    // `Origin` of its own: that is not a page, and is served.
+    assert_eq!(status(mock.post(&init).header("host", "mock")).await.0, 200);
+    mock.stop().await;
+}

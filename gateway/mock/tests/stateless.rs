@@ -2,25 +2,6 @@
 
 use super::*;
 
-const V: &str = "2026-07-28";
-
-/// A 2026-07-28 request: `_meta` in the body.
-fn modern(id: u64, method: &str, mut params: Value) -> Value {
-    params["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": V,
-        "io.modelcontextprotocol/clientInfo": { "name": "t", "version": "1" },
-        "io.modelcontextprotocol/clientCapabilities": {},
-    });
-    request(id, method, params)
-}
-
-impl Mock {
-    /// A POST with version and method headers; `Mcp-Name` is the caller's.
-    fn post_modern(&self, body: &Value) -> reqwest::RequestBuilder {
-        self.post(body).header("mcp-protocol-version", V).header("mcp-method", body["method"].as_str().unwrap())
-    }
-}
-
 #[tokio::test]
 async fn discover_and_call_without_a_session() {
     let mock = Mock::start(MockOptions::default()).await;
@@ -127,6 +108,7 @@ async fn era_specific_refusals() {
     let reply = messages(response).await.remove(0);
     assert_eq!(reply["error"]["code"], -32022);
     assert_eq!(reply["error"]["data"]["supported"], json!([V]));
+    assert_eq!(reply["error"]["data"]["requested"], "2099-01-01", "the error echoes the version asked for");
 
     let unknown = mock.post_modern(&modern(2, "no/such", json!({}))).send().await.unwrap();
     assert_eq!(unknown.status(), 404);
@@ -158,5 +140,43 @@ async fn stateless_progress_streams_too() {
     assert_eq!(events.len(), 3);
     assert_eq!(events[1]["params"]["progress"], 2);
     assert_eq!(events[2]["result"]["resultType"], "complete");
+    mock.stop().await;
+}
+
+#[tokio::test]
+async fn what_2026_07_28_removed_or_requires() {
+    let mock = Mock::start(MockOptions::default()).await;
+    let send = |r: reqwest::RequestBuilder| async move {
+        let response = r.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, messages(response).await.remove(0))
+    };
+
+    // `ping` is not in 2026-07-28: an unknown method there.
+    let (status, reply) = send(mock.post_modern(&modern(1, "ping", json!({})))).await;
+    assert_eq!((status, reply["error"]["code"].as_i64()), (404, Some(-32601)), "{reply}");
+
+    // The client's capabilities are required on every request; its info is not.
+    let mut bare = modern(2, "tools/list", json!({}));
+    bare["params"]["_meta"].as_object_mut().unwrap().remove("io.modelcontextprotocol/clientCapabilities");
+    let (status, reply) = send(mock.post_modern(&bare)).await;
+    assert_eq!((status, reply["error"]["code"].as_i64()), (400, Some(-32602)), "{reply}");
+    assert_eq!(reply["id"], 2);
+    let mut anonymous = modern(3, "tools/list", json!({}));
+    anonymous["params"]["_meta"].as_object_mut().unwrap().remove("io.modelcontextprotocol/clientInfo");
+    let (status, reply) = send(mock.post_modern(&anonymous)).await;
+    assert_eq!(status, 200, "{reply}");
+
+    // "Not found" is invalid params now, and names the uri.
+    let read = modern(4, "resources/read", json!({ "uri": "mock://nope" }));
+    let (status, reply) = send(mock.post_modern(&read).header("mcp-name", "mock://nope")).await;
+    assert_eq!((status, reply["error"]["code"].as_i64()), (200, Some(-32602)), "{reply}");
+    assert_eq!(reply["error"]["data"]["uri"], "mock://nope");
+
+    // Resource templates are listed (none without the fixture), cacheable.
+    let (status, reply) = send(mock.post_modern(&modern(5, "resources/templates/list", json!({})))).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["result"]["resourceTemplates"], json!([]));
+    assert_eq!(reply["result"]["cacheScope"], "public");
     mock.stop().await;
 }
