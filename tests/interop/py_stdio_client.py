@@ -11,7 +11,6 @@ usage: python py_stdio_client.py URL KIND [MODE]
         "everything"  server-everything (stdio): echo, then the round trips
   MODE: "auto" (default: the SDK probes server/discover, and through Switchyard
         speaks 2026-07-28) or "legacy" (initialize handshake, session era).
-  INTEROP_ROUNDTRIPS=0 skips the round trips.
 
 Every HTTP exchange is recorded; on failure it is printed to stderr, so a
 gateway problem shows as what went over the wire.
@@ -97,7 +96,6 @@ def texts(result: types.CallToolResult) -> str:
 
 
 async def main(url: str, kind: str, mode: str, tag: str) -> None:
-    round_trips = os.environ.get("INTEROP_ROUNDTRIPS", "1") != "0"
     sampled = f"sampled-by-py-{os.getpid()}"
     elicited_name = f"Elicited Py {os.getpid()}"
     asked: dict[str, list[Any]] = {"sampling": [], "elicitation": []}
@@ -148,9 +146,6 @@ async def main(url: str, kind: str, mode: str, tag: str) -> None:
                 if payload not in echoed:
                     raise Failed(f"echo result lacks {payload}: {echoed}")
                 print(f"{tag}: echo -> {echoed!r}")
-                if not round_trips:
-                    print(f"{tag}: sampling/elicitation round trips skipped (INTEROP_ROUNDTRIPS=0)")
-                    return
                 for t in ("trigger-sampling-request", "trigger-elicitation-request"):
                     if t not in names:
                         raise Failed(f"no {t} in tools/list: {names}")

