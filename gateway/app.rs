@@ -37,11 +37,6 @@ pub struct App {
 }
 
 impl App {
-    /// Builds the runtime tables from a validated config.
-    pub fn build(config: &Config) -> Result<App, BuildError> {
-        Self::build_from(config.clone(), None)
-    }
-
     /// Builds the runtime tables from a validated config read from
     /// `source`, which reloads read again.
     pub fn build_from(config: Config, source: Option<PathBuf>) -> Result<App, BuildError> {

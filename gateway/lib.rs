@@ -88,17 +88,6 @@ pub async fn run_from(
     serve(config, source, listener, admin, shutdown).await
 }
 
-/// [`run`], with the admin API on a listener the caller bound (tests bind
-/// `127.0.0.1:0`); `None` serves no admin listener.
-pub async fn run_with_admin(
-    config: &Config,
-    listener: TcpListener,
-    admin: Option<TcpListener>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), StartError> {
-    serve(config.clone(), None, listener, admin, shutdown).await
-}
-
 /// Serves until `shutdown`: the main listener, the admin listener if any,
 /// and the reload triggers.
 pub async fn serve(

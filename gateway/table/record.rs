@@ -140,11 +140,6 @@ impl Record {
         u64::try_from(t.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// The instant `ms` after the epoch.
-    pub fn instant(&self, ms: u64) -> Instant {
-        self.epoch + Duration::from_millis(ms)
-    }
-
     /// Whether the balancer may send it new work at `now_ms`: not down, not
     /// ejected, not drained, and with a weight.
     pub fn serving(&self, now_ms: u64) -> bool {

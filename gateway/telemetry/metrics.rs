@@ -124,11 +124,6 @@ pub fn method_index(method: Option<&str>) -> usize {
     }
 }
 
-/// The label for a method.
-pub fn method_label(method: Option<&str>) -> &'static str {
-    KNOWN_METHODS[method_index(method)]
-}
-
 fn in_flight_gauge() -> &'static Gauge {
     static G: OnceLock<Gauge> = OnceLock::new();
     G.get_or_init(|| gauge!("switchyard_requests_in_flight"))
