@@ -485,3 +485,57 @@ async fn per_session_mode_gives_each_session_its_own_process() {
     let (status, _) = call(&url, &echo("e", "late"), &[("mcp-session-id", &b)]).await;
     assert_eq!(status, 404);
 }
+
+/// A session token names its process by a random id, not by a count: after
+/// a restart (or on another replica) under the same `session_key`, an old
+/// token names no session here and gets 404, so the client re-initializes;
+/// it never reaches the process of whoever now holds "the same number", and
+/// its DELETE does not stop that process.
+#[tokio::test]
+async fn a_token_from_before_a_restart_reaches_no_other_sessions_process() {
+    let config = || parse(&stdio_config("python3", &[&misbehaving()], "mode = \"per_session\""));
+    let a = gateway(config()).await;
+    let t1 = initialize(&a.url("/mcp"), "2025-06-18").await;
+    a.stop().await;
+
+    let b = gateway(config()).await;
+    let url = b.url("/mcp");
+    let t2 = initialize(&url, "2025-06-18").await;
+    let remember = |text: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"remember","arguments":{{"text":"{text}"}}}}}}"#
+        )
+    };
+    let read = r#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"note://"}}"#;
+    let note = |msgs: &[Value]| msgs[0]["result"]["contents"][0]["text"].as_str().map(String::from);
+    let (status, msgs) = call(&url, &remember("t2's"), &[("mcp-session-id", &t2)]).await;
+    assert_eq!(status, 200, "{msgs:?}");
+
+    let (status, msgs) = call(&url, &remember("t1's"), &[("mcp-session-id", &t1)]).await;
+    assert_eq!((status, msgs[0]["error"]["code"].as_i64()), (404, Some(-32001)), "{msgs:?}");
+    assert_eq!(http().delete(&url).header("mcp-session-id", &t1).send().await.unwrap().status(), 200);
+
+    let (status, msgs) = call(&url, read, &[("mcp-session-id", &t2)]).await;
+    assert_eq!((status, note(&msgs).as_deref()), (200, Some("t2's")), "t2's process saw t1: {msgs:?}");
+}
+
+/// In `per_session` mode the id of the child's question names the asking
+/// session by its (random, 64-bit) id, and the client's answer finds its
+/// way back to that session's process.
+#[tokio::test]
+async fn a_per_session_process_asks_its_client_and_gets_the_answer() {
+    let gw = gateway(parse(&stdio_config("python3", &[&misbehaving()], "mode = \"per_session\""))).await;
+    let url = gw.url("/mcp");
+    let sid = initialize_declaring(&url, r#"{"sampling":{}}"#).await;
+    let ask = r#"{"jsonrpc":"2.0","id":"ask-s","method":"tools/call","params":{"name":"ask"}}"#;
+    let mut stream = post(&url, ask, &[("mcp-session-id", &sid)]).await.bytes_stream();
+    let mut seen = String::new();
+    let request = next_message(&mut stream, &mut seen, |m| m["method"] == "sampling/createMessage").await;
+    let answer = format!(
+        r#"{{"jsonrpc":"2.0","id":{},"result":{{"role":"assistant","content":{{"type":"text","text":"mine"}},"model":"m"}}}}"#,
+        request["id"]
+    );
+    assert_eq!(post(&url, &answer, &[("mcp-session-id", &sid)]).await.status(), 202, "{request}");
+    let reply = next_message(&mut stream, &mut seen, |m| m["id"] == "ask-s").await;
+    assert_eq!(reply["result"]["content"][0]["text"], "mine", "{reply}");
+}

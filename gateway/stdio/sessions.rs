@@ -14,6 +14,14 @@
 //! takes no new session, and its own may finish. A hung one is recycled by
 //! the probes' timeouts, which ends its session (the client gets 404 and
 //! starts again).
+//!
+//! A session's id, which its token carries, is drawn at random and not
+//! counted. Tokens are sealed under `session_key`, which outlives a restart
+//! and is shared by replicas: counted ids would start again at 1, so a token
+//! from before a restart, or from another replica, would name whoever now
+//! holds its number, and one client's requests (and its DELETE) would reach
+//! another client's process. A random id names no live session, so such a
+//! token gets 404 and its client re-initializes, as the spec asks.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,8 +56,8 @@ struct Session {
 pub struct Sessions {
     cfg: Arc<config::Backend>,
     changes: broadcast::Sender<Bytes>,
+    /// The live sessions, by id (see [`fresh_id`]).
     map: Mutex<HashMap<u64, Arc<Session>>>,
-    next: AtomicU64,
     epoch: Instant,
     /// Which places (`0..max_processes`) are taken.
     places: Mutex<Vec<bool>>,
@@ -62,7 +70,6 @@ impl Sessions {
             cfg,
             changes,
             map: Mutex::new(HashMap::new()),
-            next: AtomicU64::new(1),
             epoch: Instant::now(),
             places: Mutex::new(Vec::new()),
         })
@@ -84,17 +91,19 @@ impl Sessions {
 
     /// Starts a process for a new session and waits for its handshake.
     pub async fn open(&self) -> Result<(u64, Arc<Upstream>), GatewayError> {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
         let place = self.take_place().ok_or(GatewayError::Overloaded(RETRY_AFTER_SECS))?;
         let instance = pool::instance(self.cfg.name.get_ref(), true, place, self.epoch);
         let slot = Arc::new(Slot::new(instance));
         let (stop, stop_rx) = watch::channel(false);
         // Created before the supervisor starts, so its wake-up cannot be missed.
         let settled = slot.settled.notified();
-        if let Err(e) = self.admit(id, &slot, stop, stop_rx) {
-            self.free_place(place);
-            return Err(e);
-        }
+        let id = match self.admit(&slot, stop, stop_rx) {
+            Ok(id) => id,
+            Err(e) => {
+                self.free_place(place);
+                return Err(e);
+            }
+        };
         let _ = tokio::time::timeout(HANDSHAKE_TIMEOUT + Duration::from_secs(1), settled).await;
         match slot.upstream.load_full() {
             Some(upstream) if slot.current.load().is_some() => Ok((id, upstream)),
@@ -131,19 +140,21 @@ impl Sessions {
         }
     }
 
-    /// Takes a place under `max_processes` and starts the session's
-    /// supervisor and probes.
+    /// Takes a session under `max_processes`, with a fresh id, and starts
+    /// its supervisor and probes; returns the id.
     fn admit(
         &self,
-        id: u64,
         slot: &Arc<Slot>,
         stop: watch::Sender<bool>,
         stop_rx: watch::Receiver<bool>,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<u64, GatewayError> {
         let mut map = self.map.lock().map_err(|_| GatewayError::UpstreamFailed("session table poisoned".into()))?;
         if map.len() >= self.cfg.max_processes {
             return Err(GatewayError::Overloaded(RETRY_AFTER_SECS));
         }
+        // Drawn under the lock, so no other session can take it meanwhile.
+        // Drawn as a `usize`, so that every draw fits.
+        let id = fresh_id(|| rand::random_range(1..=usize::MAX) as u64, |id| map.contains_key(&id));
         let task = tokio::spawn(supervisor::supervise(
             usize::try_from(id).unwrap_or(usize::MAX),
             slot.clone(),
@@ -161,7 +172,7 @@ impl Sessions {
             last_used: AtomicU64::new(self.now_ms()),
         };
         map.insert(id, Arc::new(session));
-        Ok(())
+        Ok(id)
     }
 
     /// The live process of session `id`, marking the session used.
@@ -247,5 +258,30 @@ impl Sessions {
         self.map
             .lock()
             .map_or_else(|_| Vec::new(), |m| m.values().filter_map(|s| s.slot.current.load_full()?.pid).collect())
+    }
+}
+
+/// A session id from `draw` that is not 0 (no session), fits a `usize` (the
+/// ids of the process's server requests carry it as its slot) and is not
+/// `in_use`. The check rules out a live session here; with a random
+/// `draw`, naming a session of another replica, or one from before a
+/// restart, is a one in 2^64 chance.
+fn fresh_id(mut draw: impl FnMut() -> u64, in_use: impl Fn(u64) -> bool) -> u64 {
+    loop {
+        let id = draw();
+        if id != 0 && usize::try_from(id).is_ok() && !in_use(id) {
+            return id;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fresh_id;
+
+    #[test]
+    fn a_fresh_id_is_never_0_nor_one_in_use() {
+        let mut draws = [0, 7, 0, 9].into_iter();
+        assert_eq!(fresh_id(|| draws.next().unwrap(), |id| id == 7), 9);
     }
 }
