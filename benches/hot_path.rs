@@ -6,6 +6,9 @@
 //!
 //! Run: `cargo bench --bench hot_path`. CI only builds them (`cargo bench --no-run`).
 
+// These measure real elapsed time, which tokio's paused clock cannot.
+#![allow(clippy::disallowed_types)]
+
 use std::hint::black_box;
 use std::sync::Arc;
 

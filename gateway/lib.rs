@@ -15,6 +15,9 @@
 //! failure to response. `stdio` runs supervised pools of child processes
 //! for stdio backends.
 #![deny(unsafe_code)]
+// No `unwrap` outside tests: a panic on the request path would drop every
+// connection of the worker; errors go through `GatewayError` instead.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod admin;
 pub mod app;

@@ -4,6 +4,9 @@
 //! Everything runs on real sockets bound to `127.0.0.1:0`; every wait is
 //! bounded by [`common::DEADLINE`].
 
+// These measure real elapsed time, which tokio's paused clock cannot.
+#![allow(clippy::disallowed_types)]
+
 mod common;
 
 use std::convert::Infallible;

@@ -1,6 +1,9 @@
 //! stdio backends: real child processes (`switchyard mock --stdio`, and a
 //! misbehaving Python server) behind the gateway.
 
+// These measure real elapsed time, which tokio's paused clock cannot.
+#![allow(clippy::disallowed_types)]
+
 mod common;
 
 use std::time::Duration;

@@ -12,6 +12,8 @@
 //! [`common::DEADLINE`]. The example binary is the one `cargo test` builds
 //! next to the gateway's (see [`common::example_bin`]).
 
+// These measure real elapsed time, which tokio's paused clock cannot.
+#![allow(clippy::disallowed_types)]
 // Sampling is deprecated by SEP-2577 in rmcp, but it is what these tests check.
 #![allow(deprecated)]
 
