@@ -107,7 +107,7 @@ pub async fn serve(
     };
     let app = Arc::new(App::build_from(config, source)?);
     let _reloads = runtime::reload::triggers(&app.live, g.watch_config);
-    let limits = listener::Limits {
+    let limits = listener::ConnectionLimits {
         max_connections: g.max_connections,
         header_read_timeout: g.header_read_timeout.0,
         max_headers: g.max_headers,

@@ -45,7 +45,7 @@ pub struct Backend {
     /// Passive outlier detection over `instances`.
     pub outlier: Detector,
     /// Active health probe settings, read by the health checker.
-    pub health: config::Health,
+    pub health: config::HealthCheck,
     /// The backend's metric handles.
     pub metrics: BackendMetrics,
 }

@@ -60,7 +60,7 @@ use tower::{Layer, Service};
 use crate::backend::Backend;
 
 use crate::backend::{Tried, UpstreamRequest};
-use crate::config::Balance as Algorithm;
+use crate::config;
 use crate::error::GatewayError;
 use crate::table::Instance;
 use round_robin::RoundRobin;
@@ -84,7 +84,7 @@ pub struct Balance<S> {
 /// picks (round robin's counters).
 pub struct Balancer {
     /// What `balance` says.
-    algorithm: Algorithm,
+    algorithm: config::Balance,
     /// Smooth WRR counters, one per instance; untouched under P2C.
     round_robin: RoundRobin,
 }
@@ -101,12 +101,12 @@ pub struct Pick<'a> {
 
 impl Balancer {
     /// A balancer running `algorithm` over a pool of `instances`.
-    pub fn new(algorithm: Algorithm, instances: usize) -> Self {
+    pub fn new(algorithm: config::Balance, instances: usize) -> Self {
         Self { algorithm, round_robin: RoundRobin::new(instances) }
     }
 
     /// The algorithm it runs.
-    pub fn algorithm(&self) -> Algorithm {
+    pub fn algorithm(&self) -> config::Balance {
         self.algorithm
     }
 
@@ -116,8 +116,8 @@ impl Balancer {
     pub fn pick<'a>(&self, pool: &'a [Arc<Instance>], tried: Option<&Tried>) -> Option<Pick<'a>> {
         let eligible = eligible::scan(pool, tried)?;
         let i = match self.algorithm {
-            Algorithm::P2c => p2c::pick(pool, &eligible, tried),
-            Algorithm::RoundRobin => self.round_robin.pick(pool, &eligible, tried),
+            config::Balance::P2c => p2c::pick(pool, &eligible, tried),
+            config::Balance::RoundRobin => self.round_robin.pick(pool, &eligible, tried),
         }?;
         Some(Pick { instance: pool.get(i)?, panic: eligible.panic })
     }

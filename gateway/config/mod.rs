@@ -6,6 +6,12 @@
 //! across entries (a route naming a missing backend, duplicate names) run after,
 //! and use the spans kept in [`toml::Spanned`] fields to name the line.
 //!
+//! Naming: a config type is named for the part of the file it mirrors, so
+//! several share a name with the runtime type built from them (`Backend`,
+//! `Balance`, `Cache`, `Route`, `Retry`). Outside this module they are always
+//! written with their module, `config::Backend`, never imported bare or
+//! renamed, so that a bare name is always the runtime type.
+//!
 //! ```toml
 //! [gateway]
 //! listen = "127.0.0.1:8080"
@@ -37,7 +43,7 @@ use std::path::Path;
 pub use balance::Balance;
 pub use cache::{Cache, CacheMethod};
 pub use error::{ConfigError, Issue};
-pub use resilience::{Health, Outlier, Probe, Retry};
+pub use resilience::{HealthCheck, Outlier, Probe, Retry};
 pub use routing::{MAX_WEIGHT, Route, SplitSide, name_from_path};
 pub use types::*;
 

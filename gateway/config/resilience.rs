@@ -73,7 +73,7 @@ impl Default for Retry {
 /// `health = { … }`: active probes of every instance.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Health {
+pub struct HealthCheck {
     /// What a probe sends. `"ping"` is the cheapest MCP request every server
     /// must answer, so it is the default.
     pub probe: Probe,
@@ -105,7 +105,7 @@ pub struct Health {
     pub idle_interval: Duration,
 }
 
-impl Default for Health {
+impl Default for HealthCheck {
     fn default() -> Self {
         Self {
             probe: Probe::Ping,
@@ -241,7 +241,7 @@ impl Default for Outlier {
 
 /// Checks across the fields of one backend's resilience settings; each
 /// message names the key it is about, relative to the backend.
-pub(super) fn check(retry: &Retry, health: &Health, outlier: &Outlier) -> Vec<(&'static str, String)> {
+pub(super) fn check(retry: &Retry, health: &HealthCheck, outlier: &Outlier) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     if retry.attempts == 0 || retry.attempts > 10 {
         out.push(("retry.attempts", format!("{} is out of range; use 1 (no retries) to 10", retry.attempts)));

@@ -14,7 +14,7 @@ use toml::Spanned;
 
 use super::cache::Cache;
 use super::limit::RateLimit;
-use super::resilience::{Health, Outlier, Retry};
+use super::resilience::{HealthCheck, Outlier, Retry};
 use super::routing::Route;
 use super::units::{ByteSize, Duration};
 
@@ -169,7 +169,7 @@ pub struct Backend {
     /// When failed attempts are retried.
     pub retry: Retry,
     /// Active health probes.
-    pub health: Health,
+    pub health: HealthCheck,
     /// Passive outlier detection.
     pub outlier: Outlier,
     /// How new work is spread over the instances: `"p2c"` or `"round_robin"`.
@@ -221,7 +221,7 @@ impl Default for Backend {
             timeouts: BTreeMap::new(),
             attempt_timeout: None,
             retry: Retry::default(),
-            health: Health::default(),
+            health: HealthCheck::default(),
             outlier: Outlier::default(),
             balance: Default::default(),
             cache: None,

@@ -97,7 +97,7 @@ pub struct Front {
 }
 
 /// A parsed POST on its way to the backend.
-struct Upstream {
+struct Outbound {
     parts: http::request::Parts,
     bytes: Bytes,
     message: Message,
@@ -254,14 +254,14 @@ impl Front {
         });
         if let Some((cache, call)) = cached {
             let accept = parts.headers.get(header::ACCEPT).cloned();
-            let upstream = Upstream { parts, bytes, message, ticket, pinned, initialize, stateless: stateless_client };
+            let upstream = Outbound { parts, bytes, message, ticket, pinned, initialize, stateless: stateless_client };
             if let Some(resp) = cache.hit(&call, accept.as_ref(), &client.request_id).await {
                 return Ok(resp);
             }
             let forward = self.forward(route, &side, upstream, client, info);
             return cache.serve(call, accept.as_ref(), &client.request_id, forward).await;
         }
-        let upstream = Upstream { parts, bytes, message, ticket, pinned, initialize, stateless: stateless_client };
+        let upstream = Outbound { parts, bytes, message, ticket, pinned, initialize, stateless: stateless_client };
         let resp = self.forward(route, &side, upstream, client, info).await?;
         Ok(crate::cache::bypassed(cache, resp))
     }
@@ -271,11 +271,11 @@ impl Front {
         &self,
         route: &Route,
         side: &Side,
-        upstream: Upstream,
+        upstream: Outbound,
         client: &Client,
         info: &mut Info,
     ) -> Result<Response<ProxyBody>, GatewayError> {
-        let Upstream { mut parts, bytes, message, ticket, pinned, initialize, stateless: stateless_client } = upstream;
+        let Outbound { mut parts, bytes, message, ticket, pinned, initialize, stateless: stateless_client } = upstream;
         let stack = match &*side.target {
             Target::Http { stack, .. } => stack,
             Target::Stdio { stdio: stdio_backend, .. } => {

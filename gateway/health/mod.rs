@@ -151,7 +151,7 @@ pub fn apply(
     streak: &mut Streak,
     outcome: &Result<(), String>,
     latency: Duration,
-    cfg: &config::Health,
+    cfg: &config::HealthCheck,
     backend: &str,
     instance: &str,
 ) {

@@ -68,7 +68,7 @@ impl Schedule {
     /// The schedule of `cfg`. The first probe comes soon, spread over the
     /// jitter so that the instances of a big config are not all probed in
     /// the same millisecond.
-    pub fn new(cfg: &config::Health) -> Self {
+    pub fn new(cfg: &config::HealthCheck) -> Self {
         let now = Instant::now();
         Self {
             interval: cfg.interval.0,

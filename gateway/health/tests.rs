@@ -83,7 +83,7 @@ async fn detection_and_recovery_stay_within_their_bounds() {
 #[tokio::test(start_paused = true)]
 async fn a_failed_probe_holds_an_ejection_until_the_verdict() {
     use crate::config::units;
-    let cfg = config::Health {
+    let cfg = config::HealthCheck {
         interval: units::Duration::millis(500),
         timeout: units::Duration::millis(300),
         fall: 2,

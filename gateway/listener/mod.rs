@@ -27,7 +27,7 @@ use crate::app::App;
 use crate::client::Connection;
 
 /// Listener limits, from `[gateway]`.
-pub struct Limits {
+pub struct ConnectionLimits {
     /// Most open connections.
     pub max_connections: usize,
     /// Deadline for a client's request headers (and the TLS handshake).
@@ -42,7 +42,7 @@ pub struct Limits {
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
-    limits: Limits,
+    limits: ConnectionLimits,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {

@@ -20,14 +20,14 @@ use crate::mcp::era::{
 
 /// What a child said about itself.
 #[derive(Debug)]
-pub struct Upstream {
+pub struct Handshake {
     /// The version the child agreed to.
     pub protocol_version: String,
     /// The child's `initialize` result, as it sent it.
     pub result: serde_json::Value,
 }
 
-impl Upstream {
+impl Handshake {
     /// Whether the child itself speaks the stateless era.
     pub fn is_stateless(&self) -> bool {
         self.protocol_version.as_str() >= FIRST_STATELESS_VERSION
@@ -118,7 +118,7 @@ impl std::fmt::Display for Failed {
 
 /// Learns what the child speaks, by `initialize` (then
 /// `notifications/initialized`) or by `server/discover`.
-pub async fn run(process: &Process, timeout: Duration, mode: Mode) -> Result<Upstream, Failed> {
+pub async fn run(process: &Process, timeout: Duration, mode: Mode) -> Result<Handshake, Failed> {
     if mode == Mode::Discover {
         let discover = json!({ "_meta": request_meta() });
         let result =
@@ -135,7 +135,7 @@ pub async fn run(process: &Process, timeout: Duration, mode: Mode) -> Result<Ups
         if let Some(instructions) = result.get("instructions") {
             init["instructions"] = instructions.clone();
         }
-        return Ok(Upstream { protocol_version: FIRST_STATELESS_VERSION.into(), result: init });
+        return Ok(Handshake { protocol_version: FIRST_STATELESS_VERSION.into(), result: init });
     }
     let params =
         json!({ "protocolVersion": OFFERED_VERSION, "capabilities": capabilities(), "clientInfo": client_info() });
@@ -147,7 +147,7 @@ pub async fn run(process: &Process, timeout: Duration, mode: Mode) -> Result<Ups
     let protocol_version =
         result.get("protocolVersion").and_then(|v| v.as_str()).unwrap_or(OFFERED_VERSION).to_string();
     process.notify(Bytes::from_static(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n"));
-    Ok(Upstream { protocol_version, result })
+    Ok(Handshake { protocol_version, result })
 }
 
 /// Why a request of the gateway's own got no result.

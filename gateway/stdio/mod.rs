@@ -51,7 +51,7 @@ use crate::session::ClientCaps;
 use crate::table::Instance;
 use crate::telemetry::backend::BackendMetrics;
 use answer::Call;
-pub use handshake::Upstream;
+pub use handshake::Handshake;
 pub use input::ROUND_METHODS;
 pub use process::{Pending, Process};
 use supervisor::Slot;
@@ -198,7 +198,7 @@ impl StdioBackend {
 
     /// `per_session`: starts a process for a new session; returns the
     /// session's key and what its process said in the handshake.
-    pub async fn open_session(&self) -> Result<(u64, Arc<Upstream>), GatewayError> {
+    pub async fn open_session(&self) -> Result<(u64, Arc<Handshake>), GatewayError> {
         match &self.sessions {
             Some(s) => s.open().await,
             None => Err(GatewayError::UpstreamFailed("not a per-session backend".into())),
@@ -233,7 +233,7 @@ impl StdioBackend {
     }
 
     /// What a child said about itself in its handshake, once one has started.
-    pub fn upstream(&self) -> Option<Arc<Upstream>> {
+    pub fn upstream(&self) -> Option<Arc<Handshake>> {
         self.slots.iter().find_map(|s| s.upstream.load_full())
     }
 
@@ -245,46 +245,6 @@ impl StdioBackend {
         }
         let why = self.slots.iter().find_map(|s| s.last_error.load_full()).map(|e| e.to_string());
         GatewayError::UpstreamConnect(why.unwrap_or_else(|| "no stdio process is running yet".into()))
-    }
-
-    /// A JSON summary for `/health`: per process, its pid, restarts and last error.
-    pub fn health(&self) -> (bool, serde_json::Value) {
-        let processes: Vec<_> = self
-            .slots
-            .iter()
-            .map(|s| {
-                let p = s.current.load_full();
-                let record = &s.instance.record;
-                let up = p.as_ref().is_some_and(|p| p.is_alive()) && record.health() != crate::table::Health::Down;
-                serde_json::json!({
-                    "status": if up { "up" } else { "down" },
-                    "health": record.health().as_str(),
-                    "drained": record.drained(),
-                    "pid": p.as_ref().and_then(|p| p.pid),
-                    "inFlight": p.as_ref().map_or(0, |p| p.in_flight()),
-                    "restarts": s.restarts.load(Ordering::Relaxed),
-                    "lastError": s.last_error.load_full().map(|e| e.to_string()),
-                })
-            })
-            .collect();
-        // A per-session backend starts processes on demand: it can serve
-        // while it has room for one more.
-        let up = match &self.sessions {
-            Some(s) => s.len() < s.capacity(),
-            None => pool::can_serve(&self.slots),
-        };
-        let mut json = serde_json::json!({
-            "name": &*self.name, "transport": "stdio", "status": if up { "up" } else { "down" }, "processes": processes,
-        });
-        if let Some(u) = self.upstream() {
-            json["protocolVersion"] = u.protocol_version.clone().into();
-        }
-        json["awaitingInput"] = self.parked.waiting().into();
-        if let Some(s) = &self.sessions {
-            json["mode"] = "per_session".into();
-            json["sessionProcesses"] = s.pids().into();
-        }
-        (up, json)
     }
 
     /// Change notifications (`list_changed`, `resources/updated`) for a listener.
@@ -465,7 +425,43 @@ impl crate::table::Pool for StdioBackend {
         StdioBackend::instances(self)
     }
 
+    /// A JSON summary for `/health`: per process, its pid, restarts and last error.
     fn summary(&self) -> Option<(bool, serde_json::Value)> {
-        Some(self.health())
+        let processes: Vec<_> = self
+            .slots
+            .iter()
+            .map(|s| {
+                let p = s.current.load_full();
+                let record = &s.instance.record;
+                let up = p.as_ref().is_some_and(|p| p.is_alive()) && record.health() != crate::table::Health::Down;
+                serde_json::json!({
+                    "status": if up { "up" } else { "down" },
+                    "health": record.health().as_str(),
+                    "drained": record.drained(),
+                    "pid": p.as_ref().and_then(|p| p.pid),
+                    "inFlight": p.as_ref().map_or(0, |p| p.in_flight()),
+                    "restarts": s.restarts.load(Ordering::Relaxed),
+                    "lastError": s.last_error.load_full().map(|e| e.to_string()),
+                })
+            })
+            .collect();
+        // A per-session backend starts processes on demand: it can serve
+        // while it has room for one more.
+        let up = match &self.sessions {
+            Some(s) => s.len() < s.capacity(),
+            None => pool::can_serve(&self.slots),
+        };
+        let mut json = serde_json::json!({
+            "name": &*self.name, "transport": "stdio", "status": if up { "up" } else { "down" }, "processes": processes,
+        });
+        if let Some(u) = self.upstream() {
+            json["protocolVersion"] = u.protocol_version.clone().into();
+        }
+        json["awaitingInput"] = self.parked.waiting().into();
+        if let Some(s) = &self.sessions {
+            json["mode"] = "per_session".into();
+            json["sessionProcesses"] = s.pids().into();
+        }
+        Some((up, json))
     }
 }

@@ -88,7 +88,7 @@ pub(super) async fn run(
 
 /// Runs `probe` on the health schedule and records each outcome.
 pub(super) async fn schedule<F, Fut>(
-    cfg: &config::Health,
+    cfg: &config::HealthCheck,
     target: &Target<'_>,
     mut stop: watch::Receiver<bool>,
     mut probe: F,
@@ -133,7 +133,7 @@ pub(super) async fn schedule<F, Fut>(
 }
 
 /// One probe of the slot's process; `None` when none is running.
-async fn probe(slot: &Slot, cfg: &config::Health) -> Option<Probed> {
+async fn probe(slot: &Slot, cfg: &config::HealthCheck) -> Option<Probed> {
     let process = slot.current.load_full().filter(|p| p.is_alive())?;
     let method = match cfg.probe {
         Probe::Ping => "ping",

@@ -33,7 +33,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::handshake::Upstream;
+use super::handshake::Handshake;
 use super::pool;
 use super::process::Process;
 use super::supervisor::{self, HANDSHAKE_TIMEOUT, Lifecycle, Slot};
@@ -90,7 +90,7 @@ impl Sessions {
     }
 
     /// Starts a process for a new session and waits for its handshake.
-    pub async fn open(&self) -> Result<(u64, Arc<Upstream>), GatewayError> {
+    pub async fn open(&self) -> Result<(u64, Arc<Handshake>), GatewayError> {
         let place = self.take_place().ok_or(GatewayError::Overloaded(RETRY_AFTER_SECS))?;
         let instance = pool::instance(self.cfg.name.get_ref(), true, place, self.epoch);
         let slot = Arc::new(Slot::new(instance));

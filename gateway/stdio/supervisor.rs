@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use super::child;
-use super::handshake::{self, Upstream};
+use super::handshake::{self, Handshake};
 use super::process::{Process, ReaderContext};
 use crate::config;
 use crate::table::{Health, Instance};
@@ -33,7 +33,7 @@ pub struct Slot {
     /// The live process; empty while (re)starting.
     pub current: ArcSwapOption<Process>,
     /// What the child said about itself in the handshake.
-    pub upstream: ArcSwapOption<Upstream>,
+    pub upstream: ArcSwapOption<Handshake>,
     /// Times the child has been restarted.
     pub restarts: AtomicU32,
     /// Why the last start or run failed, for `/health` and error bodies.

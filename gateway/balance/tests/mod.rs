@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::*;
 use crate::table::Health;
 
-const BOTH: [Algorithm; 2] = [Algorithm::P2c, Algorithm::RoundRobin];
+const BOTH: [config::Balance; 2] = [config::Balance::P2c, config::Balance::RoundRobin];
 
 /// A pool with these weights, health unknown (so healthy), idle.
 fn pool(weights: &[u32]) -> Vec<Arc<Instance>> {

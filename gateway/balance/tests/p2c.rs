@@ -7,7 +7,7 @@ use crate::balance::p2c::Candidate;
 use crate::table::Load;
 
 fn p2c(n: usize) -> Balancer {
-    Balancer::new(Algorithm::P2c, n)
+    Balancer::new(config::Balance::P2c, n)
 }
 
 fn slow(inst: &Instance, ms: u64) {
@@ -110,7 +110,7 @@ async fn under_skewed_latency_most_traffic_goes_to_the_fast_instance() {
     assert!(fast > 0.8, "fast share {fast:.3}: {counts:?}");
     // Round robin, blind to latency, splits evenly: the measure can tell.
     let p = pool(&[1, 1]);
-    let counts = closed_loop(&Balancer::new(Algorithm::RoundRobin, 2), &p, &[2, 20], 8, 10_000);
+    let counts = closed_loop(&Balancer::new(config::Balance::RoundRobin, 2), &p, &[2, 20], 8, 10_000);
     assert_eq!(counts, vec![5_000, 5_000]);
 }
 

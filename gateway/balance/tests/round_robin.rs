@@ -4,7 +4,7 @@
 use super::*;
 
 fn rr(n: usize) -> Balancer {
-    Balancer::new(Algorithm::RoundRobin, n)
+    Balancer::new(config::Balance::RoundRobin, n)
 }
 
 /// Asserts each share is within ±2% of what `weights` ask.

@@ -9,8 +9,8 @@ use super::*;
 use crate::config::units;
 use crate::telemetry::backend::InstanceMetrics;
 
-fn cfg() -> config::Health {
-    config::Health {
+fn cfg() -> config::HealthCheck {
+    config::HealthCheck {
         interval: units::Duration::millis(500),
         timeout: units::Duration::millis(300),
         idle_interval: units::Duration::secs(60),

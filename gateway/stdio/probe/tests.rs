@@ -28,8 +28,8 @@ impl Fake {
     }
 }
 
-fn cfg() -> config::Health {
-    config::Health {
+fn cfg() -> config::HealthCheck {
+    config::HealthCheck {
         interval: units::Duration::secs(5),
         timeout: units::Duration::secs(1),
         idle_interval: units::Duration::secs(60),
