@@ -306,25 +306,7 @@ impl Cache {
             }
             Err(miss) => miss,
         };
-        match (&*miss, fetched_here) {
-            (Miss::Overtaken(result), _) => {
-                Ok(load::mark(load::replay_result(&call.id, result, sse), verdict, request_id))
-            }
-            (Miss::Rpc { status, error }, _) => {
-                Ok(load::mark(load::replay_error(*status, &call.id, error, sse), verdict, request_id))
-            }
-            (Miss::Other { status, content_type, body, .. }, true) => {
-                Ok(load::mark(load::replay_other(*status, content_type.as_ref(), body.clone()), verdict, request_id))
-            }
-            (Miss::Gateway(reason), true) => Err(own_error
-                .lock()
-                .ok()
-                .and_then(|mut slot| slot.take())
-                .unwrap_or_else(|| GatewayError::UpstreamFailed(reason.clone()))),
-            (Miss::Other { reason, .. } | Miss::Gateway(reason), false) => {
-                Err(GatewayError::UpstreamFailed(format!("the upstream call this request waited on failed: {reason}")))
-            }
-        }
+        answer_miss(&miss, fetched_here, &call, sse, verdict, request_id, &own_error)
     }
 
     /// Drops the entries a backend notification says are out of date.
@@ -454,6 +436,38 @@ pub fn bypassed(cache: Option<&Arc<Cache>>, mut resp: Response<ProxyBody>) -> Re
         resp.headers_mut().insert(CACHE_HEADER, HeaderValue::from_static("bypass"));
     }
     resp
+}
+
+/// The answer to a request whose load did not leave an entry: what the
+/// upstream said (replayed, as a waiter gets it too), or the error. Only the
+/// request that fetched gets its own gateway error; a waiter learns that the
+/// call it waited on failed.
+fn answer_miss(
+    miss: &Miss,
+    fetched_here: bool,
+    call: &Call,
+    sse: bool,
+    verdict: &'static str,
+    request_id: &HeaderValue,
+    own_error: &Mutex<Option<GatewayError>>,
+) -> Result<Response<ProxyBody>, GatewayError> {
+    match (miss, fetched_here) {
+        (Miss::Overtaken(result), _) => Ok(load::mark(load::replay_result(&call.id, result, sse), verdict, request_id)),
+        (Miss::Rpc { status, error }, _) => {
+            Ok(load::mark(load::replay_error(*status, &call.id, error, sse), verdict, request_id))
+        }
+        (Miss::Other { status, content_type, body, .. }, true) => {
+            Ok(load::mark(load::replay_other(*status, content_type.as_ref(), body.clone()), verdict, request_id))
+        }
+        (Miss::Gateway(reason), true) => Err(own_error
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+            .unwrap_or_else(|| GatewayError::UpstreamFailed(reason.clone()))),
+        (Miss::Other { reason, .. } | Miss::Gateway(reason), false) => {
+            Err(GatewayError::UpstreamFailed(format!("the upstream call this request waited on failed: {reason}")))
+        }
+    }
 }
 
 #[cfg(test)]

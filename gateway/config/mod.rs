@@ -98,6 +98,25 @@ impl Config {
     /// Cross-entry checks that serde cannot make field by field.
     fn validate(&self, text: &str) -> Vec<Issue> {
         let line = |span: std::ops::Range<usize>| Some(interpolate::line_of(text, span.start));
+        let mut issues = self.gateway_issues(text);
+        let mut names = HashSet::new();
+        for (i, b) in self.backends.iter().enumerate() {
+            if !names.insert(b.name.get_ref().as_str()) {
+                issues.push(Issue::new(
+                    &format!("backends.{i}.name"),
+                    line(b.name.span()),
+                    format!("duplicate backend name `{}`", b.name.get_ref()),
+                ));
+            }
+            issues.extend(backend_issues(i, b, text));
+        }
+        issues.extend(self.route_issues(&names, text));
+        issues.extend(limit::check(self, &line));
+        issues
+    }
+
+    /// What is wrong in `[gateway]`.
+    fn gateway_issues(&self, text: &str) -> Vec<Issue> {
         let mut issues = Vec::new();
         if let Some(addr) = self.gateway.admin_listen
             && !addr.ip().is_loopback()
@@ -133,75 +152,18 @@ impl Config {
                 "must be at least 1s: a token carries its issue time in whole seconds",
             ));
         }
-        let mut names = HashSet::new();
-        for (i, b) in self.backends.iter().enumerate() {
-            if !names.insert(b.name.get_ref().as_str()) {
-                issues.push(Issue::new(
-                    &format!("backends.{i}.name"),
-                    line(b.name.span()),
-                    format!("duplicate backend name `{}`", b.name.get_ref()),
-                ));
-            }
-            for (key, value) in &b.headers {
-                if http::HeaderValue::from_str(value).is_err() {
-                    issues.push(Issue::new(
-                        &format!("backends.{i}.headers.{}", key.0),
-                        line(b.name.span()),
-                        "not a valid header value (control characters or non-ASCII)",
-                    ));
-                }
-            }
-            for (key, message) in resilience::check(&b.retry, &b.health, &b.outlier) {
-                issues.push(Issue::new(&format!("backends.{i}.{key}"), line(b.name.span()), message));
-            }
-            for (key, message) in b.cache.as_ref().map(cache::check).unwrap_or_default() {
-                issues.push(Issue::new(&format!("backends.{i}.{key}"), line(b.name.span()), message));
-            }
-            let at = |key: &str| format!("backends.{i}.{key}");
-            if b.transport == Transport::Stdio && matches!(b.health.probe, Probe::HttpGet { .. }) {
-                // The line of the `http_get` itself, when it follows the name.
-                let from = b.name.span().start;
-                let at_line = text[from..].find("http_get").map(|o| interpolate::line_of(text, from + o));
-                issues.push(Issue::new(
-                    &at("health.probe"),
-                    at_line.or(line(b.name.span())),
-                    "`http_get` needs an HTTP instance; a stdio process is probed over its pipe: \
-                     use \"ping\", \"tools/list\", \"discover\" or \"none\"",
-                ));
-            }
-            match b.transport {
-                Transport::Http if b.instances.is_empty() => {
-                    issues.push(Issue::new(
-                        &at("instances"),
-                        line(b.name.span()),
-                        "a backend needs at least one instance",
-                    ));
-                }
-                Transport::Http if b.command.is_some() => issues.push(Issue::new(
-                    &at("command"),
-                    line(b.name.span()),
-                    "`command` is for transport = \"stdio\"; an http backend lists `instances`",
-                )),
-                Transport::Stdio if b.command.as_deref().is_none_or(str::is_empty) => {
-                    issues.push(Issue::new(&at("command"), line(b.name.span()), "a stdio backend needs a `command`"));
-                }
-                Transport::Stdio if !b.instances.is_empty() => issues.push(Issue::new(
-                    &at("instances"),
-                    line(b.name.span()),
-                    "a stdio backend runs `command`; `instances` is for transport = \"http\"",
-                )),
-                Transport::Stdio if b.processes == 0 || b.max_processes == 0 => issues.push(Issue::new(
-                    &at("processes"),
-                    line(b.name.span()),
-                    "`processes` and `max_processes` must be at least 1",
-                )),
-                _ => {}
-            }
-        }
+        issues
+    }
+
+    /// Paths and names that clash between routes, and what
+    /// [`routing::check`] finds in each.
+    fn route_issues(&self, names: &HashSet<&str>, text: &str) -> Vec<Issue> {
+        let line = |span: std::ops::Range<usize>| Some(interpolate::line_of(text, span.start));
+        let mut issues = Vec::new();
         let mut paths = HashSet::new();
         let mut route_names = HashSet::new();
         for (i, r) in self.routes.iter().enumerate() {
-            for (key, at, message) in routing::check(r, &names) {
+            for (key, at, message) in routing::check(r, names) {
                 issues.push(Issue::new(&format!("routes.{i}.{key}"), line(at..at), message));
             }
             let path = r.path.get_ref().as_str();
@@ -226,9 +188,66 @@ impl Config {
                 ));
             }
         }
-        issues.extend(limit::check(self, &line));
         issues
     }
+}
+
+/// What is wrong in one `[[backends]]` entry on its own.
+fn backend_issues(i: usize, b: &Backend, text: &str) -> Vec<Issue> {
+    let line = |span: std::ops::Range<usize>| Some(interpolate::line_of(text, span.start));
+    let mut issues = Vec::new();
+    for (key, value) in &b.headers {
+        if http::HeaderValue::from_str(value).is_err() {
+            issues.push(Issue::new(
+                &format!("backends.{i}.headers.{}", key.0),
+                line(b.name.span()),
+                "not a valid header value (control characters or non-ASCII)",
+            ));
+        }
+    }
+    for (key, message) in resilience::check(&b.retry, &b.health, &b.outlier) {
+        issues.push(Issue::new(&format!("backends.{i}.{key}"), line(b.name.span()), message));
+    }
+    for (key, message) in b.cache.as_ref().map(cache::check).unwrap_or_default() {
+        issues.push(Issue::new(&format!("backends.{i}.{key}"), line(b.name.span()), message));
+    }
+    let at = |key: &str| format!("backends.{i}.{key}");
+    if b.transport == Transport::Stdio && matches!(b.health.probe, Probe::HttpGet { .. }) {
+        // The line of the `http_get` itself, when it follows the name.
+        let from = b.name.span().start;
+        let at_line = text[from..].find("http_get").map(|o| interpolate::line_of(text, from + o));
+        issues.push(Issue::new(
+            &at("health.probe"),
+            at_line.or(line(b.name.span())),
+            "`http_get` needs an HTTP instance; a stdio process is probed over its pipe: \
+             use \"ping\", \"tools/list\", \"discover\" or \"none\"",
+        ));
+    }
+    match b.transport {
+        Transport::Http if b.instances.is_empty() => {
+            issues.push(Issue::new(&at("instances"), line(b.name.span()), "a backend needs at least one instance"));
+        }
+        Transport::Http if b.command.is_some() => issues.push(Issue::new(
+            &at("command"),
+            line(b.name.span()),
+            "`command` is for transport = \"stdio\"; an http backend lists `instances`",
+        )),
+        Transport::Stdio if b.command.as_deref().is_none_or(str::is_empty) => {
+            issues.push(Issue::new(&at("command"), line(b.name.span()), "a stdio backend needs a `command`"));
+        }
+        Transport::Stdio if !b.instances.is_empty() => issues.push(Issue::new(
+            &at("instances"),
+            line(b.name.span()),
+            "a stdio backend runs `command`; `instances` is for transport = \"http\"",
+        )),
+        Transport::Stdio if b.processes == 0 || b.max_processes == 0 => issues.push(Issue::new(
+            &at("processes"),
+            line(b.name.span()),
+            "`processes` and `max_processes` must be at least 1",
+        )),
+        _ => {}
+    }
+    issues
 }
 
 const REDACTED: &str = "<redacted>";

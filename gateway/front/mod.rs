@@ -110,6 +110,16 @@ struct Outbound {
     stateless: bool,
 }
 
+/// What the era rules made of a POST.
+struct Opened {
+    /// The session, when the request carries a token that opened.
+    ticket: Option<Ticket>,
+    /// Whether it opens a session.
+    initialize: bool,
+    /// Whether the client speaks the stateless era.
+    stateless: bool,
+}
+
 /// Per-request facts, filled in as they are learned, for the log line,
 /// metrics and error bodies.
 #[derive(Default)]
@@ -187,49 +197,8 @@ impl Front {
         })?;
         let version_header = header_str(&parts.headers, &PROTOCOL_VERSION);
 
-        let mut stateless_client = false;
-        let (ticket, initialize) = match &message {
-            Message::Single(env) => {
-                info.method = env.method.clone();
-                info.name = env.name.clone();
-                info.id = env.id.clone();
-                let meta_stateless = env.meta_version.as_deref().is_some_and(era::is_stateless);
-                let header_stateless = version_header.is_some_and(era::is_stateless);
-                if meta_stateless || header_stateless {
-                    stateless::validate(&parts.headers, env, version_header).map_err(|r| match r {
-                        stateless::Refusal::Malformed(m) => GatewayError::InvalidParams(m),
-                        stateless::Refusal::Mismatch(m) => GatewayError::HeaderMismatch(m),
-                    })?;
-                    stateless_client = true;
-                    (None, false)
-                } else if env.method() == "initialize" && env.kind == Kind::Request {
-                    // A new session: any token the client still sends is stale.
-                    (None, true)
-                } else {
-                    (self.open_session(route, &parts.headers, client)?, false)
-                }
-            }
-            Message::Batch(envs) => {
-                info.method = Some("batch".into());
-                let ticket = self.open_session(route, &parts.headers, client)?;
-                let negotiated = ticket
-                    .as_ref()
-                    .map(|t| t.protocol_version.as_str())
-                    .filter(|v| !v.is_empty())
-                    .or(version_header)
-                    .unwrap_or(UNSTATED_VERSION);
-                if negotiated != BATCH_VERSION || envs.iter().any(|e| e.meta_version.is_some()) {
-                    return Err(GatewayError::InvalidRequest(format!(
-                        "JSON-RPC batches are allowed only in protocol version {BATCH_VERSION}; this session uses {negotiated}"
-                    )));
-                }
-                if envs.iter().any(|e| e.method() == "initialize") {
-                    return Err(GatewayError::InvalidRequest("initialize must not be part of a batch".into()));
-                }
-                (ticket, false)
-            }
-        };
-
+        let Opened { ticket, initialize, stateless: stateless_client } =
+            self.open(route, &message, &parts.headers, version_header, client, info)?;
         let side = route.side(ticket.as_ref().map(|t| t.backend.as_str()), &parts.headers)?;
         info.side = Some(side.clone());
         // Boxed (see `admit`), and only when the side has limits.
@@ -264,6 +233,62 @@ impl Front {
         let upstream = Outbound { parts, bytes, message, ticket, pinned, initialize, stateless: stateless_client };
         let resp = self.forward(route, &side, upstream, client, info).await?;
         Ok(crate::cache::bypassed(cache, resp))
+    }
+
+    /// Applies the era rules to a parsed POST: a stateless request's
+    /// mirrored headers are checked, a session-era request's token is opened
+    /// (`initialize` starts afresh), and a batch is let through only in
+    /// 2025-03-26.
+    fn open(
+        &self,
+        route: &Route,
+        message: &Message,
+        headers: &HeaderMap,
+        version_header: Option<&str>,
+        client: &Client,
+        info: &mut Info,
+    ) -> Result<Opened, GatewayError> {
+        let opened = match message {
+            Message::Single(env) => {
+                info.method = env.method.clone();
+                info.name = env.name.clone();
+                info.id = env.id.clone();
+                let meta_stateless = env.meta_version.as_deref().is_some_and(era::is_stateless);
+                let header_stateless = version_header.is_some_and(era::is_stateless);
+                if meta_stateless || header_stateless {
+                    stateless::validate(headers, env, version_header).map_err(|r| match r {
+                        stateless::Refusal::Malformed(m) => GatewayError::InvalidParams(m),
+                        stateless::Refusal::Mismatch(m) => GatewayError::HeaderMismatch(m),
+                    })?;
+                    Opened { ticket: None, initialize: false, stateless: true }
+                } else if env.method() == "initialize" && env.kind == Kind::Request {
+                    // A new session: any token the client still sends is stale.
+                    Opened { ticket: None, initialize: true, stateless: false }
+                } else {
+                    Opened { ticket: self.open_session(route, headers, client)?, initialize: false, stateless: false }
+                }
+            }
+            Message::Batch(envs) => {
+                info.method = Some("batch".into());
+                let ticket = self.open_session(route, headers, client)?;
+                let negotiated = ticket
+                    .as_ref()
+                    .map(|t| t.protocol_version.as_str())
+                    .filter(|v| !v.is_empty())
+                    .or(version_header)
+                    .unwrap_or(UNSTATED_VERSION);
+                if negotiated != BATCH_VERSION || envs.iter().any(|e| e.meta_version.is_some()) {
+                    return Err(GatewayError::InvalidRequest(format!(
+                        "JSON-RPC batches are allowed only in protocol version {BATCH_VERSION}; this session uses {negotiated}"
+                    )));
+                }
+                if envs.iter().any(|e| e.method() == "initialize") {
+                    return Err(GatewayError::InvalidRequest("initialize must not be part of a batch".into()));
+                }
+                Opened { ticket, initialize: false, stateless: false }
+            }
+        };
+        Ok(opened)
     }
 
     /// Sends a POST on to the chosen side's backend and returns its answer.

@@ -46,18 +46,7 @@ pub async fn serve(
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_headers(limits.max_headers);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(64 * 1024)
-        .keep_alive_interval(Some(Duration::from_secs(30)));
-    let builder = Arc::new(builder);
+    let builder = Arc::new(http_builder(&limits));
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     // Connection tasks live in a set, so that the ones still running when the
@@ -95,25 +84,7 @@ pub async fn serve(
         let handshake_deadline = limits.header_read_timeout;
         connections.spawn(async move {
             let _permit = permit;
-            let client = Arc::new(Connection::new(peer));
-            let service = service_fn(move |req| {
-                let (app, client) = (app.clone(), client.clone());
-                async move { Ok::<_, Infallible>(app.handle(req, client).await) }
-            });
-            let result = match tls {
-                None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned()).await,
-                Some(acceptor) => {
-                    let stream = match tokio::time::timeout(handshake_deadline, acceptor.accept(stream)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-                    };
-                    watcher.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned()).await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
+            connection(stream, peer, app, builder, watcher, tls, handshake_deadline).await;
         });
     }
 
@@ -127,4 +98,52 @@ pub async fn serve(
         }
     }
     connections.shutdown().await;
+}
+
+/// The HTTP/1.1 and h2 settings every connection is served with.
+fn http_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.max_headers);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(64 * 1024)
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    builder
+}
+
+/// Serves one accepted connection (after its TLS handshake, when there is
+/// one) until it closes or the graceful shutdown ends it.
+async fn connection(
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    app: Arc<App>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    watcher: hyper_util::server::graceful::Watcher,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    handshake_deadline: Duration,
+) {
+    let client = Arc::new(Connection::new(peer));
+    let service = service_fn(move |req| {
+        let (app, client) = (app.clone(), client.clone());
+        async move { Ok::<_, Infallible>(app.handle(req, client).await) }
+    });
+    let result = match tls {
+        None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned()).await,
+        Some(acceptor) => {
+            let stream = match tokio::time::timeout(handshake_deadline, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+            };
+            watcher.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned()).await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
 }

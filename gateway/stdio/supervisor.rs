@@ -101,79 +101,7 @@ pub async fn supervise(
                 slot.last_error.store(Some(Arc::new(why)));
                 slot.settled.notify_waiters();
             }
-            Ok(spawned) => {
-                let pid = spawned.child.id();
-                tracing::info!(
-                    backend = &*name,
-                    pid,
-                    command = cfg.command.as_deref().unwrap_or_default(),
-                    "started stdio process"
-                );
-                let ctx = ReaderContext {
-                    backend: name.clone(),
-                    max_line_bytes: usize::try_from(cfg.max_line_bytes.0).unwrap_or(usize::MAX),
-                    changes: changes.clone(),
-                    slot: slot_index,
-                    timeout: cfg.timeout.0,
-                };
-                let process = Process::start(pid, spawned.stdin, spawned.stdout, spawned.stderr, ctx);
-                let mut child = spawned.child;
-                let mode = if slot.discover.load(Ordering::Relaxed) {
-                    handshake::Mode::Discover
-                } else {
-                    handshake::Mode::Initialize
-                };
-                match handshake::run(&process, HANDSHAKE_TIMEOUT, mode).await {
-                    Ok(upstream) => {
-                        slot.upstream.store(Some(Arc::new(upstream)));
-                        let restarts = slot.restarts.load(Ordering::Relaxed);
-                        let record = &slot.instance.record;
-                        record.set_process(pid.unwrap_or(0), restarts);
-                        // A new process is judged afresh (see `probe`).
-                        if restarts > 0 {
-                            record.set_health(Health::Unknown, &format!("restarted as pid {}", pid.unwrap_or(0)));
-                        }
-                        slot.current.store(Some(process.clone()));
-                        slot.last_error.store(None);
-                    }
-                    Err(why) => {
-                        // A refused initialize is retried at once, on a fresh
-                        // process, with server/discover.
-                        refused = matches!(why, handshake::Failed::Refused(_)) && mode == handshake::Mode::Initialize;
-                        if refused {
-                            slot.discover.store(true, Ordering::Relaxed);
-                        }
-                        tracing::error!(backend = &*name, pid, "handshake failed: {why}");
-                        slot.last_error.store(Some(Arc::new(format!("handshake failed: {why}"))));
-                    }
-                }
-                slot.settled.notify_waiters();
-                let ended = process.ended.notified();
-                let recycle = process.recycle.notified();
-                let reason = if slot.current.load().is_none() {
-                    "handshake failed"
-                } else {
-                    tokio::select! {
-                        status = child.wait() => {
-                            let why = format!("process exited: {}", status.map_or_else(|e| e.to_string(), |s| s.to_string()));
-                            slot.last_error.store(Some(Arc::new(why)));
-                            "exited"
-                        }
-                        _ = ended => "closed stdout",
-                        _ = recycle => "stopped answering",
-                        _ = stop.changed() => "gateway stopping",
-                    }
-                };
-                slot.current.store(None);
-                slot.instance.record.set_process(0, slot.restarts.load(Ordering::Relaxed));
-                tracing::warn!(backend = &*name, pid, reason, "stdio process ended");
-                // The process may still be shared (a parked call, a
-                // waiter), so its stdin is closed explicitly, not by drop.
-                process.close_input();
-                child::stop(child, None).await;
-                // Wake any waiter still holding this process.
-                process.ended.notify_waiters();
-            }
+            Ok(spawned) => refused = run(spawned, slot_index, &slot, &cfg, &name, &changes, &mut stop).await,
         }
         if *stop.borrow() {
             return;
@@ -196,6 +124,90 @@ pub async fn supervise(
             _ = stop.changed() => return,
         }
     }
+}
+
+/// Runs one spawned process: its handshake, then until it exits, stops
+/// answering or the gateway stops; then stops it. Returns whether its
+/// `initialize` was refused, so that the next process is discovered instead.
+async fn run(
+    spawned: child::Spawned,
+    slot_index: usize,
+    slot: &Slot,
+    cfg: &config::Backend,
+    name: &Arc<str>,
+    changes: &broadcast::Sender<bytes::Bytes>,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let mut refused = false;
+    let pid = spawned.child.id();
+    tracing::info!(
+        backend = &**name,
+        pid,
+        command = cfg.command.as_deref().unwrap_or_default(),
+        "started stdio process"
+    );
+    let ctx = ReaderContext {
+        backend: name.clone(),
+        max_line_bytes: usize::try_from(cfg.max_line_bytes.0).unwrap_or(usize::MAX),
+        changes: changes.clone(),
+        slot: slot_index,
+        timeout: cfg.timeout.0,
+    };
+    let process = Process::start(pid, spawned.stdin, spawned.stdout, spawned.stderr, ctx);
+    let mut child = spawned.child;
+    let mode =
+        if slot.discover.load(Ordering::Relaxed) { handshake::Mode::Discover } else { handshake::Mode::Initialize };
+    match handshake::run(&process, HANDSHAKE_TIMEOUT, mode).await {
+        Ok(upstream) => {
+            slot.upstream.store(Some(Arc::new(upstream)));
+            let restarts = slot.restarts.load(Ordering::Relaxed);
+            let record = &slot.instance.record;
+            record.set_process(pid.unwrap_or(0), restarts);
+            // A new process is judged afresh (see `probe`).
+            if restarts > 0 {
+                record.set_health(Health::Unknown, &format!("restarted as pid {}", pid.unwrap_or(0)));
+            }
+            slot.current.store(Some(process.clone()));
+            slot.last_error.store(None);
+        }
+        Err(why) => {
+            // A refused initialize is retried at once, on a fresh
+            // process, with server/discover.
+            refused = matches!(why, handshake::Failed::Refused(_)) && mode == handshake::Mode::Initialize;
+            if refused {
+                slot.discover.store(true, Ordering::Relaxed);
+            }
+            tracing::error!(backend = &**name, pid, "handshake failed: {why}");
+            slot.last_error.store(Some(Arc::new(format!("handshake failed: {why}"))));
+        }
+    }
+    slot.settled.notify_waiters();
+    let ended = process.ended.notified();
+    let recycle = process.recycle.notified();
+    let reason = if slot.current.load().is_none() {
+        "handshake failed"
+    } else {
+        tokio::select! {
+            status = child.wait() => {
+                let why = format!("process exited: {}", status.map_or_else(|e| e.to_string(), |s| s.to_string()));
+                slot.last_error.store(Some(Arc::new(why)));
+                "exited"
+            }
+            _ = ended => "closed stdout",
+            _ = recycle => "stopped answering",
+            _ = stop.changed() => "gateway stopping",
+        }
+    };
+    slot.current.store(None);
+    slot.instance.record.set_process(0, slot.restarts.load(Ordering::Relaxed));
+    tracing::warn!(backend = &**name, pid, reason, "stdio process ended");
+    // The process may still be shared (a parked call, a
+    // waiter), so its stdin is closed explicitly, not by drop.
+    process.close_input();
+    child::stop(child, None).await;
+    // Wake any waiter still holding this process.
+    process.ended.notify_waiters();
+    refused
 }
 
 #[cfg(test)]
