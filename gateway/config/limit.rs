@@ -16,6 +16,7 @@
 //! URL share one connection. Besides `redis://host:port`, `redis+unix:///path`
 //! and `unix:///path` reach a Redis on a unix socket.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::num::NonZeroU32;
 
@@ -23,7 +24,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use toml::Spanned;
 
 use super::error::Issue;
-use super::types::Config;
 use super::units::Duration;
 
 /// One `[[rate_limits]]` entry.
@@ -203,21 +203,27 @@ impl Serialize for Store {
     }
 }
 
-/// Checks across entries: the routes and backends a `match` names exist,
-/// and rule names are unique. `line` turns a span into a line number.
-pub(super) fn check(config: &Config, line: &dyn Fn(std::ops::Range<usize>) -> Option<usize>) -> Vec<Issue> {
+/// Checks across entries: the routes (by path) and backends (by name) a
+/// `match` names exist, and rule names are unique. `line` turns a span into
+/// a line number.
+pub(super) fn check(
+    rules: &[RateLimit],
+    routes: &HashSet<&str>,
+    backends: &HashSet<&str>,
+    line: &dyn Fn(std::ops::Range<usize>) -> Option<usize>,
+) -> Vec<Issue> {
     let mut issues = Vec::new();
-    let mut names = std::collections::HashSet::new();
-    for (i, rule) in config.rate_limits.iter().enumerate() {
+    let mut names = HashSet::new();
+    for (i, rule) in rules.iter().enumerate() {
         let at = |key: &str| format!("rate_limits.{i}.{key}");
         if let Some(route) = &rule.matches.route
-            && !config.routes.iter().any(|r| r.path.get_ref().as_str() == route.get_ref())
+            && !routes.contains(route.get_ref().as_str())
         {
             let message = format!("no route has the path `{}`", route.get_ref());
             issues.push(Issue::new(&at("match.route"), line(route.span()), message));
         }
         if let Some(backend) = &rule.matches.backend
-            && !config.backends.iter().any(|b| b.name.get_ref() == backend.get_ref())
+            && !backends.contains(backend.get_ref().as_str())
         {
             let message = format!("no backend is named `{}`", backend.get_ref());
             issues.push(Issue::new(&at("match.backend"), line(backend.span()), message));

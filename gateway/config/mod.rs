@@ -36,6 +36,7 @@ mod resilience;
 mod routing;
 mod types;
 pub mod units;
+mod values;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -46,6 +47,7 @@ pub use error::{ConfigError, Issue};
 pub use resilience::{HealthCheck, Outlier, Probe, Retry};
 pub use routing::{MAX_WEIGHT, Route, SplitSide, name_from_path};
 pub use types::*;
+pub use values::{HeaderKey, InstanceUrl, RoutePath};
 
 /// The config used when no file is given and `./switchyard.toml` is absent.
 /// `${SWITCHYARD_DEMO_URL}` is filled in with the address of the built-in mock.
@@ -111,7 +113,8 @@ impl Config {
             issues.extend(backend_issues(i, b, text));
         }
         issues.extend(self.route_issues(&names, text));
-        issues.extend(limit::check(self, &line));
+        let paths: HashSet<&str> = self.routes.iter().map(|r| r.path.get_ref().as_str()).collect();
+        issues.extend(limit::check(&self.rate_limits, &paths, &names, &line));
         issues
     }
 

@@ -16,7 +16,7 @@
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::types::{HeaderKey, RoutePath};
+use super::values::{HeaderKey, RoutePath};
 
 /// One `[[routes]]` entry.
 #[derive(Clone, Debug, Deserialize, Serialize)]
