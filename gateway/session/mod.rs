@@ -19,4 +19,4 @@ mod token;
 
 pub use caps::ClientCaps;
 pub use last::LastTicket;
-pub use token::{DEFAULT_TTL, OpenError, SessionKey, Ticket, unix_now};
+pub use token::{DEFAULT_TTL, MemberSession, OpenError, SessionKey, Ticket, unix_now};

@@ -23,8 +23,8 @@ use super::ClientCaps;
 
 /// Format version; bump when the plaintext layout changes. A token older
 /// than [`PREVIOUS`] does not open (404), and its client re-initializes.
-/// 3 added the client's capabilities.
-const VERSION: u8 = 3;
+/// 3 added the client's capabilities; 4 the members of an aggregated route.
+const VERSION: u8 = 4;
 /// The oldest format still opened: tokens minted before an upgrade, or by a
 /// replica not yet upgraded, keep their sessions through a rolling deploy.
 const PREVIOUS: u8 = 2;
@@ -51,6 +51,22 @@ pub struct Ticket {
     pub client_caps: ClientCaps,
     /// Seconds since the Unix epoch when the token was issued.
     pub issued_at: u64,
+    /// On an aggregated route, the upstream session with each member that
+    /// answered `initialize`, in member order; empty on other routes.
+    pub members: Vec<MemberSession>,
+}
+
+/// A session's upstream session with one member of an aggregated route.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemberSession {
+    /// The member's key (its prefix, or its backend's name when unprefixed).
+    pub member: String,
+    /// The backend of the member's split the session lives on.
+    pub backend: String,
+    /// The instance URL, as in [`Ticket::instance`].
+    pub instance: String,
+    /// The member's own `Mcp-Session-Id` (empty when it issued none).
+    pub upstream_session: String,
 }
 
 /// Why a token did not open. All of these get 404, so that the client
@@ -192,12 +208,24 @@ fn encode(t: &Ticket, out: &mut Vec<u8>) {
     out.extend_from_slice(&t.issued_at.to_be_bytes());
     out.push(t.client_caps.bits());
     for field in [&t.backend, &t.instance, &t.upstream_session, &t.protocol_version] {
-        // Fields longer than u16 cannot come from a sane upstream; truncating
-        // would corrupt them, so they are capped at the header limit instead.
-        let bytes = &field.as_bytes()[..field.len().min(u16::MAX as usize)];
-        out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
-        out.extend_from_slice(bytes);
+        put(out, field);
     }
+    // A route has far fewer than 256 members; the config caps them.
+    let members = &t.members[..t.members.len().min(u8::MAX as usize)];
+    out.push(members.len() as u8);
+    for m in members {
+        for field in [&m.member, &m.backend, &m.instance, &m.upstream_session] {
+            put(out, field);
+        }
+    }
+}
+
+fn put(out: &mut Vec<u8>, field: &str) {
+    // Fields longer than u16 cannot come from a sane upstream; truncating
+    // would corrupt them, so they are capped at the header limit instead.
+    let bytes = &field.as_bytes()[..field.len().min(u16::MAX as usize)];
+    out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+    out.extend_from_slice(bytes);
 }
 
 fn decode(mut b: &[u8], version: u8) -> Option<Ticket> {
@@ -209,18 +237,39 @@ fn decode(mut b: &[u8], version: u8) -> Option<Ticket> {
     if version != PREVIOUS {
         b = &b[1..];
     }
-    let mut next = || -> Option<String> {
-        let len = u16::from_be_bytes(b.get(..2)?.try_into().ok()?) as usize;
-        let s = std::str::from_utf8(b.get(2..2 + len)?).ok()?.to_string();
-        b = &b[2 + len..];
-        Some(s)
-    };
-    let backend = next()?;
-    let instance = next()?;
-    let upstream_session = next()?;
-    let protocol_version = next()?;
+    let backend = take(&mut b)?;
+    let instance = take(&mut b)?;
+    let upstream_session = take(&mut b)?;
+    let protocol_version = take(&mut b)?;
+    let mut members = Vec::new();
+    // Versions before 4 end here: they had no members.
+    if version >= 4 {
+        let count = *b.first()?;
+        b = &b[1..];
+        for _ in 0..count {
+            let (member, backend) = (take(&mut b)?, take(&mut b)?);
+            let (instance, upstream_session) = (take(&mut b)?, take(&mut b)?);
+            members.push(MemberSession { member, backend, instance, upstream_session });
+        }
+    }
     // Anything left over means the layout is not this version's.
-    b.is_empty().then_some(Ticket { backend, instance, upstream_session, protocol_version, client_caps, issued_at })
+    b.is_empty().then_some(Ticket {
+        backend,
+        instance,
+        upstream_session,
+        protocol_version,
+        client_caps,
+        issued_at,
+        members,
+    })
+}
+
+/// The next length-prefixed field of `b`.
+fn take(b: &mut &[u8]) -> Option<String> {
+    let len = u16::from_be_bytes(b.get(..2)?.try_into().ok()?) as usize;
+    let s = std::str::from_utf8(b.get(2..2 + len)?).ok()?.to_string();
+    *b = &b[2 + len..];
+    Some(s)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ fn ticket() -> Ticket {
         protocol_version: "2025-06-18".into(),
         client_caps: ClientCaps::SAMPLING | ClientCaps::ROOTS,
         issued_at: 1_700_000_000,
+        members: Vec::new(),
     }
 }
 
@@ -147,4 +148,28 @@ fn a_token_opens_until_it_is_ttl_old_and_never_after() {
     assert_eq!(key.open("/mcp", &token), Err(OpenError::Expired));
     // Age is checked after the seal: a forged token is rejected, not expired.
     assert_eq!(key.open_at("/other", &token, issued + 3600), Err(OpenError::Rejected));
+}
+
+#[test]
+fn members_round_trip_and_version_3_opens_with_none() {
+    let key = SessionKey::from_secret("k");
+    let member = |m: &str, up: &str| MemberSession {
+        member: m.into(),
+        backend: format!("{m}-backend"),
+        instance: format!("http://{m}:3001/mcp"),
+        upstream_session: up.into(),
+    };
+    let t = Ticket { members: vec![member("wiki", "up-1"), member("files", "")], ..ticket() };
+    assert_eq!(key.unseal("/mcp", &key.seal("/mcp", &t)).unwrap(), t);
+    // Cut inside a member, or a count that promises more than follows.
+    let mut plain = Vec::new();
+    encode(&t, &mut plain);
+    assert_eq!(key.unseal("/mcp", &sealed(&key, VERSION, &plain[..plain.len() - 1])), Err(OpenError::Rejected));
+    // A version-3 token (no member section) from a replica not yet upgraded.
+    let mut v3 = Vec::new();
+    encode(&ticket(), &mut v3);
+    v3.pop(); // the member count this version added
+    assert_eq!(key.unseal("/mcp", &sealed(&key, 3, &v3)).unwrap(), ticket());
+    // The same bytes as a version-4 token lack the count.
+    assert_eq!(key.unseal("/mcp", &sealed(&key, VERSION, &v3)), Err(OpenError::Rejected));
 }
