@@ -27,6 +27,7 @@
 //! backend = "search"
 //! ```
 
+mod aggregate;
 mod balance;
 mod cache;
 mod error;
@@ -41,6 +42,7 @@ mod values;
 use std::collections::HashSet;
 use std::path::Path;
 
+pub use aggregate::{Aggregation, Collisions, FailureMode, Filter, Member, glob_matches};
 pub use balance::Balance;
 pub use cache::{Cache, CacheMethod};
 pub use error::{ConfigError, Issue};
@@ -283,3 +285,7 @@ fn toml_issue(path: &str, text: &str, e: &toml::de::Error) -> Issue {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[path = "aggregate_tests.rs"]
+mod aggregate_tests;

@@ -16,6 +16,8 @@
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use super::aggregate::{Aggregation, Collisions, FailureMode, Member};
+use super::units::Duration;
 use super::values::{HeaderKey, RoutePath};
 
 /// One `[[routes]]` entry.
@@ -40,6 +42,43 @@ pub struct Route {
     /// Whether `x-switchyard-backend` may name the side directly.
     #[serde(default)]
     pub allow_override: bool,
+    /// The servers an aggregated route puts behind one URL, in place of
+    /// `backend` or `split` (see `config::aggregate`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<Member>,
+    /// Between a member's prefix and a name.
+    #[serde(default = "default_separator")]
+    pub separator: String,
+    /// What a failed member does to a fanned-out request.
+    #[serde(default)]
+    pub failure_mode: FailureMode,
+    /// Each member's deadline in a fan-out, its whole answer included.
+    #[serde(default = "default_member_timeout")]
+    pub member_timeout: Duration,
+    /// What happens when two members expose the same name.
+    #[serde(default)]
+    pub collisions: Collisions,
+    /// Withhold a tool whose definition changed until an operator approves it.
+    #[serde(default)]
+    pub pin_tools: bool,
+    /// The file tool pins persist in.
+    #[serde(default)]
+    pub pins: Option<std::path::PathBuf>,
+    /// Most items on one page of a merged list.
+    #[serde(default = "default_page_size")]
+    pub page_size: usize,
+}
+
+fn default_separator() -> String {
+    Aggregation::default().separator
+}
+
+fn default_member_timeout() -> Duration {
+    Aggregation::default().member_timeout
+}
+
+fn default_page_size() -> usize {
+    Aggregation::default().page_size
 }
 
 /// The largest weight a side may have, in the file or through the admin
@@ -71,10 +110,36 @@ impl Route {
     }
 
     /// The sides as `(backend, weight)`, whichever way the file wrote them.
+    /// An aggregated route's are its members' backends, once each, weight 1:
+    /// what its metrics and the admin API list.
     pub fn sides(&self) -> Vec<(&str, u32)> {
+        if !self.members.is_empty() {
+            let mut sides: Vec<(&str, u32)> = Vec::new();
+            for (backend, _) in self.members.iter().flat_map(Member::sides) {
+                if !sides.iter().any(|(b, _)| *b == backend) {
+                    sides.push((backend, 1));
+                }
+            }
+            return sides;
+        }
         match &self.backend {
             Some(b) => vec![(b.get_ref().as_str(), 1)],
             None => self.split.iter().map(|s| (s.backend.get_ref().as_str(), s.weight)).collect(),
+        }
+    }
+}
+
+impl Route {
+    /// The aggregation settings, whether or not the route has members.
+    pub fn aggregation(&self) -> Aggregation {
+        Aggregation {
+            separator: self.separator.clone(),
+            failure_mode: self.failure_mode,
+            member_timeout: self.member_timeout,
+            collisions: self.collisions,
+            pin_tools: self.pin_tools,
+            pins: self.pins.clone(),
+            page_size: self.page_size,
         }
     }
 }
@@ -94,11 +159,22 @@ pub fn valid_name(name: &str) -> bool {
 pub fn check(route: &Route, backends: &std::collections::HashSet<&str>) -> Vec<(String, usize, String)> {
     let mut out = Vec::new();
     let path_at = route.path.span().start;
+    if let Some(n) = &route.name
+        && !valid_name(n.get_ref())
+    {
+        out.push(("name".into(), n.span().start, "a route name uses only letters, digits, `-`, `_` and `.`".into()));
+    }
+    if !route.members.is_empty() {
+        out.extend(super::aggregate::check(route, backends));
+        return out;
+    }
     match (&route.backend, route.split.is_empty()) {
         (Some(_), false) => {
             out.push(("split".into(), path_at, "give either `backend` or `split`, not both".into()));
         }
-        (None, true) => out.push(("backend".into(), path_at, "a route needs `backend` or `split`".into())),
+        (None, true) => {
+            out.push(("backend".into(), path_at, "a route needs `backend`, `split` or `members`".into()));
+        }
         _ => {}
     }
     if let Some(b) = &route.backend
@@ -132,11 +208,6 @@ pub fn check(route: &Route, backends: &std::collections::HashSet<&str>) -> Vec<(
         && route.split.iter().all(|s| s.weight == 0)
     {
         out.push(("split".into(), first.backend.span().start, "at least one side needs a weight above 0".into()));
-    }
-    if let Some(n) = &route.name
-        && !valid_name(n.get_ref())
-    {
-        out.push(("name".into(), n.span().start, "a route name uses only letters, digits, `-`, `_` and `.`".into()));
     }
     out
 }

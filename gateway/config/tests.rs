@@ -268,7 +268,7 @@ fn split_mistakes_name_their_key_and_line() {
     let route = |body: &str| format!("{TWO}\n[[routes]]\npath = \"/mcp\"\n{body}\n");
     let cases: [(&str, &str, usize, &str); 8] = [
         ("backend = \"a\"\nsplit = [{ backend = \"b\", weight = 1 }]", "routes.0.split", 11, "not both"),
-        ("name = \"x\"", "routes.0.backend", 11, "needs `backend` or `split`"),
+        ("name = \"x\"", "routes.0.backend", 11, "needs `backend`, `split` or `members`"),
         ("split = [{ backend = \"c\", weight = 1 }]", "routes.0.split.0.backend", 12, "no backend is named `c`"),
         (
             "split = [{ backend = \"a\", weight = 1 }, { backend = \"a\", weight = 2 }]",
