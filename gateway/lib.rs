@@ -25,6 +25,7 @@ pub mod backend;
 pub mod balance;
 pub mod bench;
 pub mod cache;
+pub mod catalog;
 pub mod client;
 pub mod config;
 pub mod deadline;

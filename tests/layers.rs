@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(u32, &[&str])] = &[
     // 1. Vocabulary: the MCP words, config, session tokens. Nothing of ours.
     (1, &["mcp", "config", "session"]),
-    // 2. Errors, and who is asking.
-    (2, &["error", "client"]),
+    // 2. Errors, who is asking, and the merged catalog of an aggregated
+    //    route (pure: lists in, one list out).
+    (2, &["error", "client", "catalog"]),
     // 3. Telemetry, which labels errors by kind and origin.
     (3, &["telemetry"]),
     // 4. The live table of instances: records, never a backend or a process.

@@ -30,6 +30,7 @@
 //! `Origin` header (every cross-site `fetch`) are refused, and so is a
 //! non-loopback `Host` (DNS rebinding).
 
+mod pins;
 mod routes;
 mod server;
 

@@ -4,6 +4,8 @@
 //! |---|---|
 //! | `GET /admin/routes` | every route: name, path, split, retired sides, sticky header, override |
 //! | `PUT /admin/routes/{route}/split` | body `[{"backend": "blue", "weight": 50}, …]`; sides left out stay at 0 |
+//! | `GET /admin/routes/{route}/tools` | an aggregated route's pinned tools: fingerprints, pending changes, withheld |
+//! | `POST /admin/routes/{route}/tools/{name}/approve` | approves a changed tool (by its exposed name) |
 //! | `POST /admin/reload` | reads the config file again; 422 with the errors if it is invalid |
 
 use std::sync::Arc;
@@ -44,6 +46,12 @@ where
             }
         }
         (_, ["admin", "routes", _, "split"]) => Err(GatewayError::MethodNotAllowed("PUT")),
+        (Method::GET, ["admin", "routes", route, "tools"]) => super::pins::tools(live, route, who),
+        (_, ["admin", "routes", _, "tools"]) => Err(GatewayError::MethodNotAllowed("GET")),
+        (Method::POST, ["admin", "routes", route, "tools", name, "approve"]) => {
+            super::pins::approve(live, route, name, who)
+        }
+        (_, ["admin", "routes", _, "tools", _, "approve"]) => Err(GatewayError::MethodNotAllowed("POST")),
         (Method::POST, ["admin", "reload"]) => match live.reload(who).await {
             Ok(report) => {
                 let mut body = serde_json::to_value(report).unwrap_or_default();
@@ -79,14 +87,21 @@ fn routes(live: &Live) -> Vec<serde_json::Value> {
                     Some(json!({ "backend": &*s.backend, "drops_in_s": (!stays).then_some(left.as_secs()) }))
                 })
                 .collect();
-            json!({
+            let mut route = json!({
                 "name": &*r.name,
                 "path": &*r.path,
                 "split": split.weights(),
                 "retired": retired,
                 "sticky_header": r.sticky_header().map(|h| h.as_str()),
                 "allow_override": r.allows_override(),
-            })
+            });
+            if let Some(agg) = r.aggregate() {
+                route["members"] = super::pins::members(agg);
+                route["collisions"] = json!(agg.state.collisions());
+                route["failure_mode"] = json!(agg.settings.failure_mode);
+                route["pin_tools"] = json!(agg.settings.pin_tools);
+            }
+            route
         })
         .collect();
     routes.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));

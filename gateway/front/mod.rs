@@ -41,6 +41,8 @@
 //!   batch to a server of a later version would get an answer the client
 //!   cannot match to its requests.
 
+mod aggregate;
+mod answer;
 pub(crate) mod checks;
 pub mod headers;
 mod initialize;
@@ -97,7 +99,7 @@ pub struct Front {
 }
 
 /// A parsed POST on its way to the backend.
-struct Outbound {
+pub(crate) struct Outbound {
     parts: http::request::Parts,
     bytes: Bytes,
     message: Message,
@@ -111,7 +113,7 @@ struct Outbound {
 }
 
 /// What the era rules made of a POST.
-struct Opened {
+pub(crate) struct Opened {
     /// The session, when the request carries a token that opened.
     ticket: Option<Ticket>,
     /// Whether it opens a session.
@@ -199,11 +201,32 @@ impl Front {
 
         let Opened { ticket, initialize, stateless: stateless_client } =
             self.open(route, &message, &parts.headers, version_header, client, info)?;
+        if let Some(agg) = route.aggregate() {
+            let opened = Opened { ticket, initialize, stateless: stateless_client };
+            return self.post_aggregate(route, agg, parts, bytes, message, opened, client, info).await;
+        }
         let side = route.side(ticket.as_ref().map(|t| t.backend.as_str()), &parts.headers)?;
         info.side = Some(side.clone());
+        let upstream =
+            Outbound { parts, bytes, message, ticket, pinned: None, initialize, stateless: stateless_client };
+        self.dispatch(route, &side, upstream, client, info).await
+    }
+
+    /// Sends a parsed POST to one side: its rate limits and admission, its
+    /// session's instance, its cache, then its backend.
+    pub(crate) async fn dispatch(
+        &self,
+        route: &Route,
+        side: &Arc<Side>,
+        upstream: Outbound,
+        client: &Client,
+        info: &mut Info,
+    ) -> Result<Response<ProxyBody>, GatewayError> {
+        let Outbound { parts, bytes, message, ticket, initialize, stateless: stateless_client, .. } = upstream;
+        let version_header = header_str(&parts.headers, &PROTOCOL_VERSION);
         // Boxed (see `admit`), and only when the side has limits.
         if !side.limit.is_empty() {
-            info.permit = admit(&side, &message, client, &parts.headers).await?;
+            info.permit = admit(side, &message, client, &parts.headers).await?;
         }
         // Before the cache: a session whose instance is down (or whose
         // per-session process is gone) gets 404 from a hit as from a
@@ -227,11 +250,11 @@ impl Front {
             if let Some(resp) = cache.hit(&call, accept.as_ref(), &client.request_id).await {
                 return Ok(resp);
             }
-            let forward = self.forward(route, &side, upstream, client, info);
+            let forward = self.forward(route, side, upstream, client, info);
             return cache.serve(call, accept.as_ref(), &client.request_id, forward).await;
         }
         let upstream = Outbound { parts, bytes, message, ticket, pinned, initialize, stateless: stateless_client };
-        let resp = self.forward(route, &side, upstream, client, info).await?;
+        let resp = self.forward(route, side, upstream, client, info).await?;
         Ok(crate::cache::bypassed(cache, resp))
     }
 
@@ -350,6 +373,9 @@ impl Front {
             checks::accept_get(req.headers())?;
         }
         let ticket = self.open_session(route, req.headers(), client)?;
+        if let Some(agg) = route.aggregate() {
+            return self.get_or_delete_aggregate(route, agg, req, ticket, client, info).await;
+        }
         let side = route.side(ticket.as_ref().map(|t| t.backend.as_str()), req.headers())?;
         info.side = Some(side.clone());
         let stack = match &*side.target {
@@ -428,7 +454,7 @@ impl Front {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn upstream_request(
+    pub(crate) fn upstream_request(
         &self,
         method: Method,
         headers: HeaderMap,
@@ -498,11 +524,11 @@ impl Front {
     }
 }
 
-fn is_sse(headers: &HeaderMap) -> bool {
+pub(crate) fn is_sse(headers: &HeaderMap) -> bool {
     header_str(headers, &header::CONTENT_TYPE).is_some_and(|v| v.starts_with("text/event-stream"))
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 

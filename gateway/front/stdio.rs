@@ -8,9 +8,10 @@
 use std::hash::{Hash, Hasher};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use serde::Deserialize;
 
+use super::answer::{accepted, json, sse};
 use super::{Front, Info, Route};
 use crate::client::Client;
 use crate::error::GatewayError;
@@ -207,7 +208,7 @@ fn not_ready(stdio: &StdioBackend) -> GatewayError {
 /// answers reach only its own requests: a hash of its session token, or 0
 /// (unknown) without one. Never 0 or `u64::MAX` (the gateway's own
 /// requests) for a token.
-fn owner_of(headers: &HeaderMap) -> u64 {
+pub(super) fn owner_of(headers: &HeaderMap) -> u64 {
     headers.get(SESSION_ID).map_or(0, |v| {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         v.as_bytes().hash(&mut h);
@@ -217,25 +218,4 @@ fn owner_of(headers: &HeaderMap) -> u64 {
 
 fn memchr_contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-fn accepted() -> Response<ProxyBody> {
-    let mut resp = Response::new(ProxyBody::full(Bytes::new()));
-    *resp.status_mut() = StatusCode::ACCEPTED;
-    resp
-}
-
-fn json(body: Bytes) -> Response<ProxyBody> {
-    let mut resp = Response::new(ProxyBody::full(body));
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
-}
-
-fn sse(body: ProxyBody) -> Response<ProxyBody> {
-    let mut resp = Response::new(body);
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    resp
 }

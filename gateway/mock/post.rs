@@ -101,6 +101,7 @@ async fn session_request(shared: &Arc<Shared>, headers: &HeaderMap, call: Call<'
     if call.method == "initialize" {
         // A fresh session every time, even if the client sent an old id:
         // that is how clients recover from a 404.
+        shared.opts.calls.record("initialize");
         let (version, result) = tools::initialize(call.params.protocol_version.as_deref(), shared.opts.conformance);
         let session = shared.sessions.open(version);
         shared.latency().await;

@@ -26,6 +26,7 @@
 //! restarts, or `session_ttl` has passed since it was retired (then no
 //! session on it can be left; see [`split`]), unless the file names it.
 
+pub mod aggregate;
 pub mod split;
 mod target;
 
@@ -34,6 +35,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use http::{HeaderMap, HeaderName};
 
+pub use aggregate::Aggregate;
 pub use split::{Side, Split};
 pub use target::Target;
 
@@ -54,8 +56,11 @@ pub struct Route {
     sticky_header: Option<HeaderName>,
     /// Whether [`OVERRIDE`] is honoured.
     allow_override: bool,
-    /// Metrics of requests that failed before a side was chosen.
+    /// Metrics of requests that failed before a side was chosen, and of
+    /// an aggregated route's fanned-out requests.
     pub unrouted: crate::telemetry::RouteMetrics,
+    /// The members, when the route aggregates several servers.
+    aggregate: Option<Aggregate>,
 }
 
 // === impl Route ===
@@ -70,7 +75,13 @@ impl Route {
             split: ArcSwap::from_pointee(split),
             sticky_header,
             allow_override,
+            aggregate: None,
         }
+    }
+
+    /// The members, when the route aggregates several servers.
+    pub fn aggregate(&self) -> Option<&Aggregate> {
+        self.aggregate.as_ref()
     }
 
     /// The split in force now.
@@ -129,31 +140,42 @@ impl Route {
 }
 
 /// Builds the route a config entry describes, over `targets`. `previous`
-/// is the split of the route this one replaces on reload, so that its
-/// sessions' sides stay on (see [`Split::build`]). `None`, with the reason
-/// logged, only for a config that skipped validation.
+/// is the route this one replaces on reload, so that its sessions' sides
+/// stay on (see [`Split::build`]) and an aggregated route keeps what it
+/// learned. `None`, with the reason logged, only for a config that skipped
+/// validation.
 pub fn build(
     cfg: &crate::config::Route,
     targets: &split::Targets,
     limits: &crate::limit::Limits,
-    previous: Option<&Split>,
+    previous: Option<&Route>,
 ) -> Option<Route> {
     let path = cfg.path.get_ref().as_str();
     let weights: Vec<split::Weight> =
         cfg.sides().into_iter().map(|(backend, weight)| split::Weight { backend: backend.into(), weight }).collect();
-    match Split::build(path, &weights, targets, limits, previous) {
-        Ok(split) => Some(Route::new(
-            path,
-            &cfg.name(),
-            split,
-            cfg.sticky_header.as_ref().map(|h| h.0.clone()),
-            cfg.allow_override,
-        )),
+    let before = previous.map(|p| p.split());
+    let split = match Split::build(path, &weights, targets, limits, before.as_deref()) {
+        Ok(split) => split,
         Err(e) => {
             tracing::error!(route = path, "route not served: {e}");
-            None
+            return None;
         }
-    }
+    };
+    let aggregate = if cfg.members.is_empty() {
+        None
+    } else {
+        match Aggregate::build(cfg, &split, previous.and_then(Route::aggregate)) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::error!(route = path, "route not served: {e}");
+                return None;
+            }
+        }
+    };
+    let mut route =
+        Route::new(path, &cfg.name(), split, cfg.sticky_header.as_ref().map(|h| h.0.clone()), cfg.allow_override);
+    route.aggregate = aggregate;
+    Some(route)
 }
 
 #[cfg(test)]

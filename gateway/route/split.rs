@@ -77,6 +77,9 @@ pub enum SplitError {
     /// No sides at all.
     #[error("a split needs at least one side")]
     Empty,
+    /// The route aggregates members; its split only lists them.
+    #[error("an aggregated route has no split to set: canary a member with a `split` of its own in the config")]
+    Aggregated,
 }
 
 // === impl Split ===
@@ -136,6 +139,20 @@ impl Split {
         }
         let total = sides.iter().map(|s| u64::from(s.weight)).sum();
         Ok(Split { sides, total })
+    }
+
+    /// A split of some of this one's sides with other weights, sharing
+    /// their targets, metrics and limits: a member of an aggregated route,
+    /// whose sides are among the route's. `None` when a backend is not one
+    /// of this split's or every weight is 0.
+    pub fn subset(&self, weights: &[(&str, u32)]) -> Option<Split> {
+        let mut sides = Vec::with_capacity(weights.len());
+        for (backend, weight) in weights {
+            let side = self.named(backend)?;
+            sides.push(Arc::new(Side { weight: *weight, retired_since: None, ..Side::clone_of(side) }));
+        }
+        let total: u64 = sides.iter().map(|s| u64::from(s.weight)).sum();
+        (total > 0).then_some(Split { sides, total })
     }
 
     /// The sides, in order.

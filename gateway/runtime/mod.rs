@@ -148,7 +148,7 @@ impl Runtime {
         for r in &config.routes {
             let path = r.path.get_ref().as_str();
             let before = previous.and_then(|p| p.front.route(path));
-            let Some(route) = route::build(r, &targets, &limits, before.map(|b| b.split()).as_deref()) else {
+            let Some(route) = route::build(r, &targets, &limits, before.map(|b| &**b)) else {
                 continue;
             };
             if let Some(api) = api_splits.get(path) {

@@ -199,6 +199,9 @@ impl Live {
         let mut api_splits = self.api_splits.lock().await;
         let runtime = self.runtime();
         let r = runtime.route_named(route).ok_or_else(|| SetSplitError::NoRoute(route.to_string()))?;
+        if r.aggregate().is_some() {
+            return Err(crate::route::split::SplitError::Aggregated.into());
+        }
         let old = r.split();
         let split = Split::build(&r.path, &weights, &runtime.targets, &runtime.limits, Some(&old))?;
         let change = SplitChange { route: route.to_string(), old: old.weights(), new: split.weights() };

@@ -52,7 +52,12 @@ impl Drop for Running {
 
 /// Starts the built-in mock on an ephemeral port.
 pub async fn mock(opts: MockOptions) -> Running {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    mock_on(TcpListener::bind("127.0.0.1:0").await.unwrap(), opts).await
+}
+
+/// Starts the built-in mock on a listener the caller bound (to come back on
+/// an address).
+pub async fn mock_on(listener: TcpListener, opts: MockOptions) -> Running {
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

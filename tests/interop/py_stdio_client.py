@@ -9,6 +9,11 @@ back to the child).
 usage: python py_stdio_client.py URL KIND [MODE]
   KIND: "time"        mcp-server-time: get_current_time {timezone: "UTC"}
         "everything"  server-everything (stdio): echo, then the round trips
+        "aggregate"   an aggregated route of the mock (prefix mock), the
+                      stdio mock (unprefixed), mcp-server-time (prefix time)
+                      and stdio server-everything (prefix ev): both checks
+                      above under their prefixed names, plus mock__echo and
+                      the stdio mock's echo
   MODE: "auto" (default: the SDK probes server/discover, and through Switchyard
         speaks 2026-07-28) or "legacy" (initialize handshake, session era).
 
@@ -130,23 +135,36 @@ async def main(url: str, kind: str, mode: str, tag: str) -> None:
                 print(f"{tag}: connected, protocol={version}")
                 names = [t.name for t in (await client.list_tools()).tools]
                 print(f"{tag}: {len(names)} tools: {', '.join(names)}")
-                if kind == "time":
-                    if "get_current_time" not in names:
+                # On an aggregated route every member's names carry its prefix.
+                tp, ep = ("time__", "ev__") if kind == "aggregate" else ("", "")
+                if kind == "aggregate":
+                    for want in ("mock__echo", "echo", "time__get_current_time", "ev__echo"):
+                        if want not in names:
+                            raise Failed(f"no {want} in the merged tools/list: {names}")
+                    for name, argument in (("mock__echo", "text"), ("echo", "text")):
+                        payload = f"interop-py-aggregate-{name}-{os.getpid()}"
+                        echoed = texts(await client.call_tool(name, {argument: payload}))
+                        if payload not in echoed:
+                            raise Failed(f"{name} result lacks {payload}: {echoed}")
+                        print(f"{tag}: {name} -> {echoed!r}")
+                if kind in ("time", "aggregate"):
+                    if tp + "get_current_time" not in names:
                         raise Failed(f"no get_current_time in tools/list: {names}")
-                    result = await client.call_tool("get_current_time", {"timezone": "UTC"})
+                    result = await client.call_tool(tp + "get_current_time", {"timezone": "UTC"})
                     if result.is_error:
                         raise Failed(f"get_current_time returned isError: {result}")
                     text = texts(result)
                     if '"timezone": "UTC"' not in text and '"timezone":"UTC"' not in text:
                         raise Failed(f"unexpected get_current_time result: {text}")
                     print(f"{tag}: get_current_time(UTC) -> {' '.join(text.split())}")
-                    return
+                    if kind == "time":
+                        return
                 payload = f"interop-py-stdio-{os.getpid()}"
-                echoed = texts(await client.call_tool("echo", {"message": payload}))
+                echoed = texts(await client.call_tool(ep + "echo", {"message": payload}))
                 if payload not in echoed:
                     raise Failed(f"echo result lacks {payload}: {echoed}")
                 print(f"{tag}: echo -> {echoed!r}")
-                for t in ("trigger-sampling-request", "trigger-elicitation-request"):
+                for t in (ep + "trigger-sampling-request", ep + "trigger-elicitation-request"):
                     if t not in names:
                         raise Failed(f"no {t} in tools/list: {names}")
 
@@ -154,7 +172,7 @@ async def main(url: str, kind: str, mode: str, tag: str) -> None:
                 prompt = f"interop prompt {os.getpid()}"
 
                 async def sampling() -> str:
-                    result = await client.call_tool("trigger-sampling-request", {"prompt": prompt, "maxTokens": 20})
+                    result = await client.call_tool(ep + "trigger-sampling-request", {"prompt": prompt, "maxTokens": 20})
                     out = texts(result)
                     if result.is_error or sampled not in out:
                         raise Failed(f"tool result (isError={result.is_error}): {out}")
@@ -166,7 +184,7 @@ async def main(url: str, kind: str, mode: str, tag: str) -> None:
                     return f"asked {asked_text!r}; tool saw {sampled!r}"
 
                 async def elicitation() -> str:
-                    result = await client.call_tool("trigger-elicitation-request", {})
+                    result = await client.call_tool(ep + "trigger-elicitation-request", {})
                     out = texts(result)
                     if result.is_error or elicited_name not in out:
                         raise Failed(f"tool result (isError={result.is_error}): {out}")
@@ -204,8 +222,8 @@ def leaves(exc: BaseException):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3 or sys.argv[2] not in ("time", "everything"):
-        raise SystemExit("usage: python py_stdio_client.py URL time|everything [auto|legacy]")
+    if len(sys.argv) < 3 or sys.argv[2] not in ("time", "everything", "aggregate"):
+        raise SystemExit("usage: python py_stdio_client.py URL time|everything|aggregate [auto|legacy]")
     url, kind = sys.argv[1], sys.argv[2]
     mode = sys.argv[3] if len(sys.argv) > 3 else "auto"
     tag = f"py-client[{kind},{mode}]"

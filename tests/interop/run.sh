@@ -323,6 +323,32 @@ backend = "time"
 [[routes]]
 path = "/everything-stdio"
 backend = "everything-stdio"
+
+[[backends]]
+name = "mock-stdio"
+transport = "stdio"
+command = "$BIN"
+args = ["mock", "--stdio"]
+timeout = "30s"
+
+# The mock behind an aggregated route of one unprefixed member: the
+# conformance suite must find it the same server.
+[[routes]]
+path = "/agg-mock"
+members = [{ backend = "mock", prefix = "" }]
+member_timeout = "10s"
+
+# One URL for four servers of three kinds: the HTTP mock, the stdio mock,
+# and two official servers over stdio.
+[[routes]]
+path = "/team"
+members = [
+  { backend = "mock" },
+  { backend = "mock-stdio", prefix = "" },
+  { backend = "time" },
+  { backend = "everything-stdio", prefix = "ev" },
+]
+member_timeout = "10s"
 TOML
 sed 's/^/  /' "$CONFIG"
 # stdio::process at debug shows replies that came after the gateway gave up.
@@ -371,16 +397,24 @@ conformance() { # RUN SIDE URL VERSION ERA (ERA "" = the suite's default)
   printf '  %-10s %s (exit %d, %ds)\n' "$side" \
     "$(grep -E '^Total:' "$out.log" | tail -n1 || echo 'no total')" "$rc" "$((SECONDS - t0))"
 }
-for target in everything mock; do
+for target in everything mock agg-mock; do
   case $target in
     everything) direct="$BACKEND_URL" via="$GW_BASE/mcp" ;;
     mock) direct="$MOCK_URL" via="$GW_BASE/mock" ;;
+    agg-mock) direct="$MOCK_URL" via="$GW_BASE/agg-mock" ;;
   esac
   for suite in "$SUITE_V1:" "$SUITE_V2:2025-11-25" "$SUITE_V2:2026-07-28"; do
     version=${suite%%:*} era=${suite#*:}
     run="$target-$version-${era:-2025-11-25}"
     log "conformance $run: $direct, and through the gateway at $via"
-    conformance "$run" direct "$direct" "$version" "$era"
+    if [ "$target" = agg-mock ]; then
+      # The same mock, already run directly: its results are the baseline.
+      mkdir -p "$CONF/$run"
+      cp -r "$CONF/mock-$version-${era:-2025-11-25}/direct" "$CONF/$run/direct"
+      cp "$CONF/mock-$version-${era:-2025-11-25}/direct.log" "$CONF/$run/direct.log"
+    else
+      conformance "$run" direct "$direct" "$version" "$era"
+    fi
     conformance "$run" gateway "$via" "$version" "$era"
   done
 done
@@ -429,6 +463,13 @@ for mode in legacy "auto: 2026-07-28"; do
 done
 stdio_check "TS SDK client -> gateway -> stdio server-everything (echo, sampling, elicitation)" \
   node "$DEPS/npm/ts_stdio_client.mjs" "$EV_URL" everything
+TEAM_URL="$GW_BASE/team"
+stdio_check "TS SDK client -> aggregated route (mock, stdio mock, time, everything)" \
+  node "$DEPS/npm/ts_stdio_client.mjs" "$TEAM_URL" aggregate
+for mode in legacy "auto: 2026-07-28"; do
+  stdio_check "Python SDK client ($mode) -> aggregated route (mock, stdio mock, time, everything)" \
+    "$PY" "$HERE/py_stdio_client.py" "$TEAM_URL" aggregate "${mode%%:*}"
+done
 
 # ---------------------------------------------------------------- verdict
 log "summary"

@@ -7,6 +7,9 @@
 // usage: node ts_stdio_client.mjs URL KIND
 //   KIND: "time"       mcp-server-time: get_current_time {timezone: "UTC"}
 //         "everything" server-everything (stdio): echo, then the round trips
+//         "aggregate"  an aggregated route (mock, stdio mock, time, ev): both
+//                      checks above under their prefixed names, plus
+//                      mock__echo and the stdio mock's unprefixed echo
 //
 // Every HTTP exchange is recorded; on failure it is printed to stderr, so a
 // gateway problem shows as what went over the wire.
@@ -15,8 +18,8 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { CreateMessageRequestSchema, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 
 const [url, kind] = process.argv.slice(2);
-if (!url || !["time", "everything"].includes(kind)) {
-  console.error("usage: node ts_stdio_client.mjs URL time|everything");
+if (!url || !["time", "everything", "aggregate"].includes(kind)) {
+  console.error("usage: node ts_stdio_client.mjs URL time|everything|aggregate");
   process.exit(2);
 }
 const tag = `ts-client[${kind}]`;
@@ -109,9 +112,22 @@ try {
   const names = tools.map((t) => t.name);
   console.log(`${tag}: ${tools.length} tools: ${names.join(", ")}`);
 
-  if (kind === "time") {
-    if (!names.includes("get_current_time")) fail(`no get_current_time in tools/list`);
-    const result = await client.callTool({ name: "get_current_time", arguments: { timezone: "UTC" } });
+  // On an aggregated route every member's names carry its prefix.
+  const [tp, ep] = kind === "aggregate" ? ["time__", "ev__"] : ["", ""];
+  if (kind === "aggregate") {
+    for (const want of ["mock__echo", "echo", "time__get_current_time", "ev__echo"]) {
+      if (!names.includes(want)) fail(`no ${want} in the merged tools/list`);
+    }
+    for (const name of ["mock__echo", "echo"]) {
+      const payload = `interop-ts-aggregate-${name}-${process.pid}`;
+      const echoed = texts(await client.callTool({ name, arguments: { text: payload } }));
+      if (!echoed.includes(payload)) fail(`${name} result lacks ${payload}: ${echoed}`);
+      console.log(`${tag}: ${name} -> ${JSON.stringify(echoed)}`);
+    }
+  }
+  if (kind === "time" || kind === "aggregate") {
+    if (!names.includes(tp + "get_current_time")) fail(`no get_current_time in tools/list`);
+    const result = await client.callTool({ name: tp + "get_current_time", arguments: { timezone: "UTC" } });
     if (result.isError) fail(`get_current_time returned isError: ${JSON.stringify(result)}`);
     const text = texts(result);
     let parsed;
@@ -124,19 +140,20 @@ try {
       fail(`unexpected get_current_time result: ${text}`);
     }
     console.log(`${tag}: get_current_time(UTC) -> ${parsed.datetime}`);
-  } else {
+  }
+  if (kind === "everything" || kind === "aggregate") {
     const payload = `interop-ts-stdio-${process.pid}`;
-    const echoed = texts(await client.callTool({ name: "echo", arguments: { message: payload } }));
+    const echoed = texts(await client.callTool({ name: ep + "echo", arguments: { message: payload } }));
     if (!echoed.includes(payload)) fail(`echo result lacks ${payload}: ${echoed}`);
     console.log(`${tag}: echo -> ${JSON.stringify(echoed)}`);
 
-    for (const t of ["trigger-sampling-request", "trigger-elicitation-request"]) {
+    for (const t of [ep + "trigger-sampling-request", ep + "trigger-elicitation-request"]) {
       if (!names.includes(t)) fail(`no ${t} in tools/list`);
     }
     // Both round trips run even if the first fails, so one run shows both.
     const prompt = `interop prompt ${process.pid}`;
     await roundTrip("sampling round trip (trigger-sampling-request)", async () => {
-      const r = await client.callTool({ name: "trigger-sampling-request", arguments: { prompt, maxTokens: 20 } });
+      const r = await client.callTool({ name: ep + "trigger-sampling-request", arguments: { prompt, maxTokens: 20 } });
       const out = texts(r);
       if (r.isError || !out.includes(SAMPLED)) throw new Error(`tool result (isError=${!!r.isError}): ${out}`);
       if (asked.sampling.length !== 1) throw new Error(`expected one sampling request, got ${asked.sampling.length}`);
@@ -145,7 +162,7 @@ try {
       return `asked ${JSON.stringify(askedText)}; tool saw ${JSON.stringify(SAMPLED)}`;
     });
     await roundTrip("elicitation round trip (trigger-elicitation-request)", async () => {
-      const r = await client.callTool({ name: "trigger-elicitation-request", arguments: {} });
+      const r = await client.callTool({ name: ep + "trigger-elicitation-request", arguments: {} });
       const out = texts(r);
       if (r.isError || !out.includes(ELICITED_NAME)) throw new Error(`tool result (isError=${!!r.isError}): ${out}`);
       if (asked.elicitation.length !== 1) {

@@ -1,0 +1,289 @@
+//! GET and DELETE on an aggregated route.
+//!
+//! GET opens one stream for the client made of every member's: each HTTP
+//! member's own GET stream in its member session, and each stdio member's
+//! change notifications. Events are passed on whole, one JSON-RPC message
+//! each, without the members' event ids (they would mean nothing to
+//! another member on a `Last-Event-ID`). `list_changed` notifications are
+//! debounced ([`DEBOUNCE`]): a burst of them, from one member or several,
+//! reaches the client once, and each one has already cleared the member's
+//! cache entries on its way in (the cache's tap sees the member's stream).
+//!
+//! DELETE ends every member session the client's session holds.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::Ctx;
+use crate::backend::UpstreamRequest;
+use crate::client::Client;
+use crate::error::GatewayError;
+use crate::front::answer::sse;
+use crate::front::{Front, Info, Route, is_sse};
+use crate::route::{Aggregate, Target};
+use crate::session::{MemberSession, Ticket};
+use crate::stack::ProxyBody;
+
+/// How long a `list_changed` waits for others like it before it is sent.
+pub const DEBOUNCE: Duration = Duration::from_millis(100);
+
+impl Front {
+    pub(in crate::front) async fn get_or_delete_aggregate(
+        &self,
+        route: &Route,
+        agg: &Aggregate,
+        req: Request<Incoming>,
+        ticket: Option<Ticket>,
+        client: &Client,
+        info: &mut Info,
+    ) -> Result<Response<ProxyBody>, GatewayError> {
+        let Some(ticket) = ticket.as_ref() else {
+            return Err(GatewayError::InvalidRequest("a GET or DELETE needs the Mcp-Session-Id of a session".into()));
+        };
+        let is_get = req.method() == Method::GET;
+        let (parts, _) = req.into_parts();
+        let ctx = Ctx {
+            route,
+            agg,
+            ticket: Some(ticket),
+            session: crate::front::stdio::owner_of(&parts.headers),
+            stateless: false,
+            client,
+            uri: parts.uri.clone(),
+            headers: &parts.headers,
+        };
+        let sessions: Vec<(usize, MemberSession)> =
+            (0..agg.members.len()).filter_map(|i| Some((i, self.member_session(&ctx, i)?))).collect();
+        if !is_get {
+            let ends = sessions.iter().map(|(i, s)| self.member_end(&ctx, *i, s));
+            futures_util::future::join_all(ends).await;
+            agg.state.forget(ctx.session);
+            info.session_delta = -1;
+            let mut resp = Response::new(ProxyBody::full(Bytes::new()));
+            *resp.status_mut() = StatusCode::OK;
+            return Ok(resp);
+        }
+        let (inbound, events) = mpsc::unbounded_channel::<Bytes>();
+        let opens = sessions.iter().map(|(i, s)| self.member_stream(&ctx, *i, s, inbound.clone()));
+        futures_util::future::join_all(opens).await;
+        drop(inbound);
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(merge(events, tx));
+        Ok(sse(ProxyBody::events(rx)))
+    }
+
+    /// Opens member `i`'s side of the client's stream, feeding `out`.
+    async fn member_stream(&self, ctx: &Ctx<'_>, i: usize, session: &MemberSession, out: mpsc::UnboundedSender<Bytes>) {
+        let Some(side) = ctx.agg.members[i].side(&session.backend) else { return };
+        match &*side.target {
+            Target::Stdio { stdio, .. } => {
+                let mut changes = stdio.subscribe();
+                tokio::spawn(async move {
+                    loop {
+                        tokio::select! {
+                            msg = changes.recv() => match msg {
+                                Ok(msg) => if out.send(msg).is_err() { return },
+                                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                                Err(_) => return,
+                            },
+                            _ = out.closed() => return,
+                        }
+                    }
+                });
+            }
+            Target::Http { stack, .. } => {
+                let resp = match self.member_http(ctx, i, session, Method::GET).await {
+                    Ok(resp) if resp.status().is_success() && is_sse(resp.headers()) => resp,
+                    // 405: the member offers no stream; anything else: it
+                    // is left out of this stream, and its calls still work.
+                    Ok(resp) => {
+                        tracing::debug!(member = &*ctx.agg.members[i].key, status = %resp.status(), "no member stream");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::debug!(member = &*ctx.agg.members[i].key, "no member stream: {e}");
+                        return;
+                    }
+                };
+                let resp = crate::cache::tap(side.target.cache(), self.downstream(resp, ctx.client));
+                let _ = stack;
+                tokio::spawn(read_events(resp.into_body(), out));
+            }
+        }
+    }
+
+    /// Ends member `i`'s session.
+    async fn member_end(&self, ctx: &Ctx<'_>, i: usize, session: &MemberSession) {
+        let Some(side) = ctx.agg.members[i].side(&session.backend) else { return };
+        match &*side.target {
+            Target::Stdio { stdio, .. } => {
+                if let Ok(key) = session.upstream_session.parse() {
+                    stdio.close_session(key).await;
+                }
+            }
+            Target::Http { .. } => {
+                let _ = self.member_http(ctx, i, session, Method::DELETE).await;
+            }
+        }
+    }
+
+    /// A GET or DELETE to an HTTP member in its member session.
+    async fn member_http(
+        &self,
+        ctx: &Ctx<'_>,
+        i: usize,
+        session: &MemberSession,
+        method: Method,
+    ) -> Result<Response<crate::stack::ResponseBody>, GatewayError> {
+        let side = ctx.agg.members[i].side(&session.backend).ok_or(GatewayError::SessionNotFound)?;
+        let Target::Http { stack, .. } = &*side.target else { return Err(GatewayError::SessionNotFound) };
+        let ticket = super::member::member_ticket(ctx.ticket, session);
+        let pinned = self.pinned_instance(&stack.backend, Some(&ticket))?;
+        let policy = stack.policy(method.as_str(), None, false);
+        let req = self.upstream_request(
+            method,
+            ctx.headers_without_name(),
+            ctx.uri.clone(),
+            Bytes::new(),
+            ctx.client,
+            Some(&ticket),
+            &stack.backend,
+        );
+        stack.call(UpstreamRequest::new(req, pinned, policy)).await
+    }
+}
+
+/// Reads an SSE body, sending each event's JSON-RPC message on, compact.
+async fn read_events(mut body: ProxyBody, out: mpsc::UnboundedSender<Bytes>) {
+    let mut buf = BytesMut::new();
+    loop {
+        let frame = tokio::select! {
+            f = body.frame() => f,
+            _ = out.closed() => return,
+        };
+        let Some(Ok(frame)) = frame else { return };
+        let Ok(data) = frame.into_data() else { continue };
+        buf.extend_from_slice(&data);
+        while let Some(end) = event_end(&buf) {
+            let event = buf.split_to(end);
+            for message in crate::mcp::sse::event_data(&event) {
+                // Compact, so that the message fits on one `data:` line.
+                let Ok(value) = serde_json::from_str::<serde_json::Value>(&message) else { continue };
+                let Ok(line) = serde_json::to_vec(&value) else { continue };
+                if out.send(Bytes::from(line)).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Where the first complete event in `buf` ends, its blank line included.
+fn event_end(buf: &[u8]) -> Option<usize> {
+    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
+    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Passes members' messages to the client, holding each kind of
+/// `list_changed` back for [`DEBOUNCE`] so that a burst arrives once.
+async fn merge(mut events: mpsc::UnboundedReceiver<Bytes>, tx: mpsc::UnboundedSender<Bytes>) {
+    let mut held: HashMap<String, (Instant, Bytes)> = HashMap::new();
+    loop {
+        let due = held.values().map(|(at, _)| *at).min();
+        let wake = async {
+            match due {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            msg = events.recv() => match msg {
+                Some(msg) => match list_changed(&msg) {
+                    Some(method) => {
+                        held.entry(method).or_insert_with(|| (Instant::now() + DEBOUNCE, msg));
+                    }
+                    None => if tx.send(msg).is_err() { return },
+                },
+                // Every member's stream ended, and what is held is sent.
+                None => {
+                    for (_, (_, msg)) in held.drain() {
+                        let _ = tx.send(msg);
+                    }
+                    // Keep the client's stream open: its session goes on.
+                    tx.closed().await;
+                    return;
+                }
+            },
+            () = wake => {
+                let now = Instant::now();
+                let ready: Vec<String> = held.iter().filter(|(_, (at, _))| *at <= now).map(|(m, _)| m.clone()).collect();
+                for method in ready {
+                    if let Some((_, msg)) = held.remove(&method)
+                        && tx.send(msg).is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+            () = tx.closed() => return,
+        }
+    }
+}
+
+/// The method of a `notifications/…/list_changed` message.
+fn list_changed(msg: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Note {
+        method: Option<String>,
+    }
+    let method = serde_json::from_slice::<Note>(msg).ok()?.method?;
+    method.ends_with("/list_changed").then_some(method)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_end_at_a_blank_line() {
+        assert_eq!(event_end(b"data: x\n\ndata: y"), Some(9));
+        assert_eq!(event_end(b"data: x\r\n\r\n"), Some(11));
+        assert_eq!(event_end(b"data: x\n"), None);
+        assert_eq!(
+            list_changed(br#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#).as_deref(),
+            Some("notifications/tools/list_changed")
+        );
+        assert_eq!(list_changed(br#"{"jsonrpc":"2.0","method":"notifications/progress"}"#), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_list_changed_arrives_once() {
+        let (in_tx, in_rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        tokio::spawn(merge(in_rx, tx));
+        let changed = Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#);
+        let progress = Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/progress"}"#);
+        for _ in 0..5 {
+            in_tx.send(changed.clone()).unwrap();
+        }
+        in_tx.send(progress.clone()).unwrap();
+        // Other messages are not held back.
+        assert_eq!(rx.recv().await.unwrap(), progress);
+        let start = Instant::now();
+        assert_eq!(rx.recv().await.unwrap(), changed);
+        assert!(start.elapsed() >= DEBOUNCE - Duration::from_millis(1));
+        in_tx.send(progress.clone()).unwrap();
+        assert_eq!(rx.recv().await.unwrap(), progress, "the burst arrived more than once");
+    }
+}
