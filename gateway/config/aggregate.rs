@@ -24,7 +24,7 @@
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::routing::{Route, SplitSide};
+use super::side::{SplitSide, valid_name};
 use super::units::Duration;
 
 /// One member of an aggregated route.
@@ -204,21 +204,16 @@ impl Filter {
     }
 }
 
-/// Checks of an aggregated route; `(key, span start, message)`.
-pub(super) fn check(route: &Route, backends: &std::collections::HashSet<&str>) -> Vec<(String, usize, String)> {
+/// Checks of an aggregated route's members and settings, reported at
+/// `at` (the route's path) when no member span is closer;
+/// `(key, span start, message)`.
+pub(super) fn check(
+    members: &[Member],
+    agg: &Aggregation,
+    at: usize,
+    backends: &std::collections::HashSet<&str>,
+) -> Vec<(String, usize, String)> {
     let mut out = Vec::new();
-    let at = route.path.span().start;
-    if route.backend.is_some() || !route.split.is_empty() {
-        out.push(("members".into(), at, "give `members`, or `backend` / `split`, not both".into()));
-    }
-    if route.allow_override || route.sticky_header.is_some() {
-        out.push((
-            "members".into(),
-            at,
-            "`allow_override` and `sticky_header` pick a side of a split; give a member a `split` instead".into(),
-        ));
-    }
-    let agg = route.aggregation();
     if agg.separator.is_empty() || agg.separator.chars().any(|c| c.is_whitespace() || c == '/') {
         out.push(("separator".into(), at, "a separator is one or more characters, no spaces or `/`".into()));
     }
@@ -226,7 +221,7 @@ pub(super) fn check(route: &Route, backends: &std::collections::HashSet<&str>) -
         out.push(("page_size".into(), at, "must be at least 1".into()));
     }
     let mut keys = std::collections::HashSet::new();
-    for (i, m) in route.members.iter().enumerate() {
+    for (i, m) in members.iter().enumerate() {
         let here = m.backend.as_ref().map(|b| b.span().start).or(m.split.first().map(|s| s.backend.span().start));
         let here = here.unwrap_or(at);
         match (&m.backend, m.split.is_empty()) {
@@ -258,7 +253,7 @@ pub(super) fn check(route: &Route, backends: &std::collections::HashSet<&str>) -
                 format!("`{prefix}` contains the separator `{}`, so its names could not be told apart", agg.separator),
             ));
         }
-        if !super::routing::valid_name(&m.key()) {
+        if !valid_name(&m.key()) {
             out.push((
                 format!("members.{i}.prefix"),
                 here,
@@ -269,17 +264,16 @@ pub(super) fn check(route: &Route, backends: &std::collections::HashSet<&str>) -
             out.push((format!("members.{i}.prefix"), here, format!("two members are both `{}`", m.key())));
         }
     }
-    out.extend(static_collisions(route));
+    out.extend(static_collisions(members, &agg.separator, at));
     out
 }
 
 /// Names two members are known to expose alike: literal `allow` entries
 /// that come out the same once prefixed.
-fn static_collisions(route: &Route) -> Vec<(String, usize, String)> {
-    let sep = &route.separator;
+fn static_collisions(members: &[Member], sep: &str, at: usize) -> Vec<(String, usize, String)> {
     let mut seen: std::collections::HashMap<(usize, String), usize> = std::collections::HashMap::new();
     let mut out = Vec::new();
-    for (i, m) in route.members.iter().enumerate() {
+    for (i, m) in members.iter().enumerate() {
         let lists = [(0, "tools", &m.tools), (1, "prompts", &m.prompts)];
         for (kind, field, filter) in lists {
             for name in filter.literal_names() {
@@ -290,7 +284,7 @@ fn static_collisions(route: &Route) -> Vec<(String, usize, String)> {
                 {
                     out.push((
                         format!("members.{i}.{field}.allow"),
-                        route.path.span().start,
+                        at,
                         format!("`{exposed}` would be exposed by members {first} and {i}; give one a prefix"),
                     ));
                 }

@@ -35,6 +35,7 @@ pub mod interpolate;
 pub mod limit;
 mod resilience;
 mod routing;
+mod side;
 mod types;
 pub mod units;
 mod values;

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::aggregate::{Aggregation, Collisions, FailureMode, Member};
+pub use super::side::{MAX_WEIGHT, SplitSide, valid_name};
 use super::units::Duration;
 use super::values::{HeaderKey, RoutePath};
 
@@ -81,23 +82,6 @@ fn default_page_size() -> usize {
     Aggregation::default().page_size
 }
 
-/// The largest weight a side may have, in the file or through the admin
-/// API: enough for per-mille splits and small enough that no sum of a few
-/// sides overflows.
-pub const MAX_WEIGHT: u32 = 1_000_000;
-
-/// One side of a split.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SplitSide {
-    /// The backend's name.
-    pub backend: Spanned<String>,
-    /// Its share, relative to the other sides' weights. Zero keeps the side
-    /// reachable for its sessions and for the override header, but sends it
-    /// nothing new.
-    pub weight: u32,
-}
-
 // === impl Route ===
 
 impl Route {
@@ -150,11 +134,6 @@ pub fn name_from_path(path: &str) -> String {
     if trimmed.is_empty() { "root".to_string() } else { trimmed.replace('/', "-") }
 }
 
-/// Whether `name` can sit in an admin URL as one segment.
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
 /// Checks of one route against the backend names; `(key, span start, message)`.
 pub fn check(route: &Route, backends: &std::collections::HashSet<&str>) -> Vec<(String, usize, String)> {
     let mut out = Vec::new();
@@ -165,7 +144,17 @@ pub fn check(route: &Route, backends: &std::collections::HashSet<&str>) -> Vec<(
         out.push(("name".into(), n.span().start, "a route name uses only letters, digits, `-`, `_` and `.`".into()));
     }
     if !route.members.is_empty() {
-        out.extend(super::aggregate::check(route, backends));
+        if route.backend.is_some() || !route.split.is_empty() {
+            out.push(("members".into(), path_at, "give `members`, or `backend` / `split`, not both".into()));
+        }
+        if route.allow_override || route.sticky_header.is_some() {
+            out.push((
+                "members".into(),
+                path_at,
+                "`allow_override` and `sticky_header` pick a side of a split; give a member a `split` instead".into(),
+            ));
+        }
+        out.extend(super::aggregate::check(&route.members, &route.aggregation(), path_at, backends));
         return out;
     }
     match (&route.backend, route.split.is_empty()) {
