@@ -44,10 +44,11 @@ done
 NCPU=$(nproc 2>/dev/null || echo 1)
 GW_CPUS=0 MOCK_CPUS=1 LOAD_CPUS=1
 if ((NCPU >= 3)); then LOAD_CPUS="2-$((NCPU - 1))"; fi
-pin() { # CPUS CMD...
+pin() { # CPUS CMD...: runs CMD on CPUS, in place of this (sub)shell, so that
+    # a backgrounded `(pin …) &` has the command's own PID in $!.
     local cpus=$1
     shift
-    if command -v taskset >/dev/null && ((NCPU >= 2)); then taskset -c "$cpus" "$@"; else "$@"; fi
+    if command -v taskset >/dev/null && ((NCPU >= 2)); then exec taskset -c "$cpus" "$@"; else exec "$@"; fi
 }
 
 if ((BUILD)); then
@@ -68,7 +69,7 @@ trap cleanup EXIT
 
 MOCKS=()
 for i in $(seq 0 9); do
-    pin "$MOCK_CPUS" "$BIN" mock --http 127.0.0.1:0 >"$WORK/mock$i.url" 2>"$WORK/mock$i.log" &
+    (pin "$MOCK_CPUS" "$BIN" mock --http 127.0.0.1:0 >"$WORK/mock$i.url" 2>"$WORK/mock$i.log") &
     PIDS+=($!)
 done
 for i in $(seq 0 9); do
@@ -91,8 +92,8 @@ PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
     for i in $(seq 0 9); do printf '{ backend = "m%s" }, ' "$i"; done
     printf ']\nmember_timeout = "5s"\n'
 } >"$WORK/gateway.toml"
-TOKIO_WORKER_THREADS=1 pin "$GW_CPUS" "$BIN" run --config "$WORK/gateway.toml" --log "warn,switchyard::access=off" \
-    >"$WORK/gateway.log" 2>&1 &
+(TOKIO_WORKER_THREADS=1 pin "$GW_CPUS" "$BIN" run --config "$WORK/gateway.toml" --log "warn,switchyard::access=off" \
+    >"$WORK/gateway.log" 2>&1) &
 GW_PID=$!
 PIDS+=($GW_PID)
 GW="http://127.0.0.1:$PORT"
@@ -119,8 +120,8 @@ run() {
     local size=(--duration "$DURATION" --warmup 1s)
     ((SMOKE)) && size=(--requests 200 --warmup 0s)
     before=$(ticks "$GW_PID")
-    pin "$LOAD_CPUS" "$BIN" bench "$url" --mix "$mix" --tool "$tool" --concurrency "$conc" "${size[@]}" \
-        --quiet --json "$WORK/$name.json" >/dev/null
+    (pin "$LOAD_CPUS" "$BIN" bench "$url" --mix "$mix" --tool "$tool" --concurrency "$conc" "${size[@]}" \
+        --quiet --json "$WORK/$name.json" >/dev/null)
     after=$(ticks "$GW_PID")
     echo $((after - before)) >"$WORK/$name.ticks"
 }

@@ -52,7 +52,7 @@ fn session_token(c: &mut Criterion) {
         protocol_version: "2025-06-18".into(),
         client_caps: switchyard::session::ClientCaps::SAMPLING,
         issued_at: 1_790_000_000,
-        members: Vec::new(),
+        members: Default::default(),
     };
     let token = key.seal("/mcp", &ticket);
     let mut g = c.benchmark_group("session_token");

@@ -459,3 +459,36 @@ async fn a_members_list_changed_reaches_the_sessions_get_stream() {
     .expect("no list_changed on the aggregated route's stream");
     assert!(seen.contains("event: message"), "{seen}");
 }
+
+#[tokio::test]
+async fn a_members_list_changed_reaches_a_stateless_listen_stream() {
+    use futures::StreamExt;
+    let m = members().await;
+    let route = format!("{THREE}\n\n[[routes]]\npath = \"/standards\"\nbackend = \"standards\"");
+    let gw = started(&config(&m, &route)).await;
+    let url = gw.url("/mcp");
+    let listen = json!({ "jsonrpc": "2.0", "id": 1, "method": "subscriptions/listen", "params": {
+        "_meta": { "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                   "io.modelcontextprotocol/clientCapabilities": {},
+                   "io.modelcontextprotocol/clientInfo": { "name": "t", "version": "1" } } } });
+    let stream = common::post(&url, &listen.to_string(), &stateless_headers("subscriptions/listen", None)).await;
+    assert_eq!(stream.status(), 200);
+    assert!(stream.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let mut body = stream.bytes_stream();
+    let plain = gw.url("/standards");
+    let plain_token = initialize(&plain, "2025-06-18").await;
+    let changed = json!({ "jsonrpc": "2.0", "id": 1, "method": "mock/changed", "params": { "name": "prompts" } });
+    session_call(&plain, &plain_token, changed).await;
+    tokio::time::timeout(common::DEADLINE, async {
+        let mut text = String::new();
+        while let Some(chunk) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+            if text.contains("notifications/prompts/list_changed") {
+                return;
+            }
+        }
+        panic!("the stream ended: {text}");
+    })
+    .await
+    .expect("no list_changed on the listen stream");
+}

@@ -263,6 +263,17 @@ pub(super) fn check(
         if !keys.insert(m.key()) {
             out.push((format!("members.{i}.prefix"), here, format!("two members are both `{}`", m.key())));
         }
+        // Two members claiming the same URIs: a collision the file shows. A
+        // longer prefix inside a shorter one is a choice (the longest wins).
+        if let Some(uri) = &m.uri_prefix
+            && let Some(first) = members[..i].iter().position(|o| o.uri_prefix.as_ref() == Some(uri))
+        {
+            out.push((
+                format!("members.{i}.uri_prefix"),
+                here,
+                format!("`{uri}` is also member {first}'s uri_prefix; their resources would collide"),
+            ));
+        }
     }
     out.extend(static_collisions(members, &agg.separator, at));
     out

@@ -88,6 +88,11 @@ fn mistakes_name_their_key_and_line() {
         ("members = [{ backend = \"a\", prefix = \"x/y\" }]", "routes.0.members.0.prefix", "letters"),
         ("members = [{ backend = \"a\" }]\nseparator = \"\"", "routes.0.separator", "no spaces"),
         ("members = [{ backend = \"a\" }]\npage_size = 0", "routes.0.page_size", "at least 1"),
+        (
+            "members = [{ backend = \"a\", uri_prefix = \"x://\" }, { backend = \"b\", uri_prefix = \"x://\" }]",
+            "routes.0.members.1.uri_prefix",
+            "would collide",
+        ),
         ("members = [{ backend = \"a\" }]\nmember_timeout = \"0s\"", "routes[0].member_timeout", "greater than zero"),
         ("members = [{ backend = \"a\" }]\nallow_override = true", "routes.0.members", "give a member a `split`"),
         (

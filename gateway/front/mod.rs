@@ -505,7 +505,7 @@ impl Front {
             // The upstream saw the client's own `initialize`.
             client_caps: crate::session::ClientCaps::NONE,
             issued_at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-            members: Vec::new(),
+            members: Default::default(),
         };
         let token = self.key.seal(&route.path, &ticket);
         headers::downstream(&mut parts.headers, &client.request_id);

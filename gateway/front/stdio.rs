@@ -149,7 +149,7 @@ impl Front {
             protocol_version: version.to_string(),
             client_caps: ClientCaps::of_initialize(body),
             issued_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-            members: Vec::new(),
+            members: Default::default(),
         };
         let token = HeaderValue::from_str(&self.key.seal(&route.path, &ticket))
             .map_err(|_| GatewayError::UpstreamFailed("session token is not a header value".into()))?;

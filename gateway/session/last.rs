@@ -64,7 +64,7 @@ mod tests {
             upstream_session: "up".into(),
             protocol_version: "2025-06-18".into(),
             issued_at: 1_700_000_000,
-            members: Vec::new(),
+            members: Default::default(),
             client_caps: Default::default(),
         }
     }

@@ -53,7 +53,7 @@ pub struct Ticket {
     pub issued_at: u64,
     /// On an aggregated route, the upstream session with each member that
     /// answered `initialize`, in member order; empty on other routes.
-    pub members: Vec<MemberSession>,
+    pub members: std::sync::Arc<[MemberSession]>,
 }
 
 /// A session's upstream session with one member of an aggregated route.
@@ -260,7 +260,7 @@ fn decode(mut b: &[u8], version: u8) -> Option<Ticket> {
         protocol_version,
         client_caps,
         issued_at,
-        members,
+        members: members.into(),
     })
 }
 

@@ -107,7 +107,7 @@ impl Front {
             let body = json!({ "jsonrpc": "2.0", "id": "switchyard-list", "method": kind.method(), "params": params });
             let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
             let mut info = Info::default();
-            let resp = self.member_call(ctx, i, body, &headers, &mut info).await?;
+            let resp = self.member_call(ctx, i, body, None, headers.clone(), &mut info).await?;
             let reply = member::reply_of(resp).await?;
             // A member that does not serve this list has nothing in it.
             if reply["error"]["code"].as_i64() == Some(i64::from(jsonrpc::METHOD_NOT_FOUND)) {

@@ -18,7 +18,7 @@ use super::Ctx;
 use crate::backend::{Tried, UpstreamRequest};
 use crate::error::GatewayError;
 use crate::front::{Front, Info, Outbound, header_str, is_sse};
-use crate::mcp::envelope;
+use crate::mcp::envelope::{self, Message};
 use crate::mcp::headers::SESSION_ID;
 use crate::route::aggregate::{Local, RETRY_MEMBER_AFTER};
 use crate::route::{Side, Target};
@@ -42,23 +42,27 @@ impl Front {
     /// Sends `body` to member `i`, in the session's member session. A
     /// session the member no longer knows (404), or one it never had, is
     /// opened anew once, and the request sent again.
+    /// `message` is `body`'s envelope when the caller has it already.
     pub(super) async fn member_call(
         &self,
         ctx: &Ctx<'_>,
         i: usize,
         body: Bytes,
-        headers: &HeaderMap,
+        message: Option<Message>,
+        headers: HeaderMap,
         info: &mut Info,
     ) -> Result<Response<ProxyBody>, GatewayError> {
         if ctx.stateless || ctx.ticket.is_none() {
-            return self.member_send(ctx, i, None, body, headers, info).await;
+            return self.member_send(ctx, i, None, body, message, headers, info).await;
         }
         let session = match self.standing(ctx, i) {
             Standing::Open(s) => s,
             Standing::Resting => return Err(left_out(ctx, i)),
             Standing::Missing => self.reopen(ctx, i).await?,
         };
-        match self.member_send(ctx, i, Some(&session), body.clone(), headers, info).await {
+        // For a second try, should the member have lost the session.
+        let again = headers.clone();
+        match self.member_send(ctx, i, Some(&session), body.clone(), message, headers, info).await {
             Err(GatewayError::SessionNotFound) => {}
             Ok(resp) if resp.status() != StatusCode::NOT_FOUND => return Ok(resp),
             Err(e) => return Err(e),
@@ -70,7 +74,7 @@ impl Front {
             "member session gone (404); opening a new one for this session"
         );
         let session = self.reopen(ctx, i).await?;
-        self.member_send(ctx, i, Some(&session), body, headers, info).await
+        self.member_send(ctx, i, Some(&session), body, None, again, info).await
     }
 
     /// Member `i`'s session for this client session, when it has one.
@@ -125,18 +129,20 @@ impl Front {
     async fn initialized(&self, ctx: &Ctx<'_>, i: usize, session: &MemberSession) {
         let body = Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
         let mut info = Info::default();
-        let _ = self.member_send(ctx, i, Some(session), body, &ctx.headers_without_name(), &mut info).await;
+        let _ = self.member_send(ctx, i, Some(session), body, None, ctx.headers_without_name(), &mut info).await;
     }
 
     /// One request to member `i` through the member's side, as the session's
     /// member session (or none, for a stateless request).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn member_send(
         &self,
         ctx: &Ctx<'_>,
         i: usize,
         session: Option<&MemberSession>,
         body: Bytes,
-        headers: &HeaderMap,
+        message: Option<Message>,
+        headers: HeaderMap,
         info: &mut Info,
     ) -> Result<Response<ProxyBody>, GatewayError> {
         let member = &ctx.agg.members[i];
@@ -145,11 +151,14 @@ impl Front {
             None => member.pick().ok_or(GatewayError::NoInstance)?,
         };
         let ticket = session.map(|s| member_ticket(ctx.ticket, s));
-        let message = envelope::parse(&body).map_err(|e| GatewayError::InvalidRequest(e.to_string()))?;
+        let message = match message {
+            Some(m) => m,
+            None => envelope::parse(&body).map_err(|e| GatewayError::InvalidRequest(e.to_string()))?,
+        };
         let mut req = Request::new(());
         *req.method_mut() = Method::POST;
         *req.uri_mut() = ctx.uri.clone();
-        *req.headers_mut() = headers.clone();
+        *req.headers_mut() = headers;
         let (parts, ()) = req.into_parts();
         let upstream =
             Outbound { parts, bytes: body, message, ticket, pinned: None, initialize: false, stateless: ctx.stateless };
@@ -255,7 +264,7 @@ pub(super) fn member_ticket(client: Option<&Ticket>, s: &MemberSession) -> Ticke
         protocol_version: client.map(|t| t.protocol_version.clone()).unwrap_or_default(),
         client_caps: client.map_or(ClientCaps::NONE, |t| t.client_caps),
         issued_at: client.map_or(0, |t| t.issued_at),
-        members: Vec::new(),
+        members: Default::default(),
     }
 }
 

@@ -135,6 +135,7 @@ impl Front {
         }
         match method {
             "ping" => Ok(json(jsonrpc::result_body(id, b"{}"))),
+            "subscriptions/listen" => Ok(self.aggregate_listen(ctx, bytes).await),
             "server/discover" => {
                 let replies = self.fan_out(ctx, ctx.all(), |_| bytes.clone()).await;
                 let (answers, degraded) = self.settle(ctx, replies)?;
@@ -207,7 +208,7 @@ impl Front {
             protocol_version: version,
             client_caps: ClientCaps::of_initialize(&bytes),
             issued_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-            members,
+            members: members.into(),
         };
         let token = HeaderValue::from_str(&self.key.seal(&ctx.route.path, &ticket))
             .map_err(|_| GatewayError::UpstreamFailed("session token is not a header value".into()))?;
@@ -228,7 +229,7 @@ impl Front {
             async move {
                 let call = async {
                     let mut info = Info::default();
-                    let resp = self.member_call(ctx, i, body, headers, &mut info).await?;
+                    let resp = self.member_call(ctx, i, body, None, headers.clone(), &mut info).await?;
                     member::reply_of(resp).await
                 };
                 let r = match tokio::time::timeout(deadline, call).await {
@@ -250,7 +251,9 @@ impl Front {
             let (body, headers) = (bytes.clone(), &headers);
             async move {
                 let mut info = Info::default();
-                let _ = tokio::time::timeout(deadline, self.member_call(ctx, i, body, headers, &mut info)).await;
+                let _ =
+                    tokio::time::timeout(deadline, self.member_call(ctx, i, body, None, headers.clone(), &mut info))
+                        .await;
             }
         });
         futures_util::future::join_all(sends).await;

@@ -17,7 +17,7 @@ use super::{Ctx, member, rpc_error};
 use crate::catalog::Kind;
 use crate::error::GatewayError;
 use crate::front::{Front, Info};
-use crate::mcp::envelope::Envelope;
+use crate::mcp::envelope::{Envelope, Message};
 use crate::mcp::headers::NAME;
 use crate::mcp::jsonrpc;
 use crate::stack::ProxyBody;
@@ -51,24 +51,29 @@ impl Front {
             _ if ctx.agg.members.len() == 1 => return self.routed_to(ctx, 0, bytes, None, info).await,
             method => return Ok(rpc_error(id, jsonrpc::METHOD_NOT_FOUND, &format!("Method not found: {method}"))),
         };
-        let mut body: Value =
-            serde_json::from_slice(&bytes).map_err(|e| GatewayError::Parse(format!("the body is not JSON: {e}")))?;
-        let meta = body["params"].get("_meta").cloned();
-        let (kind, at): (Kind, &[&str]) = match target {
-            Target::Name(kind) => (kind, &["params", "name"]),
-            Target::Uri => (Kind::Resources, &["params", "uri"]),
-            Target::Reference => match body["params"]["ref"]["type"].as_str() {
-                Some("ref/prompt") => (Kind::Prompts, &["params", "ref", "name"]),
-                _ => (Kind::Resources, &["params", "ref", "uri"]),
-            },
+        // Tools, prompts and resources name their target where the envelope
+        // already read it; a completion's reference needs the body.
+        let (kind, asked, at): (Kind, Option<String>, &[&str]) = match target {
+            Target::Name(kind) => (kind, env.name.as_deref().map(str::to_string), &["params", "name"]),
+            Target::Uri => (Kind::Resources, env.name.as_deref().map(str::to_string), &["params", "uri"]),
+            Target::Reference => {
+                let body: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                let reference = &body["params"]["ref"];
+                match reference["type"].as_str() {
+                    Some("ref/prompt") => {
+                        (Kind::Prompts, reference["name"].as_str().map(str::to_string), &["params", "ref", "name"])
+                    }
+                    _ => (Kind::Resources, reference["uri"].as_str().map(str::to_string), &["params", "ref", "uri"]),
+                }
+            }
         };
-        let Some(asked) = at.iter().try_fold(&body, |v, k| v.get(k)).and_then(Value::as_str).map(str::to_string) else {
+        let Some(asked) = asked else {
             let what = at.join(".");
             return Ok(rpc_error(id, jsonrpc::INVALID_PARAMS, &format!("`{what}` is missing")));
         };
         let found = match kind {
-            Kind::Resources => self.owner_of_uri(ctx, &asked, meta.as_ref()).await?.map(|i| (i, asked.clone())),
-            _ => self.owner_of_name(ctx, kind, &asked, meta.as_ref()).await?,
+            Kind::Resources => self.owner_of_uri(ctx, &asked, &bytes).await?.map(|i| (i, asked.clone())),
+            _ => self.owner_of_name(ctx, kind, &asked, &bytes).await?,
         };
         let Some((i, original)) = found else {
             let what = if kind == Kind::Resources { "resource" } else { &kind.field()[..kind.field().len() - 1] };
@@ -83,35 +88,53 @@ impl Front {
         if original == asked {
             return self.routed_to(ctx, i, bytes, None, info).await;
         }
-        if let Some(slot) = at.iter().try_fold(&mut body, |v, k| v.get_mut(k)) {
-            *slot = Value::String(original.clone());
+        let renamed = match at {
+            [_, field] => crate::mcp::params::with_param(&bytes, field, &original),
+            _ => None,
+        };
+        let bytes = match renamed {
+            Some(body) => Bytes::from(body),
+            // Nested (a completion's reference), or a body the raw rewrite
+            // cannot read: the slow way.
+            None => {
+                let mut body: Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| GatewayError::Parse(format!("the body is not JSON: {e}")))?;
+                if let Some(slot) = at.iter().try_fold(&mut body, |v, k| v.get_mut(k)) {
+                    *slot = Value::String(original.clone());
+                }
+                Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+            }
+        };
+        // The envelope as the member sees it, without reading the body again.
+        let message = Envelope {
+            kind: env.kind,
+            id: env.id.clone(),
+            method: env.method.clone(),
+            name: if at.len() == 2 { Some(original.clone().into_boxed_str()) } else { env.name.clone() },
+            meta_version: env.meta_version.clone(),
+        };
+        info.side = member::side_of(ctx, i);
+        let mut headers = ctx.headers.clone();
+        if headers.contains_key(NAME) {
+            let value = HeaderValue::from_str(&original)
+                .map_err(|_| GatewayError::InvalidParams("the member's name is not a header value".into()))?;
+            headers.insert(NAME, value);
         }
-        let bytes = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
-        self.routed_to(ctx, i, bytes, Some(&original), info).await
+        self.member_call(ctx, i, bytes, Some(Message::Single(message)), headers, info).await
     }
 
-    /// Sends a request on to member `i`, its answer streamed back as it
-    /// comes. `renamed` is the member's own name for the target, for the
-    /// 2026-07-28 `Mcp-Name` header (checked against the client's name
-    /// before this).
+    /// Sends a request on to member `i` as it is, its answer streamed back
+    /// as it comes.
     async fn routed_to(
         &self,
         ctx: &Ctx<'_>,
         i: usize,
         bytes: Bytes,
-        renamed: Option<&str>,
+        message: Option<Message>,
         info: &mut Info,
     ) -> Result<Response<ProxyBody>, GatewayError> {
-        let mut headers = ctx.headers.clone();
-        if let Some(name) = renamed
-            && headers.contains_key(NAME)
-        {
-            let value = HeaderValue::from_str(name)
-                .map_err(|_| GatewayError::InvalidParams("the member's name is not a header value".into()))?;
-            headers.insert(NAME, value);
-        }
         info.side = member::side_of(ctx, i);
-        self.member_call(ctx, i, bytes, &headers, info).await
+        self.member_call(ctx, i, bytes, message, ctx.headers.clone(), info).await
     }
 
     /// The member owning an exposed tool or prompt name, and its own name.
@@ -120,7 +143,7 @@ impl Front {
         ctx: &Ctx<'_>,
         kind: Kind,
         exposed: &str,
-        meta: Option<&Value>,
+        bytes: &[u8],
     ) -> Result<Option<(usize, String)>, GatewayError> {
         if let Some((i, original)) = ctx.agg.by_prefix(exposed) {
             let admitted = ctx.agg.members[i].filter(kind).admits(original);
@@ -141,17 +164,12 @@ impl Front {
             return Ok(Some((i, exposed.to_string())));
         }
         // Not in the last list: perhaps added since.
-        self.merged(ctx, kind, meta).await?;
+        self.merged(ctx, kind, meta_of(bytes).as_ref()).await?;
         Ok(ctx.agg.state.owner(kind, exposed).map(|i| (i, exposed.to_string())))
     }
 
     /// The member serving a resource URI.
-    async fn owner_of_uri(
-        &self,
-        ctx: &Ctx<'_>,
-        uri: &str,
-        meta: Option<&Value>,
-    ) -> Result<Option<usize>, GatewayError> {
+    async fn owner_of_uri(&self, ctx: &Ctx<'_>, uri: &str, bytes: &[u8]) -> Result<Option<usize>, GatewayError> {
         if let Some(i) = ctx.agg.by_uri_prefix(uri) {
             return Ok(Some(i));
         }
@@ -167,13 +185,22 @@ impl Front {
         if let Some(i) = learned() {
             return Ok(Some(i));
         }
-        let (resources, templates) =
-            tokio::join!(self.merged(ctx, Kind::Resources, meta), self.merged(ctx, Kind::ResourceTemplates, meta));
+        let meta = meta_of(bytes);
+        let (resources, templates) = tokio::join!(
+            self.merged(ctx, Kind::Resources, meta.as_ref()),
+            self.merged(ctx, Kind::ResourceTemplates, meta.as_ref())
+        );
         if let (Err(e), Err(_)) = (resources, templates) {
             return Err(e);
         }
         Ok(learned())
     }
+}
+
+/// The client's `params._meta`, sent on with the lists a lookup reads.
+fn meta_of(bytes: &[u8]) -> Option<Value> {
+    let mut body: Value = serde_json::from_slice(bytes).ok()?;
+    Some(body.get_mut("params")?.get_mut("_meta")?.take())
 }
 
 /// Whether `uri` could come from a URI template (RFC 6570): the literal

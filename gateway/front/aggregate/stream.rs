@@ -9,6 +9,10 @@
 //! reaches the client once, and each one has already cleared the member's
 //! cache entries on its way in (the cache's tap sees the member's stream).
 //!
+//! A 2026-07-28 `subscriptions/listen` gets the same merged stream: each
+//! HTTP member's own `subscriptions/listen`, each stdio member's change
+//! notifications.
+//!
 //! DELETE ends every member session the client's session holds.
 
 use std::collections::HashMap;
@@ -79,25 +83,40 @@ impl Front {
         Ok(sse(ProxyBody::events(rx)))
     }
 
+    /// A 2026-07-28 `subscriptions/listen`: every member's stream, merged.
+    pub(super) async fn aggregate_listen(&self, ctx: &Ctx<'_>, bytes: Bytes) -> Response<ProxyBody> {
+        let (inbound, events) = mpsc::unbounded_channel::<Bytes>();
+        let opens = ctx.all().into_iter().map(|i| {
+            let (inbound, bytes) = (inbound.clone(), bytes.clone());
+            async move {
+                let Some(side) = ctx.agg.members[i].pick() else { return };
+                if let Target::Stdio { stdio, .. } = &*side.target {
+                    return forward_changes(stdio, inbound);
+                }
+                let mut info = Info::default();
+                match self.member_call(ctx, i, bytes, None, ctx.headers_without_name(), &mut info).await {
+                    Ok(resp) if resp.status().is_success() && is_sse(resp.headers()) => {
+                        tokio::spawn(read_events(resp.into_body(), inbound));
+                    }
+                    Ok(resp) => {
+                        tracing::debug!(member = &*ctx.agg.members[i].key, status = %resp.status(), "no listen stream")
+                    }
+                    Err(e) => tracing::debug!(member = &*ctx.agg.members[i].key, "no listen stream: {e}"),
+                }
+            }
+        });
+        futures_util::future::join_all(opens).await;
+        drop(inbound);
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(merge(events, tx));
+        sse(ProxyBody::events(rx))
+    }
+
     /// Opens member `i`'s side of the client's stream, feeding `out`.
     async fn member_stream(&self, ctx: &Ctx<'_>, i: usize, session: &MemberSession, out: mpsc::UnboundedSender<Bytes>) {
         let Some(side) = ctx.agg.members[i].side(&session.backend) else { return };
         match &*side.target {
-            Target::Stdio { stdio, .. } => {
-                let mut changes = stdio.subscribe();
-                tokio::spawn(async move {
-                    loop {
-                        tokio::select! {
-                            msg = changes.recv() => match msg {
-                                Ok(msg) => if out.send(msg).is_err() { return },
-                                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                                Err(_) => return,
-                            },
-                            _ = out.closed() => return,
-                        }
-                    }
-                });
-            }
+            Target::Stdio { stdio, .. } => forward_changes(stdio, out),
             Target::Http { stack, .. } => {
                 let resp = match self.member_http(ctx, i, session, Method::GET).await {
                     Ok(resp) if resp.status().is_success() && is_sse(resp.headers()) => resp,
@@ -158,6 +177,23 @@ impl Front {
         );
         stack.call(UpstreamRequest::new(req, pinned, policy)).await
     }
+}
+
+/// Passes a stdio member's change notifications on until `out` closes.
+fn forward_changes(stdio: &crate::stdio::StdioBackend, out: mpsc::UnboundedSender<Bytes>) {
+    let mut changes = stdio.subscribe();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                msg = changes.recv() => match msg {
+                    Ok(msg) => if out.send(msg).is_err() { return },
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
+                },
+                _ = out.closed() => return,
+            }
+        }
+    });
 }
 
 /// Reads an SSE body, sending each event's JSON-RPC message on, compact.

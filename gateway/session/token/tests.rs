@@ -10,7 +10,7 @@ fn ticket() -> Ticket {
         protocol_version: "2025-06-18".into(),
         client_caps: ClientCaps::SAMPLING | ClientCaps::ROOTS,
         issued_at: 1_700_000_000,
-        members: Vec::new(),
+        members: Default::default(),
     }
 }
 
@@ -159,7 +159,7 @@ fn members_round_trip_and_version_3_opens_with_none() {
         instance: format!("http://{m}:3001/mcp"),
         upstream_session: up.into(),
     };
-    let t = Ticket { members: vec![member("wiki", "up-1"), member("files", "")], ..ticket() };
+    let t = Ticket { members: vec![member("wiki", "up-1"), member("files", "")].into(), ..ticket() };
     assert_eq!(key.unseal("/mcp", &key.seal("/mcp", &t)).unwrap(), t);
     // Cut inside a member, or a count that promises more than follows.
     let mut plain = Vec::new();
