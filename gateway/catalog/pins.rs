@@ -130,6 +130,11 @@ impl Pins {
 
     /// Records what a list showed of `tool` (its original name) at `member`.
     pub fn observe(&self, member: &str, tool: &str, definition: &Value) -> Seen {
+        // Most lists show what was pinned: comparing with the definition
+        // kept is cheaper than hashing it again, on every list.
+        if let Some(seen) = self.seen_before(member, tool, definition) {
+            return seen;
+        }
         let fp = fingerprint(definition);
         let mut state = self.lock();
         let tools = state.pins.entry(member.to_owned()).or_default();
@@ -164,6 +169,21 @@ impl Pins {
         if state.dirty {
             self.save(&mut state);
         }
+    }
+
+    /// What `definition` is when it is the one kept for the pin or for its
+    /// pending change; `None` when it must be hashed to tell.
+    fn seen_before(&self, member: &str, tool: &str, definition: &Value) -> Option<Seen> {
+        let state = self.lock();
+        let entry = state.pins.get(member)?.get(tool)?;
+        if entry.pending.is_none() && entry.pinned_def.as_ref() == Some(definition) {
+            return Some(Seen::Same);
+        }
+        if entry.pending_def.as_ref() == Some(definition) {
+            let diff = entry.diff.clone().unwrap_or_default();
+            return Some(Seen::Changed { diff, first_time: false });
+        }
+        None
     }
 
     /// Whether a call to this tool may go ahead under `pin_tools`: true when

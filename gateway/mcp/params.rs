@@ -37,6 +37,31 @@ impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
     }
 }
 
+/// `body` with the one JSON string `old` in it replaced by `new`, when `old`
+/// appears exactly once, written the way `serde_json` writes it. The caller
+/// knows `old` is the value of a field it read (so the one occurrence is that
+/// field); where it also appears elsewhere (in the arguments, say), or was
+/// written with escapes, this is `None` and [`with_param`] does it field by
+/// field. The fast path of a routed call: one scan, one copy.
+pub fn replace_unique_string(body: &[u8], old: &str, new: &str) -> Option<Vec<u8>> {
+    let old = serde_json::to_string(old).ok()?;
+    let new = serde_json::to_string(new).ok()?;
+    let (old, new) = (old.as_bytes(), new.as_bytes());
+    let at = find(body, old)?;
+    if find(&body[at + old.len()..], old).is_some() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(body.len() - old.len() + new.len());
+    out.extend_from_slice(&body[..at]);
+    out.extend_from_slice(new);
+    out.extend_from_slice(&body[at + old.len()..]);
+    Some(out)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
 /// `body` with `params[key]` set to the string `value`; every other byte of
 /// the message as it was. `None` when `body` is not an object whose
 /// `params` is an object (or has escaped keys).
@@ -110,6 +135,22 @@ mod tests {
         assert_eq!(quoted["params"]["name"], "a \"b\"\n");
         let added = rewritten(r#"{"params":{}}"#, "name", "x").unwrap();
         assert_eq!(added["params"]["name"], "x");
+    }
+
+    #[test]
+    fn a_unique_string_is_replaced_in_place() {
+        let body =
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"wiki__search","arguments":{"q":"x"}}}"#;
+        let out = replace_unique_string(body.as_bytes(), "wiki__search", "search").unwrap();
+        assert_eq!(out, body.replace("wiki__search", "search").as_bytes());
+        // Twice (the arguments hold it too), or escaped: not this way.
+        let twice = r#"{"params":{"name":"a__b","arguments":{"k":"a__b"}}}"#;
+        assert!(replace_unique_string(twice.as_bytes(), "a__b", "b").is_none());
+        let escaped = r#"{"params":{"name":"a\u005f_b"}}"#;
+        assert!(replace_unique_string(escaped.as_bytes(), "a__b", "b").is_none());
+        // A longer string holding it is not it.
+        let longer = r#"{"params":{"name":"xa__b"}}"#;
+        assert!(replace_unique_string(longer.as_bytes(), "a__b", "b").is_none());
     }
 
     #[test]

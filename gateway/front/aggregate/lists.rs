@@ -6,7 +6,7 @@ use http::Response;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::{Ctx, member, rpc_error};
+use super::{Ctx, Name, member, rpc_error};
 use crate::catalog::pins::Seen;
 use crate::catalog::{self, Kind, MemberList, Merged};
 use crate::error::GatewayError;
@@ -93,7 +93,6 @@ impl Front {
         kind: Kind,
         meta: Option<&Value>,
     ) -> Result<Vec<Value>, GatewayError> {
-        let headers = ctx.headers_without_name();
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_MEMBER_PAGES {
@@ -107,7 +106,7 @@ impl Front {
             let body = json!({ "jsonrpc": "2.0", "id": "switchyard-list", "method": kind.method(), "params": params });
             let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
             let mut info = Info::default();
-            let resp = self.member_call(ctx, i, body, None, headers.clone(), &mut info).await?;
+            let resp = self.member_call(ctx, i, body, None, Name::Without, &mut info).await?;
             let reply = member::reply_of(resp).await?;
             // A member that does not serve this list has nothing in it.
             if reply["error"]["code"].as_i64() == Some(i64::from(jsonrpc::METHOD_NOT_FOUND)) {

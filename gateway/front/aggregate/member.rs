@@ -10,18 +10,18 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use serde_json::{Value, json};
 
-use super::Ctx;
+use super::{Ctx, Name};
 use crate::backend::{Tried, UpstreamRequest};
 use crate::error::GatewayError;
 use crate::front::{Front, Info, Outbound, header_str, is_sse};
 use crate::mcp::envelope::{self, Message};
 use crate::mcp::headers::SESSION_ID;
+use crate::route::Target;
 use crate::route::aggregate::{Local, RETRY_MEMBER_AFTER};
-use crate::route::{Side, Target};
 use crate::session::{ClientCaps, MemberSession, Ticket};
 use crate::stack::ProxyBody;
 
@@ -49,20 +49,18 @@ impl Front {
         i: usize,
         body: Bytes,
         message: Option<Message>,
-        headers: HeaderMap,
+        name: Name<'_>,
         info: &mut Info,
     ) -> Result<Response<ProxyBody>, GatewayError> {
         if ctx.stateless || ctx.ticket.is_none() {
-            return self.member_send(ctx, i, None, body, message, headers, info).await;
+            return self.member_send(ctx, i, None, body, message, name, info).await;
         }
         let session = match self.standing(ctx, i) {
             Standing::Open(s) => s,
             Standing::Resting => return Err(left_out(ctx, i)),
             Standing::Missing => self.reopen(ctx, i).await?,
         };
-        // For a second try, should the member have lost the session.
-        let again = headers.clone();
-        match self.member_send(ctx, i, Some(&session), body.clone(), message, headers, info).await {
+        match self.member_send(ctx, i, Some(&session), body.clone(), message, name, info).await {
             Err(GatewayError::SessionNotFound) => {}
             Ok(resp) if resp.status() != StatusCode::NOT_FOUND => return Ok(resp),
             Err(e) => return Err(e),
@@ -74,7 +72,7 @@ impl Front {
             "member session gone (404); opening a new one for this session"
         );
         let session = self.reopen(ctx, i).await?;
-        self.member_send(ctx, i, Some(&session), body, None, again, info).await
+        self.member_send(ctx, i, Some(&session), body, None, name, info).await
     }
 
     /// Member `i`'s session for this client session, when it has one.
@@ -129,7 +127,7 @@ impl Front {
     async fn initialized(&self, ctx: &Ctx<'_>, i: usize, session: &MemberSession) {
         let body = Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
         let mut info = Info::default();
-        let _ = self.member_send(ctx, i, Some(session), body, None, ctx.headers_without_name(), &mut info).await;
+        let _ = self.member_send(ctx, i, Some(session), body, None, Name::Without, &mut info).await;
     }
 
     /// One request to member `i` through the member's side, as the session's
@@ -142,7 +140,7 @@ impl Front {
         session: Option<&MemberSession>,
         body: Bytes,
         message: Option<Message>,
-        headers: HeaderMap,
+        name: Name<'_>,
         info: &mut Info,
     ) -> Result<Response<ProxyBody>, GatewayError> {
         let member = &ctx.agg.members[i];
@@ -151,6 +149,8 @@ impl Front {
             None => member.pick().ok_or(GatewayError::NoInstance)?,
         };
         let ticket = session.map(|s| member_ticket(ctx.ticket, s));
+        // The request's metrics are the member side's.
+        info.side = Some(side.clone());
         let message = match message {
             Some(m) => m,
             None => envelope::parse(&body).map_err(|e| GatewayError::InvalidRequest(e.to_string()))?,
@@ -158,7 +158,7 @@ impl Front {
         let mut req = Request::new(());
         *req.method_mut() = Method::POST;
         *req.uri_mut() = ctx.uri.clone();
-        *req.headers_mut() = headers;
+        *req.headers_mut() = ctx.headers_for(name)?;
         let (parts, ()) = req.into_parts();
         let upstream =
             Outbound { parts, bytes: body, message, ticket, pinned: None, initialize: false, stateless: ctx.stateless };
@@ -224,25 +224,6 @@ impl Front {
             upstream_session,
         };
         Ok((session, result))
-    }
-}
-
-/// The side a member session is on, for metrics.
-pub(super) fn side_of(ctx: &Ctx<'_>, i: usize) -> Option<Arc<Side>> {
-    let member = &ctx.agg.members[i];
-    let key = &*member.key;
-    let backend = ctx
-        .agg
-        .state
-        .local(ctx.session, i)
-        .and_then(|l| match l {
-            Local::Session(s) => Some(s.backend),
-            Local::Failed(_) => None,
-        })
-        .or_else(|| ctx.ticket?.members.iter().find(|m| m.member == key).map(|m| m.backend.clone()));
-    match backend {
-        Some(b) => member.side(&b),
-        None => member.sides().first().cloned(),
     }
 }
 

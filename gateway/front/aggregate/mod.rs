@@ -53,12 +53,39 @@ pub(super) struct Ctx<'a> {
     headers: &'a HeaderMap,
 }
 
+/// What a member request's `Mcp-Name` header is, from the client's.
+#[derive(Clone, Copy)]
+pub(super) enum Name<'a> {
+    /// Left out: a fan-out, whose target is no one member's.
+    Without,
+    /// As the client sent it: the member's own name already.
+    Kept,
+    /// The member's own name for the target.
+    Renamed(&'a str),
+}
+
 impl Ctx<'_> {
     /// The client's headers, to send on to a member.
     fn headers_without_name(&self) -> HeaderMap {
+        self.headers_for(Name::Without).unwrap_or_else(|_| self.headers.clone())
+    }
+
+    /// The client's headers with `Mcp-Name` as `name` says: one copy.
+    fn headers_for(&self, name: Name<'_>) -> Result<HeaderMap, GatewayError> {
         let mut h = self.headers.clone();
-        h.remove(crate::mcp::headers::NAME);
-        h
+        match name {
+            Name::Without => {
+                h.remove(crate::mcp::headers::NAME);
+            }
+            Name::Kept => {}
+            Name::Renamed(n) if h.contains_key(crate::mcp::headers::NAME) => {
+                let value = HeaderValue::from_str(n)
+                    .map_err(|_| GatewayError::InvalidParams("the member's name is not a header value".into()))?;
+                h.insert(crate::mcp::headers::NAME, value);
+            }
+            Name::Renamed(_) => {}
+        }
+        Ok(h)
     }
 
     /// Every member index.
@@ -101,7 +128,7 @@ impl Front {
             route,
             agg,
             ticket: opened.ticket.as_ref(),
-            session: if opened.stateless { 0 } else { super::stdio::owner_of(&parts.headers) },
+            session: if opened.stateless { 0 } else { session_key(&parts.headers) },
             stateless: opened.stateless,
             client,
             uri: parts.uri.clone(),
@@ -222,14 +249,12 @@ impl Front {
     /// `member_timeout` (its whole answer included), and reads each reply.
     async fn fan_out(&self, ctx: &Ctx<'_>, members: Vec<usize>, body: impl Fn(usize) -> Bytes) -> Replies {
         let deadline = ctx.agg.settings.member_timeout.0;
-        let headers = ctx.headers_without_name();
         let calls = members.into_iter().map(|i| {
             let body = body(i);
-            let headers = &headers;
             async move {
                 let call = async {
                     let mut info = Info::default();
-                    let resp = self.member_call(ctx, i, body, None, headers.clone(), &mut info).await?;
+                    let resp = self.member_call(ctx, i, body, None, Name::Without, &mut info).await?;
                     member::reply_of(resp).await
                 };
                 let r = match tokio::time::timeout(deadline, call).await {
@@ -246,14 +271,12 @@ impl Front {
     /// by `member_timeout`; what they say back is not the client's concern.
     async fn fan_out_quiet(&self, ctx: &Ctx<'_>, bytes: Bytes) {
         let deadline = ctx.agg.settings.member_timeout.0;
-        let headers = ctx.headers_without_name();
         let sends = ctx.all().into_iter().map(|i| {
-            let (body, headers) = (bytes.clone(), &headers);
+            let body = bytes.clone();
             async move {
                 let mut info = Info::default();
-                let _ =
-                    tokio::time::timeout(deadline, self.member_call(ctx, i, body, None, headers.clone(), &mut info))
-                        .await;
+                let _ = tokio::time::timeout(deadline, self.member_call(ctx, i, body, None, Name::Without, &mut info))
+                    .await;
             }
         });
         futures_util::future::join_all(sends).await;
@@ -291,6 +314,16 @@ impl Front {
         let m = &ctx.agg.members[i];
         if m.prefix.is_empty() { m.key.to_string() } else { m.prefix.to_string() }
     }
+}
+
+/// The key of a client session in the route's replica-local map: a hash of
+/// its token's last bytes, which are the AEAD tag, unique to the token and
+/// unforgeable; hashing them rather than the whole token (a kilobyte with
+/// ten members) keeps it cheap on every request.
+fn session_key(headers: &HeaderMap) -> u64 {
+    let Some(token) = headers.get(SESSION_ID) else { return 0 };
+    let bytes = token.as_bytes();
+    crate::route::split::stable_hash(&bytes[bytes.len().saturating_sub(24)..]) | 1
 }
 
 /// Names the members left out of a result.

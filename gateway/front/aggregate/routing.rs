@@ -9,16 +9,15 @@
 //! prefixes, so the client (or the model) can see what it should have sent.
 
 use bytes::Bytes;
-use http::{HeaderValue, Response};
+use http::Response;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::{Ctx, member, rpc_error};
+use super::{Ctx, Name, rpc_error};
 use crate::catalog::Kind;
 use crate::error::GatewayError;
 use crate::front::{Front, Info};
 use crate::mcp::envelope::{Envelope, Message};
-use crate::mcp::headers::NAME;
 use crate::mcp::jsonrpc;
 use crate::stack::ProxyBody;
 
@@ -89,7 +88,8 @@ impl Front {
             return self.routed_to(ctx, i, bytes, None, info).await;
         }
         let renamed = match at {
-            [_, field] => crate::mcp::params::with_param(&bytes, field, &original),
+            [_, field] => crate::mcp::params::replace_unique_string(&bytes, &asked, &original)
+                .or_else(|| crate::mcp::params::with_param(&bytes, field, &original)),
             _ => None,
         };
         let bytes = match renamed {
@@ -113,14 +113,8 @@ impl Front {
             name: if at.len() == 2 { Some(original.clone().into_boxed_str()) } else { env.name.clone() },
             meta_version: env.meta_version.clone(),
         };
-        info.side = member::side_of(ctx, i);
-        let mut headers = ctx.headers.clone();
-        if headers.contains_key(NAME) {
-            let value = HeaderValue::from_str(&original)
-                .map_err(|_| GatewayError::InvalidParams("the member's name is not a header value".into()))?;
-            headers.insert(NAME, value);
-        }
-        self.member_call(ctx, i, bytes, Some(Message::Single(message)), headers, info).await
+        let name = Name::Renamed(&original);
+        self.member_call(ctx, i, bytes, Some(Message::Single(message)), name, info).await
     }
 
     /// Sends a request on to member `i` as it is, its answer streamed back
@@ -133,8 +127,7 @@ impl Front {
         message: Option<Message>,
         info: &mut Info,
     ) -> Result<Response<ProxyBody>, GatewayError> {
-        info.side = member::side_of(ctx, i);
-        self.member_call(ctx, i, bytes, message, ctx.headers.clone(), info).await
+        self.member_call(ctx, i, bytes, message, Name::Kept, info).await
     }
 
     /// The member owning an exposed tool or prompt name, and its own name.

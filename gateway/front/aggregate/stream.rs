@@ -25,7 +25,7 @@ use hyper::body::Incoming;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::Ctx;
+use super::{Ctx, Name};
 use crate::backend::UpstreamRequest;
 use crate::client::Client;
 use crate::error::GatewayError;
@@ -57,7 +57,7 @@ impl Front {
             route,
             agg,
             ticket: Some(ticket),
-            session: crate::front::stdio::owner_of(&parts.headers),
+            session: super::session_key(&parts.headers),
             stateless: false,
             client,
             uri: parts.uri.clone(),
@@ -94,7 +94,7 @@ impl Front {
                     return forward_changes(stdio, inbound);
                 }
                 let mut info = Info::default();
-                match self.member_call(ctx, i, bytes, None, ctx.headers_without_name(), &mut info).await {
+                match self.member_call(ctx, i, bytes, None, Name::Without, &mut info).await {
                     Ok(resp) if resp.status().is_success() && is_sse(resp.headers()) => {
                         tokio::spawn(read_events(resp.into_body(), inbound));
                     }
