@@ -422,9 +422,36 @@ async fn ping_is_answered_and_notifications_reach_every_member() {
     assert_eq!((m.a_calls.get("initialize"), m.b_calls.get("initialize")), (1, 1));
     let resp = common::post(&url, r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#, &[("mcp-session-id", &token)]).await;
     assert_eq!(resp.status(), 400, "a batch on an aggregated route");
-    // DELETE ends the session with every member.
+    // DELETE ends the session with every member, and the token with it.
     let resp = http().delete(&url).header("mcp-session-id", &token).send().await.unwrap();
     assert_eq!(resp.status(), 200);
+    let (status, _) = call(
+        &url,
+        &json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/list" }).to_string(),
+        &[("mcp-session-id", &token)],
+    )
+    .await;
+    assert_eq!(status, 404, "a deleted session was served");
+}
+
+#[tokio::test]
+async fn a_members_resource_filter_holds_for_reads_too() {
+    let m = members().await;
+    let route = r#"members = [{ backend = "docs", prefix = "", resources = { deny = ["mock://*"] } }]"#;
+    let gw = started(&config(&m, route)).await;
+    let url = gw.url("/mcp");
+    let token = initialize(&url, "2025-06-18").await;
+    let list = session_call(&url, &token, json!({ "jsonrpc": "2.0", "id": 2, "method": "resources/list" })).await;
+    assert_eq!(list["result"]["resources"], json!([]), "{list}");
+    let read = session_call(
+        &url,
+        &token,
+        json!({ "jsonrpc": "2.0", "id": 3, "method": "resources/read",
+        "params": { "uri": "mock://readme" } }),
+    )
+    .await;
+    assert_eq!(read["error"]["code"], -32602, "a denied resource was read: {read}");
+    assert_eq!(m.a_calls.get("resources/read"), 0);
 }
 
 #[tokio::test]

@@ -220,6 +220,10 @@ pub(super) fn check(
     if agg.page_size == 0 {
         out.push(("page_size".into(), at, "must be at least 1".into()));
     }
+    // The session token counts members in one byte.
+    if members.len() > usize::from(u8::MAX) {
+        out.push(("members".into(), at, format!("at most {} members", u8::MAX)));
+    }
     let mut keys = std::collections::HashSet::new();
     for (i, m) in members.iter().enumerate() {
         let here = m.backend.as_ref().map(|b| b.span().start).or(m.split.first().map(|s| s.backend.span().start));

@@ -110,7 +110,8 @@ pub fn upstream(mut headers: HeaderMap, f: &Forwarding<'_>) -> HeaderMap {
     headers.insert(X_FORWARDED_FOR, xff);
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(if f.tls { "https" } else { "http" }));
     headers.insert(REQUEST_ID, f.request_id.clone());
-    if let Some(sid) = f.upstream_session.and_then(|s| HeaderValue::from_str(s).ok()) {
+    // An upstream that issued no session id gets none back, not an empty one.
+    if let Some(sid) = f.upstream_session.filter(|s| !s.is_empty()).and_then(|s| HeaderValue::from_str(s).ok()) {
         headers.insert(SESSION_ID, sid);
     }
     headers

@@ -44,6 +44,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
 /// written with escapes, this is `None` and [`with_param`] does it field by
 /// field. The fast path of a routed call: one scan, one copy.
 pub fn replace_unique_string(body: &[u8], old: &str, new: &str) -> Option<Vec<u8>> {
+    // With an escape anywhere, the field could be written escaped and an
+    // argument hold the plain form: only a body without one is sure.
+    if body.contains(&b'\\') {
+        return None;
+    }
     let old = serde_json::to_string(old).ok()?;
     let new = serde_json::to_string(new).ok()?;
     let (old, new) = (old.as_bytes(), new.as_bytes());
@@ -148,6 +153,9 @@ mod tests {
         assert!(replace_unique_string(twice.as_bytes(), "a__b", "b").is_none());
         let escaped = r#"{"params":{"name":"a\u005f_b"}}"#;
         assert!(replace_unique_string(escaped.as_bytes(), "a__b", "b").is_none());
+        // The name escaped, an argument holding the plain form: not this way.
+        let decoy = r#"{"params":{"name":"a\u005f_b","arguments":{"q":"a__b"}}}"#;
+        assert!(replace_unique_string(decoy.as_bytes(), "a__b", "b").is_none());
         // A longer string holding it is not it.
         let longer = r#"{"params":{"name":"xa__b"}}"#;
         assert!(replace_unique_string(longer.as_bytes(), "a__b", "b").is_none());

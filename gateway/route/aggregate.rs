@@ -81,6 +81,9 @@ pub enum Local {
 #[derive(Default)]
 pub struct State {
     sessions: Mutex<HashMap<(u64, usize), Local>>,
+    /// Client sessions deleted here, so that their token gets 404 rather
+    /// than new member sessions (bounded like the map).
+    deleted: Mutex<std::collections::HashSet<u64>>,
     owners: Mutex<HashMap<(Kind, String), usize>>,
     collisions: Mutex<HashMap<Kind, Vec<Collision>>>,
 }
@@ -216,11 +219,23 @@ impl State {
         map.insert((session, member), local);
     }
 
-    /// Forgets a client session's member sessions (it was deleted).
+    /// Forgets a client session's member sessions: it was deleted, and its
+    /// token is refused from now on, on this replica.
     pub fn forget(&self, session: u64) {
         if let Ok(mut map) = self.sessions.lock() {
             map.retain(|(s, _), _| *s != session);
         }
+        if let Ok(mut deleted) = self.deleted.lock() {
+            if deleted.len() >= MAX_LOCAL_SESSIONS {
+                deleted.clear();
+            }
+            deleted.insert(session);
+        }
+    }
+
+    /// Whether the client session was deleted here.
+    pub fn deleted(&self, session: u64) -> bool {
+        self.deleted.lock().is_ok_and(|d| d.contains(&session))
     }
 
     /// Records which member owns each exposed name of a merged list, and the

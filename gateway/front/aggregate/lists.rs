@@ -15,6 +15,9 @@ use crate::front::{Front, Info};
 use crate::mcp::jsonrpc;
 use crate::stack::ProxyBody;
 
+/// The ids of the gateway's own list requests.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// Most pages read from one member for one list: a member whose cursors
 /// never end is cut off here rather than at `member_timeout`.
 const MAX_MEMBER_PAGES: usize = 1_000;
@@ -42,6 +45,10 @@ impl Front {
             result["nextCursor"] = Value::String(next);
         }
         super::mark_degraded(&mut result, &degraded);
+        if ctx.stateless {
+            // 2026-07-28 results say what they are.
+            result["resultType"] = json!("complete");
+        }
         Ok(json(jsonrpc::result_body(id, &serde_json::to_vec(&result).unwrap_or_default())))
     }
 
@@ -103,10 +110,12 @@ impl Front {
             if let Some(meta) = meta {
                 params.insert("_meta".into(), meta.clone());
             }
-            let body = json!({ "jsonrpc": "2.0", "id": "switchyard-list", "method": kind.method(), "params": params });
+            // An id of its own: two lists may be in flight in one member session.
+            let id = format!("switchyard-list-{}", NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+            let body = json!({ "jsonrpc": "2.0", "id": id, "method": kind.method(), "params": params });
             let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
             let mut info = Info::default();
-            let resp = self.member_call(ctx, i, body, None, Name::Without, &mut info).await?;
+            let resp = self.member_call(ctx, i, body, None, Name::Made(kind.method()), &mut info).await?;
             let reply = member::reply_of(resp).await?;
             // A member that does not serve this list has nothing in it.
             if reply["error"]["code"].as_i64() == Some(i64::from(jsonrpc::METHOD_NOT_FOUND)) {

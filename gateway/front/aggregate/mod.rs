@@ -62,6 +62,10 @@ pub(super) enum Name<'a> {
     Kept,
     /// The member's own name for the target.
     Renamed(&'a str),
+    /// A request the gateway makes itself (a list read for a lookup): its
+    /// own `Mcp-Method`, and none of the client's `Mcp-Name` or
+    /// `Mcp-Param-*`.
+    Made(&'a str),
 }
 
 impl Ctx<'_> {
@@ -79,11 +83,33 @@ impl Ctx<'_> {
             }
             Name::Kept => {}
             Name::Renamed(n) if h.contains_key(crate::mcp::headers::NAME) => {
-                let value = HeaderValue::from_str(n)
-                    .map_err(|_| GatewayError::InvalidParams("the member's name is not a header value".into()))?;
+                // Mirrored as the 2026-07-28 rules write a name that is not
+                // plain ASCII.
+                let value = if n.is_ascii() {
+                    HeaderValue::from_str(n)
+                } else {
+                    use base64::Engine;
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(n);
+                    HeaderValue::from_str(&format!("=?base64?{encoded}?="))
+                };
+                let value =
+                    value.map_err(|_| GatewayError::InvalidParams("the member's name is not a header value".into()))?;
                 h.insert(crate::mcp::headers::NAME, value);
             }
             Name::Renamed(_) => {}
+            Name::Made(method) => {
+                h.remove(crate::mcp::headers::NAME);
+                let params: Vec<http::HeaderName> =
+                    h.keys().filter(|k| k.as_str().starts_with("mcp-param-")).cloned().collect();
+                for p in params {
+                    h.remove(p);
+                }
+                if h.contains_key(crate::mcp::headers::METHOD)
+                    && let Ok(v) = HeaderValue::from_str(method)
+                {
+                    h.insert(crate::mcp::headers::METHOD, v);
+                }
+            }
         }
         Ok(h)
     }
@@ -134,6 +160,9 @@ impl Front {
             uri: parts.uri.clone(),
             headers: &parts.headers,
         };
+        if ctx.session != 0 && !opened.initialize && agg.state.deleted(ctx.session) {
+            return Err(GatewayError::SessionNotFound);
+        }
         let resp = match env.kind {
             Kind::Request if env.method() == "initialize" => self.aggregate_initialize(&ctx, &env, bytes, info).await?,
             Kind::Request => self.aggregate_request(&ctx, &env, bytes, info).await?,
@@ -174,7 +203,15 @@ impl Front {
                 Ok(json(jsonrpc::result_body(id, &serde_json::to_vec(&result).unwrap_or_default())))
             }
             "logging/setLevel" => {
-                let replies = self.fan_out(ctx, ctx.all(), |_| bytes.clone()).await;
+                let mut replies = self.fan_out(ctx, ctx.all(), |_| bytes.clone()).await;
+                // A member without logging has nothing to set.
+                for (_, reply) in &mut replies {
+                    if let Ok(r) = reply
+                        && r["error"]["code"].as_i64() == Some(i64::from(jsonrpc::METHOD_NOT_FOUND))
+                    {
+                        *r = json!({ "result": {} });
+                    }
+                }
                 let (_, degraded) = self.settle(ctx, replies)?;
                 let mut result = json!({});
                 mark_degraded(&mut result, &degraded);

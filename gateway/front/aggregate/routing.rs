@@ -161,8 +161,15 @@ impl Front {
         Ok(ctx.agg.state.owner(kind, exposed).map(|i| (i, exposed.to_string())))
     }
 
-    /// The member serving a resource URI.
+    /// The member serving a resource URI, when its filter exposes it.
     async fn owner_of_uri(&self, ctx: &Ctx<'_>, uri: &str, bytes: &[u8]) -> Result<Option<usize>, GatewayError> {
+        let found = self.uri_owner(ctx, uri, bytes).await?;
+        Ok(found.filter(|&i| ctx.agg.members[i].filter(Kind::Resources).admits(uri)))
+    }
+
+    /// The member serving a resource URI: by `uri_prefix`, or as the lists
+    /// showed.
+    async fn uri_owner(&self, ctx: &Ctx<'_>, uri: &str, bytes: &[u8]) -> Result<Option<usize>, GatewayError> {
         if let Some(i) = ctx.agg.by_uri_prefix(uri) {
             return Ok(Some(i));
         }

@@ -35,6 +35,9 @@ use crate::route::{Aggregate, Target};
 use crate::session::{MemberSession, Ticket};
 use crate::stack::ProxyBody;
 
+/// The largest event read from a member's stream.
+const MAX_EVENT_BYTES: usize = 16 << 20;
+
 /// How long a `list_changed` waits for others like it before it is sent.
 pub const DEBOUNCE: Duration = Duration::from_millis(100);
 
@@ -63,10 +66,14 @@ impl Front {
             uri: parts.uri.clone(),
             headers: &parts.headers,
         };
+        if agg.state.deleted(ctx.session) {
+            return Err(GatewayError::SessionNotFound);
+        }
         let sessions: Vec<(usize, MemberSession)> =
             (0..agg.members.len()).filter_map(|i| Some((i, self.member_session(&ctx, i)?))).collect();
+        let deadline = agg.settings.member_timeout.0;
         if !is_get {
-            let ends = sessions.iter().map(|(i, s)| self.member_end(&ctx, *i, s));
+            let ends = sessions.iter().map(|(i, s)| tokio::time::timeout(deadline, self.member_end(&ctx, *i, s)));
             futures_util::future::join_all(ends).await;
             agg.state.forget(ctx.session);
             info.session_delta = -1;
@@ -75,7 +82,10 @@ impl Front {
             return Ok(resp);
         }
         let (inbound, events) = mpsc::unbounded_channel::<Bytes>();
-        let opens = sessions.iter().map(|(i, s)| self.member_stream(&ctx, *i, s, inbound.clone()));
+        // A member whose stream does not open in time is left out of it.
+        let opens = sessions
+            .iter()
+            .map(|(i, s)| tokio::time::timeout(deadline, self.member_stream(&ctx, *i, s, inbound.clone())));
         futures_util::future::join_all(opens).await;
         drop(inbound);
         let (tx, rx) = mpsc::unbounded_channel();
@@ -86,9 +96,10 @@ impl Front {
     /// A 2026-07-28 `subscriptions/listen`: every member's stream, merged.
     pub(super) async fn aggregate_listen(&self, ctx: &Ctx<'_>, bytes: Bytes) -> Response<ProxyBody> {
         let (inbound, events) = mpsc::unbounded_channel::<Bytes>();
+        let deadline = ctx.agg.settings.member_timeout.0;
         let opens = ctx.all().into_iter().map(|i| {
             let (inbound, bytes) = (inbound.clone(), bytes.clone());
-            async move {
+            tokio::time::timeout(deadline, async move {
                 let Some(side) = ctx.agg.members[i].pick() else { return };
                 if let Target::Stdio { stdio, .. } = &*side.target {
                     return forward_changes(stdio, inbound);
@@ -103,7 +114,7 @@ impl Front {
                     }
                     Err(e) => tracing::debug!(member = &*ctx.agg.members[i].key, "no listen stream: {e}"),
                 }
-            }
+            })
         });
         futures_util::future::join_all(opens).await;
         drop(inbound);
@@ -207,6 +218,10 @@ async fn read_events(mut body: ProxyBody, out: mpsc::UnboundedSender<Bytes>) {
         let Some(Ok(frame)) = frame else { return };
         let Ok(data) = frame.into_data() else { continue };
         buf.extend_from_slice(&data);
+        if buf.len() > MAX_EVENT_BYTES && event_end(&buf).is_none() {
+            tracing::warn!("a member's stream sent an event over {MAX_EVENT_BYTES} bytes; its stream is left out");
+            return;
+        }
         while let Some(end) = event_end(&buf) {
             let event = buf.split_to(end);
             for message in crate::mcp::sse::event_data(&event) {
