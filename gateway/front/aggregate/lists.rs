@@ -46,8 +46,12 @@ impl Front {
         }
         super::mark_degraded(&mut result, &degraded);
         if ctx.stateless {
-            // 2026-07-28 results say what they are.
+            // 2026-07-28 results say what they are, and how long they may be
+            // kept: not at all, and by this client only, since the merged
+            // list changes with its members.
             result["resultType"] = json!("complete");
+            result["ttlMs"] = json!(0);
+            result["cacheScope"] = json!("private");
         }
         Ok(json(jsonrpc::result_body(id, &serde_json::to_vec(&result).unwrap_or_default())))
     }
