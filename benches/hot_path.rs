@@ -53,6 +53,7 @@ fn session_token(c: &mut Criterion) {
         client_caps: switchyard::session::ClientCaps::SAMPLING,
         issued_at: 1_790_000_000,
         members: Default::default(),
+        principal: Some([7; 16]),
     };
     let token = key.seal("/mcp", &ticket);
     let mut g = c.benchmark_group("session_token");
@@ -144,5 +145,68 @@ fn rate_limit(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, envelope_parse, session_token, stateless_headers, balance_pick, rate_limit);
+/// The identity check on the hot path: a JWT already verified (the
+/// verified-token cache, keyed by the token's SHA-256), its first
+/// verification (ES256), and an API key.
+fn authenticate(c: &mut Criterion) {
+    use base64::Engine;
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let point = pair.public_key().as_ref();
+    let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1",
+        "x": b64(&point[1..33]), "y": b64(&point[33..65])}]});
+    let path = std::env::temp_dir().join(format!("switchyard-bench-jwks-{}.json", std::process::id()));
+    std::fs::write(&path, jwks.to_string()).unwrap();
+    let cfg: switchyard::config::Auth = toml::from_str(&format!(
+        "name = \"team\"\napi_keys = [{{ name = \"ci\", sha256 = \"{}\" }}]\n\
+         jwt = {{ jwks = {:?}, issuer = \"https://idp\", audience = \"https://mcp/mcp\" }}",
+        switchyard::auth::hash_key("bench-api-key-0123456789"),
+        path.display().to_string()
+    ))
+    .unwrap();
+    let auth = switchyard::auth::Authenticator::build(&cfg, || Err("no client".into())).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let sign = |sub: &str| {
+        let claims = serde_json::json!({"iss": "https://idp", "aud": "https://mcp/mcp", "sub": sub,
+            "scope": "tools:read tools:call", "exp": now + 3600, "iat": now});
+        let header = jsonwebtoken::Header {
+            kid: Some("k1".into()),
+            ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256)
+        };
+        jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_ec_der(pkcs8.as_ref())).unwrap()
+    };
+    let headers = |name: &'static str, value: String| {
+        let mut h = http::HeaderMap::new();
+        h.insert(name, value.parse().unwrap());
+        h
+    };
+    let cached = headers("authorization", format!("Bearer {}", sign("alice")));
+    futures::executor::block_on(auth.authenticate(&cached)).unwrap();
+    let key = headers("x-api-key", "bench-api-key-0123456789".into());
+    let mut g = c.benchmark_group("authenticate");
+    g.bench_function("jwt_cached", |b| {
+        b.iter(|| futures::executor::block_on(auth.authenticate(black_box(&cached))).unwrap())
+    });
+    g.bench_function("api_key", |b| {
+        b.iter(|| futures::executor::block_on(auth.authenticate(black_box(&key))).unwrap())
+    });
+    let mut n = 0u64;
+    g.bench_function("jwt_first_verify_es256", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                headers("authorization", format!("Bearer {}", sign(&format!("user-{n}"))))
+            },
+            |h| futures::executor::block_on(auth.authenticate(&h)).unwrap(),
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+    let _ = std::fs::remove_file(&path);
+}
+
+criterion_group!(benches, envelope_parse, session_token, stateless_headers, balance_pick, rate_limit, authenticate);
 criterion_main!(benches);

@@ -68,13 +68,16 @@ impl App {
         let request_id = self.request_ids.take_or_make(req.headers().get(REQUEST_ID));
         let runtime = self.live.runtime();
         let front = &runtime.front;
+        if path.starts_with(crate::auth::metadata::WELL_KNOWN) {
+            return resource_metadata(front.resource_metadata(path, req.headers()), request_id);
+        }
         let Some(route) = front.route(path).cloned() else {
             let mut resp = GatewayError::NoRoute.into_response(None).map(ProxyBody::full);
             resp.headers_mut().insert(REQUEST_ID, request_id);
             return resp;
         };
         let guard = metrics::in_flight();
-        let client = Client { connection: peer, request_id };
+        let client = Client { connection: peer, request_id, identity: None };
         let mut info = Info::default();
         let result = front.serve(&route, req, &client, &mut info).await;
         let (resp, error) = match result {
@@ -109,12 +112,31 @@ impl App {
             backend = info.side.as_ref().map_or("", |s| &*s.backend),
             method = info.method.as_deref().unwrap_or(""),
             name = info.name.as_deref().unwrap_or(""),
+            principal = info.principal.as_deref().unwrap_or(""),
             status,
             duration_us = elapsed.as_micros() as u64,
             error = error.as_ref().map(|e| e.to_string()),
         );
         resp
     }
+}
+
+/// The protected resource metadata document, public by nature: any origin
+/// may read it, as a browser-based client must to find where to log in.
+fn resource_metadata(document: Option<bytes::Bytes>, request_id: HeaderValue) -> Response<ProxyBody> {
+    let mut resp = match document {
+        Some(doc) => {
+            let mut resp = Response::new(ProxyBody::full(doc));
+            let h = resp.headers_mut();
+            h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            h.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+            h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("max-age=300"));
+            resp
+        }
+        None => GatewayError::NoRoute.into_response(None).map(ProxyBody::full),
+    };
+    resp.headers_mut().insert(REQUEST_ID, request_id);
+    resp
 }
 
 /// Propagates a client's `x-request-id`, or makes a unique one cheaply: a

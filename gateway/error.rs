@@ -85,6 +85,22 @@ pub enum GatewayError {
     /// An admin API request without the right bearer token.
     #[error("the admin API needs `Authorization: Bearer <admin_token>`")]
     Unauthorized,
+    /// A route with `auth` got no credential, or one that is not good.
+    #[error("authentication required: {reason}")]
+    Unauthenticated {
+        /// Why, in words that hold nothing of the credential.
+        reason: String,
+        /// The `WWW-Authenticate` challenge, naming the resource metadata.
+        challenge: HeaderValue,
+    },
+    /// The credential is good but lacks a scope the route requires.
+    #[error("insufficient scope: {reason}")]
+    InsufficientScope {
+        /// Which scopes are needed.
+        reason: String,
+        /// The `WWW-Authenticate` challenge, naming the scopes.
+        challenge: HeaderValue,
+    },
     /// An admin API request names a backend or instance that does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -132,6 +148,10 @@ pub mod codes {
     pub const UNAUTHORIZED: i32 = -32004;
     /// Over a rate limit; `error.data.retryAfterMs` says when to retry.
     pub const RATE_LIMITED: i32 = -32005;
+    /// A route with `auth` got no good credential (HTTP 401).
+    pub const AUTHENTICATION_REQUIRED: i32 = -32006;
+    /// The credential lacks a scope the route requires (HTTP 403).
+    pub const INSUFFICIENT_SCOPE: i32 = -32007;
 }
 
 impl GatewayError {
@@ -156,6 +176,8 @@ impl GatewayError {
             UpstreamTimeout(_) | AttemptTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, codes::GATEWAY_TIMEOUT),
             NoInstance => (StatusCode::SERVICE_UNAVAILABLE, codes::NO_INSTANCE),
             Unauthorized => (StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED),
+            Unauthenticated { .. } => (StatusCode::UNAUTHORIZED, codes::AUTHENTICATION_REQUIRED),
+            InsufficientScope { .. } => (StatusCode::FORBIDDEN, codes::INSUFFICIENT_SCOPE),
             NotFound(_) => (StatusCode::NOT_FOUND, jsonrpc::METHOD_NOT_FOUND),
             Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, jsonrpc::INVALID_PARAMS),
             RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
@@ -196,6 +218,8 @@ impl GatewayError {
             AttemptTimeout(_) => "attempt_timeout",
             NoInstance => "no_instance",
             Unauthorized => "unauthorized",
+            Unauthenticated { .. } => "unauthenticated",
+            InsufficientScope { .. } => "insufficient_scope",
             NotFound(_) => "not_found",
             Unprocessable(_) => "unprocessable",
             RateLimited { .. } => "rate_limited",
@@ -239,8 +263,14 @@ impl GatewayError {
         if let Some(secs) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
-        if let GatewayError::Unauthorized = self {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        match self {
+            GatewayError::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            GatewayError::Unauthenticated { challenge, .. } | GatewayError::InsufficientScope { challenge, .. } => {
+                headers.insert(header::WWW_AUTHENTICATE, challenge.clone());
+            }
+            _ => {}
         }
         response
     }

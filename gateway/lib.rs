@@ -21,6 +21,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod auth;
 pub mod backend;
 pub mod balance;
 pub mod bench;

@@ -78,8 +78,29 @@ enum Command {
         #[arg(long)]
         conformance: bool,
     },
+    /// Print the SHA-256 that `[[auth]] api_keys` stores for an API key.
+    /// Without KEY, the key is read from the first line of standard input,
+    /// which keeps it out of the shell's history.
+    HashKey {
+        /// The key; omit it to read it from standard input.
+        key: Option<String>,
+    },
     /// Load-test an MCP endpoint (the gateway, or any MCP server).
     Bench(switchyard::bench::BenchArgs),
+}
+
+fn hash_key(key: Option<String>) -> anyhow::Result<()> {
+    let key = match key {
+        Some(k) => k,
+        None => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    anyhow::ensure!(!key.is_empty(), "the key is empty");
+    println!("{}", switchyard::auth::hash_key(&key));
+    Ok(())
 }
 
 fn parse_latency(s: &str) -> Result<Duration, String> {
@@ -107,6 +128,7 @@ fn main() -> ExitCode {
                 let opts = MockOptions { latency, error_rate, json_only, conformance, ..Default::default() };
                 run_mock(http, opts).await
             }
+            Command::HashKey { key } => hash_key(key),
             Command::Bench(args) => switchyard::bench::main(args).await,
         }
         .map(|()| ExitCode::SUCCESS)

@@ -36,9 +36,10 @@ const LAYERS: &[(u32, &[&str])] = &[
     // 9. The stack: the one place the layers and the backend meet, and the
     //    body the gateway answers with.
     (9, &["stack"]),
-    // 10. Rate limits and the cache: they know a parsed message, not where
-    //     it goes.
-    (10, &["limit", "cache"]),
+    // 10. Who may call (authentication, authorization), rate limits and the
+    //     cache: they know a parsed message and its caller, not where it
+    //     goes.
+    (10, &["auth", "limit", "cache"]),
     // 11. Routes, splits, sides, targets.
     (11, &["route"]),
     // 12. The front door.

@@ -38,6 +38,8 @@ pub struct Backend {
     pub attempt_timeout: Option<Duration>,
     /// Static headers sent upstream on every request.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Whether clients' own credentials go upstream (`passthrough_auth`).
+    pub passthrough_auth: bool,
     /// The instances, in config order.
     pub instances: Vec<Arc<Instance>>,
     /// The pooled client shared by the instances.
@@ -50,12 +52,21 @@ pub struct Backend {
     pub metrics: BackendMetrics,
 }
 
-/// Building a backend failed (an unreadable `ca` file).
+/// Building a part of the runtime failed (a backend's unreadable `ca`
+/// file, an auth block's JWKS file).
 #[derive(Debug, thiserror::Error)]
-#[error("backend `{backend}`: {message}")]
+#[error("{part}: {message}")]
 pub struct BuildError {
-    backend: String,
+    /// What failed, such as ``backend `search` ``.
+    part: String,
     message: String,
+}
+
+impl BuildError {
+    /// `part` (a backend, an auth block, named) could not be built.
+    pub fn new(part: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { part: part.into(), message: message.into() }
+    }
 }
 
 impl Backend {
@@ -71,7 +82,7 @@ impl Backend {
     pub fn rebuild(cfg: &config::Backend, previous: Option<&Backend>) -> Result<Backend, BuildError> {
         let name = cfg.name.get_ref().clone();
         let client = HttpClient::new(cfg.connect_timeout.0, cfg.ca.as_deref())
-            .map_err(|message| BuildError { backend: name.clone(), message })?;
+            .map_err(|message| BuildError::new(format!("backend `{name}`"), message))?;
         let epoch = tokio::time::Instant::now();
         let instances = cfg
             .instances
@@ -87,11 +98,15 @@ impl Backend {
                 }
             })
             .collect();
+        if cfg.passthrough_auth {
+            tracing::warn!(backend = %name, "passthrough_auth: clients' Authorization and X-Api-Key go to this backend");
+        }
         Ok(Backend {
             timeout: cfg.timeout.0,
             timeouts: cfg.timeouts.iter().map(|(m, d)| (m.as_str().into(), d.0)).collect(),
             attempt_timeout: cfg.attempt_timeout.map(|d| d.0),
             headers: cfg.header_values(),
+            passthrough_auth: cfg.passthrough_auth,
             instances,
             client,
             outlier: Detector::new(&cfg.outlier),

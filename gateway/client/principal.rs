@@ -34,6 +34,8 @@ pub enum Principal {
     Credential([u8; 16]),
     /// No credential: the client's address.
     Ip(IpAddr),
+    /// An authenticated caller: its [`Identity`](super::Identity)'s digest.
+    Identity([u8; 16]),
 }
 
 // === impl Principal ===
@@ -63,21 +65,24 @@ impl Principal {
         }
     }
 
-    /// A stable text form for shared keys and logs: `cred:<32 hex digits>`
-    /// or `ip:<address>`.
+    /// A stable text form for shared keys and logs: `cred:<32 hex digits>`,
+    /// `id:<32 hex digits>` or `ip:<address>`.
     pub fn key(&self) -> String {
         match self {
-            Principal::Credential(bytes) => {
-                let mut s = String::with_capacity(5 + 32);
-                s.push_str("cred:");
-                for b in bytes {
-                    let _ = write!(s, "{b:02x}");
-                }
-                s
-            }
+            Principal::Credential(bytes) => hex_key("cred:", bytes),
+            Principal::Identity(bytes) => hex_key("id:", bytes),
             Principal::Ip(ip) => format!("ip:{ip}"),
         }
     }
+}
+
+fn hex_key(prefix: &str, bytes: &[u8; 16]) -> String {
+    let mut s = String::with_capacity(prefix.len() + 32);
+    s.push_str(prefix);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@
 //! ```
 
 mod aggregate;
+mod auth;
 mod balance;
 mod cache;
 mod error;
@@ -44,6 +45,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 pub use aggregate::{Aggregation, Collisions, FailureMode, Filter, Member, glob_matches};
+pub use auth::{ApiKey, Auth, Authz, DEFAULT_ALGORITHMS, Jwt, OneOrMany, ResourceMetadata, Rule};
 pub use balance::Balance;
 pub use cache::{Cache, CacheMethod};
 pub use error::{ConfigError, Issue};
@@ -118,6 +120,7 @@ impl Config {
         issues.extend(self.route_issues(&names, text));
         let paths: HashSet<&str> = self.routes.iter().map(|r| r.path.get_ref().as_str()).collect();
         issues.extend(limit::check(&self.rate_limits, &paths, &names, &line));
+        issues.extend(self.auth_issues(&paths, text));
         issues
     }
 
@@ -159,6 +162,29 @@ impl Config {
             ));
         }
         issues
+    }
+
+    /// What is wrong in `[[auth]]` and `[[authz]]`, and in the routes'
+    /// `auth` names.
+    fn auth_issues(&self, paths: &HashSet<&str>, text: &str) -> Vec<Issue> {
+        let line = |at: usize| Some(interpolate::line_of(text, at));
+        let mut found = auth::check_auth(&self.auth);
+        let blocks: HashSet<&str> = self.auth.iter().map(|a| a.name.get_ref().as_str()).collect();
+        for (i, r) in self.routes.iter().enumerate() {
+            if let Some(name) = &r.auth
+                && !blocks.contains(name.get_ref().as_str())
+            {
+                found.push((
+                    format!("routes.{i}.auth"),
+                    name.span().start,
+                    format!("no [[auth]] block is named `{}`", name.get_ref()),
+                ));
+            }
+        }
+        let with_auth: HashSet<&str> =
+            self.routes.iter().filter(|r| r.auth.is_some()).map(|r| r.path.get_ref().as_str()).collect();
+        found.extend(auth::check_authz(&self.authz, paths, &with_auth));
+        found.into_iter().map(|(key, at, message)| Issue::new(&key, line(at), message)).collect()
     }
 
     /// Paths and names that clash between routes, and what
@@ -229,6 +255,13 @@ fn backend_issues(i: usize, b: &Backend, text: &str) -> Vec<Issue> {
              use \"ping\", \"tools/list\", \"discover\" or \"none\"",
         ));
     }
+    if b.transport == Transport::Stdio && b.passthrough_auth {
+        issues.push(Issue::new(
+            &at("passthrough_auth"),
+            line(b.name.span()),
+            "a stdio process has no request headers to pass a credential in",
+        ));
+    }
     match b.transport {
         Transport::Http if b.instances.is_empty() => {
             issues.push(Issue::new(&at("instances"), line(b.name.span()), "a backend needs at least one instance"));
@@ -267,7 +300,7 @@ fn key_line(text: &str, key: &str) -> Option<usize> {
 }
 
 /// Paths the operations endpoints own; a route cannot take them.
-pub const RESERVED_PATHS: &[&str] = &["/health", "/metrics", "/admin"];
+pub const RESERVED_PATHS: &[&str] = &["/health", "/metrics", "/admin", "/.well-known"];
 
 /// Typed parse with the key path of the first error, and its line.
 fn deserialize(text: &str) -> Result<Config, Issue> {
@@ -290,3 +323,7 @@ mod tests;
 #[cfg(test)]
 #[path = "aggregate_tests.rs"]
 mod aggregate_tests;
+
+#[cfg(test)]
+#[path = "auth_tests.rs"]
+mod auth_tests;

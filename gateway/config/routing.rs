@@ -68,6 +68,10 @@ pub struct Route {
     /// Most items on one page of a merged list.
     #[serde(default = "default_page_size")]
     pub page_size: usize,
+    /// The `[[auth]]` block whose credentials the route requires; without
+    /// one the route is open to anyone who can reach it.
+    #[serde(default)]
+    pub auth: Option<Spanned<String>>,
 }
 
 fn default_separator() -> String {

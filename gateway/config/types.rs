@@ -31,6 +31,10 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// GCRA rate limits checked at the front door (see `config::limit`).
     pub rate_limits: Vec<RateLimit>,
+    /// Credentials routes accept (see `config::auth`).
+    pub auth: Vec<super::auth::Auth>,
+    /// Who may use which tools, prompts and resources, per route.
+    pub authz: Vec<super::auth::Authz>,
 }
 
 /// `[gateway]`: the listener and gateway-wide settings.
@@ -183,6 +187,10 @@ pub struct Backend {
     /// The client's `Authorization` is never forwarded; this is how an
     /// upstream gets one.
     pub headers: BTreeMap<HeaderKey, String>,
+    /// Forward the client's own `Authorization` (or `X-Api-Key`) to this
+    /// backend. The spec forbids token passthrough; this is an explicit,
+    /// logged opt-in for servers that must act as the user.
+    pub passthrough_auth: bool,
     /// Extra PEM root certificates to trust for `https` instances, beside the
     /// webpki roots.
     pub ca: Option<PathBuf>,
@@ -228,6 +236,7 @@ impl Default for Backend {
             cache: None,
             connect_timeout: Duration::secs(5),
             headers: BTreeMap::new(),
+            passthrough_auth: false,
             ca: None,
             command: None,
             args: Vec::new(),

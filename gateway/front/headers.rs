@@ -1,8 +1,9 @@
 //! What crosses the gateway in headers, each way.
 //!
 //! Upstream: the client's end-to-end headers, minus hop-by-hop ones and the
-//! client's credentials (`Authorization`, `Cookie`: the spec forbids token
-//! passthrough), plus the backend's configured headers and `X-Forwarded-*`.
+//! client's credentials (`Authorization`, `X-Api-Key`, `Cookie`: the spec
+//! forbids token passthrough; a backend with `passthrough_auth` gets the
+//! first two, by its operator's explicit choice), plus the backend's configured headers and `X-Forwarded-*`.
 //! `Mcp-Param-*`, `Mcp-Method`, `Mcp-Name`, `MCP-Protocol-Version` and
 //! `Last-Event-ID` pass untouched.
 //!
@@ -58,6 +59,7 @@ fn is_replaced_upstream(name: &HeaderName) -> bool {
         name.as_str(),
         "host"
             | "authorization"
+            | "x-api-key"
             | "cookie"
             | "content-length"
             | "mcp-session-id"
@@ -80,6 +82,13 @@ pub struct Forwarding<'a> {
     pub request_id: &'a HeaderValue,
     /// The upstream session id, when the session has one.
     pub upstream_session: Option<&'a str>,
+    /// Whether the client's own `Authorization` and `X-Api-Key` go on.
+    pub passthrough_auth: bool,
+}
+
+/// The client credentials `passthrough_auth` lets through.
+fn is_passed_credential(name: &HeaderName) -> bool {
+    matches!(name.as_str(), "authorization" | "x-api-key")
 }
 
 /// Turns the client's headers into the upstream request's, in place: most
@@ -98,6 +107,7 @@ pub fn upstream(mut headers: HeaderMap, f: &Forwarding<'_>) -> HeaderMap {
         headers
             .keys()
             .filter(|n| is_hop_by_hop(n) || is_replaced_upstream(n) || is_listed(&listed, n))
+            .filter(|n| !(f.passthrough_auth && is_passed_credential(n)))
             .cloned()
             .collect()
     };
@@ -145,6 +155,7 @@ mod tests {
         let mut c = HeaderMap::new();
         for (k, v) in [
             ("authorization", "Bearer client"),
+            ("x-api-key", "client-key"),
             ("cookie", "a=b"),
             ("connection", "keep-alive, x-secret-hop"),
             ("x-secret-hop", "1"),
@@ -169,9 +180,11 @@ mod tests {
                 tls: true,
                 request_id: &rid,
                 upstream_session: Some("up-1"),
+                passthrough_auth: false,
             },
         );
         assert_eq!(out["authorization"], "Bearer upstream");
+        assert!(!out.contains_key("x-api-key"));
         for gone in ["cookie", "connection", "x-secret-hop", "keep-alive", "te"] {
             assert!(!out.contains_key(gone), "{gone}");
         }
@@ -182,6 +195,30 @@ mod tests {
         assert_eq!(out["x-forwarded-for"], "1.2.3.4, 10.1.1.1");
         assert_eq!(out["x-forwarded-proto"], "https");
         assert_eq!(out["x-request-id"], "rid-1");
+    }
+
+    #[test]
+    fn passthrough_auth_lets_the_clients_credentials_through_and_nothing_else() {
+        let mut c = HeaderMap::new();
+        for (k, v) in [("authorization", "Bearer client"), ("x-api-key", "k"), ("cookie", "a=b")] {
+            c.append(k, v.parse().unwrap());
+        }
+        let rid = HeaderValue::from_static("r");
+        let out = upstream(
+            c,
+            &Forwarding {
+                configured: &[],
+                peer: &Connection::new("10.1.1.1:5000".parse().unwrap()),
+                tls: false,
+                request_id: &rid,
+                upstream_session: None,
+                passthrough_auth: true,
+            },
+        );
+        assert_eq!(out["authorization"], "Bearer client");
+        assert_eq!(out["x-api-key"], "k");
+        assert!(!out.contains_key("cookie"));
+        assert!(!out.contains_key("mcp-session-id"));
     }
 
     #[test]

@@ -43,6 +43,7 @@
 
 mod aggregate;
 mod answer;
+mod auth;
 pub(crate) mod checks;
 pub mod headers;
 mod initialize;
@@ -138,6 +139,8 @@ pub struct Info {
     pub side: Option<Arc<Side>>,
     /// The admission slot, held until the response body ends.
     pub permit: Option<crate::limit::Permit>,
+    /// The authenticated principal's name, on a route with `auth`.
+    pub principal: Option<Arc<str>>,
 }
 
 impl Front {
@@ -175,6 +178,16 @@ impl Front {
             checks::loopback_host(host)?;
         }
         checks::origin(req.headers(), &self.settings.allowed_origins)?;
+        // Before anything else: an unproven caller reaches no backend, no
+        // rate-limit bucket, and not even the body parser.
+        let authenticated;
+        let client = match &route.auth {
+            None => client,
+            Some(auth) => {
+                authenticated = self.authenticate(route, auth, req.headers(), req.uri(), client, info).await?;
+                &authenticated
+            }
+        };
         match *req.method() {
             Method::POST => self.post(route, req, client, info).await,
             Method::GET | Method::DELETE => self.get_or_delete(route, req, client, info).await,
@@ -201,15 +214,27 @@ impl Front {
 
         let Opened { ticket, initialize, stateless: stateless_client } =
             self.open(route, &message, &parts.headers, version_header, client, info)?;
-        if let Some(agg) = route.aggregate() {
-            let opened = Opened { ticket, initialize, stateless: stateless_client };
-            return self.post_aggregate(route, agg, parts, bytes, message, opened, client, info).await;
+        if let Some(policy) = &route.authz
+            && let Some(answer) = auth::refused(route, policy, client, &message, &bytes)
+        {
+            return Ok(answer);
         }
-        let side = route.side(ticket.as_ref().map(|t| t.backend.as_str()), &parts.headers)?;
-        info.side = Some(side.clone());
-        let upstream =
-            Outbound { parts, bytes, message, ticket, pinned: None, initialize, stateless: stateless_client };
-        self.dispatch(route, &side, upstream, client, info).await
+        let filter = auth::filtered_list(route, &message);
+        let resp = if let Some(agg) = route.aggregate() {
+            let opened = Opened { ticket, initialize, stateless: stateless_client };
+            self.post_aggregate(route, agg, parts, bytes, message, opened, client, info).await?
+        } else {
+            let side = route.side(ticket.as_ref().map(|t| t.backend.as_str()), &parts.headers)?;
+            info.side = Some(side.clone());
+            let upstream =
+                Outbound { parts, bytes, message, ticket, pinned: None, initialize, stateless: stateless_client };
+            self.dispatch(route, &side, upstream, client, info).await?
+        };
+        match filter {
+            // After the cache, whose entries callers of other scopes share.
+            Some((policy, kind)) => auth::filter_list(&policy, client.identity.as_deref(), kind, resp).await,
+            None => Ok(resp),
+        }
     }
 
     /// Sends a parsed POST to one side: its rate limits and admission, its
@@ -426,12 +451,18 @@ impl Front {
     ) -> Result<Option<Ticket>, GatewayError> {
         let Some(token) = headers.get(SESSION_ID) else { return Ok(None) };
         let token = token.to_str().map_err(|_| GatewayError::SessionNotFound)?;
-        client
+        let ticket = client
             .connection
             .last_ticket
             .open(&self.key, &route.path, token)
-            .map(Some)
-            .map_err(|_| GatewayError::SessionNotFound)
+            .map_err(|_| GatewayError::SessionNotFound)?;
+        // On a route with `auth`, a session is its caller's: another
+        // caller's credential, or a token from before tokens carried the
+        // caller (or from before the route had `auth`), is no session.
+        if route.auth.is_some() && ticket.principal != client.session_principal() {
+            return Err(GatewayError::SessionNotFound);
+        }
+        Ok(Some(ticket))
     }
 
     /// The instance a session is pinned to. A session whose instance is gone
@@ -470,6 +501,7 @@ impl Front {
             tls: self.settings.tls,
             request_id: &client.request_id,
             upstream_session: ticket.map(|t| t.upstream_session.as_str()),
+            passthrough_auth: backend.passthrough_auth,
         };
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = method;
@@ -506,6 +538,7 @@ impl Front {
             client_caps: crate::session::ClientCaps::NONE,
             issued_at: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
             members: Default::default(),
+            principal: client.session_principal(),
         };
         let token = self.key.seal(&route.path, &ticket);
         headers::downstream(&mut parts.headers, &client.request_id);

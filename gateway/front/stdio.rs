@@ -73,7 +73,7 @@ impl Front {
                 Ok(accepted())
             }
             Kind::Request => match env.method() {
-                "initialize" => self.stdio_initialize(route, stdio, &env, &post.body, info).await,
+                "initialize" => self.stdio_initialize(route, stdio, &env, &post.body, client, info).await,
                 _ if stdio.per_session() && post.stateless => Err(GatewayError::InvalidRequest(format!(
                     "backend `{}` gives each session its own process, and the 2026-07-28 era has no sessions",
                     stdio.name
@@ -117,6 +117,7 @@ impl Front {
         stdio: &StdioBackend,
         env: &Envelope,
         body: &[u8],
+        client: &Client,
         info: &mut Info,
     ) -> Result<Response<ProxyBody>, GatewayError> {
         #[derive(Deserialize)]
@@ -150,6 +151,7 @@ impl Front {
             client_caps: ClientCaps::of_initialize(body),
             issued_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
             members: Default::default(),
+            principal: client.session_principal(),
         };
         let token = HeaderValue::from_str(&self.key.seal(&route.path, &ticket))
             .map_err(|_| GatewayError::UpstreamFailed("session token is not a header value".into()))?;

@@ -131,7 +131,10 @@ fn only_requests_other_than_listen_take_an_admission_slot() {
 /// A client at 10.0.0.1 and no headers, for rate-limit checks.
 fn client() -> (Client, HeaderMap) {
     let peer = crate::client::Connection::new("10.0.0.1:5000".parse().unwrap());
-    (Client { connection: Arc::new(peer), request_id: http::HeaderValue::from_static("rid") }, HeaderMap::new())
+    (
+        Client { connection: Arc::new(peer), request_id: http::HeaderValue::from_static("rid"), identity: None },
+        HeaderMap::new(),
+    )
 }
 
 fn message(body: &str) -> Message {

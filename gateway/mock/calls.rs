@@ -3,7 +3,9 @@
 //!
 //! - `mock/calls` answers how many requests of each method this mock has
 //!   answered (`{"tools/list": 3, …}`), so a test can tell how many reached
-//!   the backend (the cache's coalescing test counts this way);
+//!   the backend (the cache's coalescing test counts this way); over HTTP it
+//!   also counts requests that carried `Authorization` or `X-Api-Key`, as
+//!   `header:authorization` and `header:x-api-key`;
 //! - `mock/changed` announces a change on the request's own stream before
 //!   answering `{}`: `notifications/{name}/list_changed` for
 //!   `params.name` (`tools`, `prompts` or `resources`), or

@@ -122,6 +122,13 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<M
     {
         return Ok(rpc_error(StatusCode::FORBIDDEN, None, FORBIDDEN, why));
     }
+    // So that tests through a gateway can tell whether a client's
+    // credential reached the server: counted under `mock/calls`.
+    for credential in ["authorization", "x-api-key"] {
+        if req.headers().contains_key(credential) {
+            shared.opts.calls.record(&format!("header:{credential}"));
+        }
+    }
     Ok(match *req.method() {
         Method::POST => post::handle(&shared, req).await,
         Method::GET => get(&shared, &req).await,

@@ -61,6 +61,10 @@ pub struct Route {
     pub unrouted: crate::telemetry::RouteMetrics,
     /// The members, when the route aggregates several servers.
     aggregate: Option<Aggregate>,
+    /// The credentials the route requires; `None`: it is open.
+    pub auth: Option<Arc<crate::auth::Authenticator>>,
+    /// Who may use which tools, prompts and resources; `None`: all.
+    pub authz: Option<Arc<crate::auth::Policy>>,
 }
 
 // === impl Route ===
@@ -76,6 +80,8 @@ impl Route {
             sticky_header,
             allow_override,
             aggregate: None,
+            auth: None,
+            authz: None,
         }
     }
 

@@ -42,7 +42,8 @@ pub mod reload;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::backend::{Backend, BuildError};
+use crate::auth::{Authenticator, Policy};
+use crate::backend::{Backend, BuildError, HttpClient};
 use crate::cache::Cache;
 use crate::config::{Config, Transport};
 use crate::front::{Front, Settings};
@@ -66,9 +67,34 @@ pub struct Runtime {
     pub limits: Arc<Limits>,
     /// The backends with what made them, to tell on reload which carry over.
     backends: HashMap<String, Built>,
+    /// The `[[auth]]` blocks by name, each with its config as JSON, so that
+    /// an unchanged block keeps its fetched keys and verified tokens.
+    auth: HashMap<String, (String, Arc<Authenticator>)>,
     /// The config it was built from.
     pub config: Config,
 }
+
+/// The `[[auth]]` blocks, carried over from `previous` when unchanged.
+fn build_auth(
+    config: &Config,
+    previous: Option<&Runtime>,
+) -> Result<HashMap<String, (String, Arc<Authenticator>)>, BuildError> {
+    let mut built = HashMap::new();
+    for a in &config.auth {
+        let name = a.name.get_ref().clone();
+        let fingerprint = serde_json::to_string(a).unwrap_or_default();
+        let old = previous.and_then(|p| p.auth.get(&name)).filter(|(f, _)| *f == fingerprint);
+        let authenticator = match old {
+            Some((_, old)) => old.clone(),
+            None => Arc::new(Authenticator::build(a, || HttpClient::new(JWKS_CONNECT_TIMEOUT, None))?),
+        };
+        built.insert(name, (fingerprint, authenticator));
+    }
+    Ok(built)
+}
+
+/// How long connecting to an issuer's JWKS may take.
+const JWKS_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A backend, its config's fingerprint, and what runs for it.
 #[derive(Clone)]
@@ -144,6 +170,9 @@ impl Runtime {
         // Each rule's buckets, and each cap's count, carry over unless its
         // own settings changed.
         let limits = Arc::new(Limits::rebuild(&config, previous.map(|p| &*p.limits)));
+        let auth = build_auth(&config, previous)?;
+        let policies: HashMap<&str, Arc<Policy>> =
+            config.authz.iter().map(|z| (z.route.get_ref().as_str(), Arc::new(Policy::new(z)))).collect();
         let mut routes = Vec::new();
         for r in &config.routes {
             let path = r.path.get_ref().as_str();
@@ -158,6 +187,9 @@ impl Runtime {
                     left.api_kept.push(path.to_string());
                 }
             }
+            let mut route = route;
+            route.auth = r.auth.as_ref().and_then(|name| auth.get(name.get_ref())).map(|(_, a)| a.clone());
+            route.authz = policies.get(path).cloned();
             routes.push(route);
         }
         // The same secret keeps the same key; without a secret, the random key
@@ -172,7 +204,7 @@ impl Runtime {
             _ => Arc::new(session_key(&config).with_ttl(ttl)),
         };
         let front = Front::new(routes, key, settings(&config));
-        Ok((Runtime { front, targets, limits, backends, config }, left))
+        Ok((Runtime { front, targets, limits, backends, auth, config }, left))
     }
 
     /// The split the file gave the route at `path`.

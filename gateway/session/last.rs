@@ -65,6 +65,7 @@ mod tests {
             protocol_version: "2025-06-18".into(),
             issued_at: 1_700_000_000,
             members: Default::default(),
+            principal: None,
             client_caps: Default::default(),
         }
     }

@@ -23,8 +23,9 @@ use super::ClientCaps;
 
 /// Format version; bump when the plaintext layout changes. A token older
 /// than [`PREVIOUS`] does not open (404), and its client re-initializes.
-/// 3 added the client's capabilities; 4 the members of an aggregated route.
-const VERSION: u8 = 4;
+/// 3 added the client's capabilities; 4 the members of an aggregated route;
+/// 5 the authenticated principal.
+const VERSION: u8 = 5;
 /// The oldest format still opened: tokens minted before an upgrade, or by a
 /// replica not yet upgraded, keep their sessions through a rolling deploy.
 const PREVIOUS: u8 = 2;
@@ -54,6 +55,11 @@ pub struct Ticket {
     /// On an aggregated route, the upstream session with each member that
     /// answered `initialize`, in member order; empty on other routes.
     pub members: std::sync::Arc<[MemberSession]>,
+    /// On a route with `auth`, the digest of the identity that opened the
+    /// session: a token presented with another caller's credential gets
+    /// 404, as a forged one does. `None` on open routes, and in tokens of
+    /// formats before 5.
+    pub principal: Option<[u8; 16]>,
 }
 
 /// A session's upstream session with one member of an aggregated route.
@@ -210,6 +216,13 @@ fn encode(t: &Ticket, out: &mut Vec<u8>) {
     for field in [&t.backend, &t.instance, &t.upstream_session, &t.protocol_version] {
         put(out, field);
     }
+    match &t.principal {
+        Some(digest) => {
+            out.push(1);
+            out.extend_from_slice(digest);
+        }
+        None => out.push(0),
+    }
     // A route has far fewer than 256 members; the config caps them.
     let members = &t.members[..t.members.len().min(u8::MAX as usize)];
     out.push(members.len() as u8);
@@ -241,6 +254,15 @@ fn decode(mut b: &[u8], version: u8) -> Option<Ticket> {
     let instance = take(&mut b)?;
     let upstream_session = take(&mut b)?;
     let protocol_version = take(&mut b)?;
+    let mut principal = None;
+    if version >= 5 {
+        let flag = *b.first()?;
+        b = &b[1..];
+        if flag == 1 {
+            principal = Some(b.get(..16)?.try_into().ok()?);
+            b = &b[16..];
+        }
+    }
     let mut members = Vec::new();
     // Versions before 4 end here: they had no members.
     if version >= 4 {
@@ -261,6 +283,7 @@ fn decode(mut b: &[u8], version: u8) -> Option<Ticket> {
         client_caps,
         issued_at,
         members: members.into(),
+        principal,
     })
 }
 

@@ -4,6 +4,7 @@
 //! by [`RouteMetrics::record`], so the two always agree.
 
 pub mod aggregate;
+pub mod auth;
 pub mod backend;
 pub mod logs;
 pub mod metrics;

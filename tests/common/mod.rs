@@ -2,6 +2,7 @@
 //! to `127.0.0.1:0`, shut down when dropped.
 #![allow(dead_code)]
 
+pub mod issuer;
 pub mod redis;
 pub mod rmcp_client;
 

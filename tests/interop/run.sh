@@ -217,6 +217,7 @@ fi
 # TS client runs from a copy next to the node_modules it needs.
 cp "$HERE/ts_client.mjs" "$DEPS/npm/ts_client.mjs"
 cp "$HERE/ts_stdio_client.mjs" "$DEPS/npm/ts_stdio_client.mjs"
+cp "$HERE/ts_auth_client.mjs" "$DEPS/npm/ts_auth_client.mjs"
 
 # ---------------------------------------------------------------- 2. build
 if [ -n "${SWITCHYARD_BIN:-}" ]; then
@@ -275,6 +276,9 @@ echo "mock at $MOCK_URL"
 
 log "starting gateway"
 GW_PORT="$(free_port)"
+# The API key the SDK clients present to the route with `auth`.
+INTEROP_KEY="interop-key-$$-$RANDOM$RANDOM"
+INTEROP_KEY_HASH="$("$BIN" hash-key "$INTEROP_KEY")"
 CONFIG="$WORK/switchyard.toml"
 cat >"$CONFIG" <<TOML
 [gateway]
@@ -349,6 +353,18 @@ members = [
   { backend = "everything-stdio", prefix = "ev" },
 ]
 member_timeout = "10s"
+
+# The mock behind a route with auth: the SDK clients with a bearer
+# token, and without one (401 and the protected resource metadata).
+[[auth]]
+name = "interop"
+api_keys = [{ name = "interop-client", sha256 = "$INTEROP_KEY_HASH" }]
+resource_metadata = { authorization_servers = ["https://idp.interop.invalid"], scopes_supported = ["tools:call"] }
+
+[[routes]]
+path = "/secure"
+backend = "mock"
+auth = "interop"
 TOML
 sed 's/^/  /' "$CONFIG"
 # stdio::process at debug shows replies that came after the gateway gave up.
@@ -436,6 +452,12 @@ client_check "server-everything (direct)" "$BACKEND_URL" message
 client_check "gateway -> server-everything" "$GW_BASE/mcp" message
 client_check "switchyard mock (direct)" "$MOCK_URL" text
 client_check "gateway -> switchyard mock" "$GW_BASE/mock" text
+log "TS SDK client -> route with auth ($GW_BASE/secure)"
+timeout 60 node "$DEPS/npm/ts_auth_client.mjs" "$GW_BASE/secure" "$INTEROP_KEY" </dev/null ||
+  CLIENT_FAILS+=("ts-auth-client -> route with auth")
+log "Python SDK client -> route with auth ($GW_BASE/secure)"
+timeout 60 "$PY" "$HERE/py_auth_client.py" "$GW_BASE/secure" "$INTEROP_KEY" </dev/null ||
+  CLIENT_FAILS+=("py-auth-client -> route with auth")
 
 # ---------------------------------------------------------------- 6. stdio backends
 STDIO_RESULTS=()

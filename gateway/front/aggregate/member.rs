@@ -246,6 +246,7 @@ pub(super) fn member_ticket(client: Option<&Ticket>, s: &MemberSession) -> Ticke
         client_caps: client.map_or(ClientCaps::NONE, |t| t.client_caps),
         issued_at: client.map_or(0, |t| t.issued_at),
         members: Default::default(),
+        principal: client.and_then(|t| t.principal),
     }
 }
 

@@ -273,6 +273,7 @@ impl Front {
             client_caps: ClientCaps::of_initialize(&bytes),
             issued_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
             members: members.into(),
+            principal: ctx.client.session_principal(),
         };
         let token = HeaderValue::from_str(&self.key.seal(&ctx.route.path, &ticket))
             .map_err(|_| GatewayError::UpstreamFailed("session token is not a header value".into()))?;

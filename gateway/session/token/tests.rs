@@ -11,6 +11,7 @@ fn ticket() -> Ticket {
         client_caps: ClientCaps::SAMPLING | ClientCaps::ROOTS,
         issued_at: 1_700_000_000,
         members: Default::default(),
+        principal: None,
     }
 }
 
@@ -168,8 +169,29 @@ fn members_round_trip_and_version_3_opens_with_none() {
     // A version-3 token (no member section) from a replica not yet upgraded.
     let mut v3 = Vec::new();
     encode(&ticket(), &mut v3);
-    v3.pop(); // the member count this version added
+    v3.truncate(v3.len() - 2); // the principal flag and member count later versions added
     assert_eq!(key.unseal("/mcp", &sealed(&key, 3, &v3)).unwrap(), ticket());
     // The same bytes as a version-4 token lack the count.
-    assert_eq!(key.unseal("/mcp", &sealed(&key, VERSION, &v3)), Err(OpenError::Rejected));
+    assert_eq!(key.unseal("/mcp", &sealed(&key, 4, &v3)), Err(OpenError::Rejected));
+}
+
+#[test]
+fn the_principal_round_trips_and_version_4_opens_with_none() {
+    let key = SessionKey::from_secret("k");
+    let t = Ticket { principal: Some([7u8; 16]), ..ticket() };
+    let opened = key.unseal("/mcp", &key.seal("/mcp", &t)).unwrap();
+    assert_eq!(opened.principal, Some([7u8; 16]));
+    assert_eq!(opened, t);
+    // A version-4 token: no principal section before the member count.
+    let mut plain = Vec::new();
+    encode(&ticket(), &mut plain);
+    let count = plain.pop().unwrap();
+    assert_eq!(plain.pop(), Some(0), "no principal");
+    plain.push(count);
+    assert_eq!(key.unseal("/mcp", &sealed(&key, 4, &plain)).unwrap(), ticket());
+    // A principal flag that promises 16 bytes which are not there.
+    let mut short = Vec::new();
+    encode(&t, &mut short);
+    short.truncate(short.len() - 5);
+    assert_eq!(key.unseal("/mcp", &sealed(&key, VERSION, &short)), Err(OpenError::Rejected));
 }
