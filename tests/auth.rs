@@ -348,3 +348,31 @@ async fn open_routes_strip_credentials_and_passthrough_auth_forwards_them() {
     assert_eq!(resp.status(), 200);
     assert_eq!((calls.get("header:authorization"), calls.get("header:x-api-key")), (1, 1));
 }
+
+#[tokio::test]
+async fn rules_on_an_aggregated_route_use_the_exposed_names() {
+    let issuer = Issuer::start().await;
+    let opts = MockOptions::default();
+    let calls = opts.calls.clone();
+    let mock = mock(opts).await;
+    let text = config(&mock.url("/mcp"), &issuer, "", "")
+        .replace("backend = \"tools\"\nauth = \"team\"", "members = [{ backend = \"tools\", prefix = \"wiki\" }, { backend = \"tools\", prefix = \"db\" }]\nauth = \"team\"")
+        + "\n[[authz]]\nroute = \"/mcp\"\nallow = [{ scope = \"tools:read\", tools = [\"wiki__*\"] }]\n";
+    let gw = gateway(parse(&text)).await;
+    let url = gw.url("/mcp");
+    let reader = Issuer::bearer(&issuer.sign("EdDSA", &Issuer::claims("alice", "tools:read")));
+    let (s, r) = ask(&url, &reader, "tools/list", None, json!({})).await;
+    assert_eq!(s, 200, "{r}");
+    let listed = names(&r, "tools", "name");
+    assert_eq!(listed.len(), 6, "{listed:?}");
+    assert!(listed.iter().all(|n| n.starts_with("wiki__")), "{listed:?}");
+    let (_, r) =
+        ask(&url, &reader, "tools/call", Some("db__echo"), json!({"name": "db__echo", "arguments": {"text": "x"}}))
+            .await;
+    assert_eq!(r["error"]["message"], "Unknown tool: db__echo", "{r}");
+    assert_eq!(calls.get("tools/call"), 0);
+    let (_, r) =
+        ask(&url, &reader, "tools/call", Some("wiki__echo"), json!({"name": "wiki__echo", "arguments": {"text": "x"}}))
+            .await;
+    assert_eq!(r["result"]["content"][0]["text"], "x", "{r}");
+}
