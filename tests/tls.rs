@@ -1,5 +1,6 @@
 //! TLS on the listener: a client connects with a test certificate, over h2
-//! and over HTTP/1.1, chosen by ALPN.
+//! and over HTTP/1.1, chosen by ALPN. TLS upstream: extra roots, and a
+//! client certificate for an upstream that asks for one (mTLS).
 
 mod common;
 
@@ -65,12 +66,10 @@ async fn missing_tls_files_fail_to_start_with_the_path() {
 
 /// An HTTPS upstream that records the HTTP version of each request.
 async fn tls_recording_upstream(
-    cert: &std::path::Path,
-    key: &std::path::Path,
+    acceptor: tokio_rustls::TlsAcceptor,
 ) -> (std::net::SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<http::Version>>>) {
     use hyper::service::service_fn;
     use hyper_util::rt::{TokioExecutor, TokioIo};
-    let acceptor = switchyard::listener::acceptor(cert, key).unwrap();
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -111,7 +110,7 @@ async fn https_upstream_with_extra_ca_speaks_h2() {
     let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_path, cert.cert.pem()).unwrap();
     std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
-    let (addr, seen) = tls_recording_upstream(&cert_path, &key_path).await;
+    let (addr, seen) = tls_recording_upstream(switchyard::listener::acceptor(&cert_path, &key_path).unwrap()).await;
     let url = format!("https://localhost:{}/mcp", addr.port());
 
     // Trusted through `ca`: the request arrives over h2, chosen by ALPN.
@@ -128,4 +127,112 @@ async fn https_upstream_with_extra_ca_speaks_h2() {
     assert_eq!(status, 502, "{msgs:?}");
     assert_eq!(seen.lock().unwrap().len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A test CA, and certificates it signed, written as PEM files.
+struct Pki {
+    dir: std::path::PathBuf,
+    ca: std::path::PathBuf,
+    client_cert: std::path::PathBuf,
+    client_key: std::path::PathBuf,
+    /// Accepts TLS for `localhost`, and only clients with a certificate the CA signed.
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+fn pki(name: &str) -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+    use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf = |san: &str, usage: ExtendedKeyUsagePurpose| {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec![san.to_string()]).unwrap();
+        params.extended_key_usages = vec![usage];
+        (params.signed_by(&key, &ca).unwrap(), key)
+    };
+    let (server_cert, server_key) = leaf("localhost", ExtendedKeyUsagePurpose::ServerAuth);
+    let (client_cert, client_key) = leaf("switchyard", ExtendedKeyUsagePurpose::ClientAuth);
+
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |file: &str, pem: String| {
+        let path = dir.join(file);
+        std::fs::write(&path, pem).unwrap();
+        path
+    };
+    let ca_path = write("ca.pem", ca.pem());
+    let client_cert_path = write("client.pem", client_cert.pem());
+    let client_key_path = write("client-key.pem", client_key.serialize_pem());
+
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider.clone()).build().unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der()));
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![server_cert.der().clone()], key)
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Pki {
+        dir,
+        ca: ca_path,
+        client_cert: client_cert_path,
+        client_key: client_key_path,
+        acceptor: tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)),
+    }
+}
+
+#[tokio::test]
+async fn client_certificate_gets_through_to_an_upstream_that_requires_one() {
+    let pki = pki("mtls");
+    let (addr, seen) = tls_recording_upstream(pki.acceptor.clone()).await;
+    let url = format!("https://localhost:{}/mcp", addr.port());
+    let with = |extra: &str| {
+        config_for(&[("/mcp", &url)], "").replace(
+            "timeout = \"5s\"",
+            &format!("timeout = \"5s\"\nca = \"{}\"\nhealth = {{ probe = \"none\" }}\n{extra}", pki.ca.display()),
+        )
+    };
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+
+    let identity =
+        format!("client_cert = \"{}\"\nclient_key = \"{}\"", pki.client_cert.display(), pki.client_key.display());
+    let gw = gateway(parse(&with(&identity))).await;
+    let (status, msgs) = call(&gw.url("/mcp"), ping, &[]).await;
+    assert_eq!(status, 200, "{msgs:?}");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+
+    // The same upstream, trusted, but no certificate to show: refused, 502.
+    let gw2 = gateway(parse(&with(""))).await;
+    let (status, msgs) = call(&gw2.url("/mcp"), ping, &[]).await;
+    assert_eq!(status, 502, "{msgs:?}");
+    assert_eq!(msgs[0]["error"]["code"], -32010);
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    let _ = std::fs::remove_dir_all(&pki.dir);
+}
+
+#[tokio::test]
+async fn unreadable_client_certificate_fails_the_load_naming_backend_and_file() {
+    let pki = pki("mtls-missing");
+    for (cert, key, named) in [
+        ("/nonexistent/client.pem".to_string(), pki.client_key.display().to_string(), "/nonexistent/client.pem"),
+        (pki.client_cert.display().to_string(), "/nonexistent/key.pem".to_string(), "/nonexistent/key.pem"),
+        // A file that holds no private key.
+        (pki.client_cert.display().to_string(), pki.ca.display().to_string(), "client_key"),
+    ] {
+        let cfg = config_for(&[("/mcp", "https://localhost:1/mcp")], "").replace(
+            "timeout = \"5s\"",
+            &format!("timeout = \"5s\"\nclient_cert = \"{cert}\"\nclient_key = \"{key}\""),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let err = switchyard::run(&parse(&cfg), listener, std::future::pending()).await.unwrap_err();
+        let message = format!("{err:#}");
+        assert!(message.contains(named) && message.contains("backend `b0`"), "{message}");
+    }
+    let _ = std::fs::remove_dir_all(&pki.dir);
 }

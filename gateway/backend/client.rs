@@ -2,7 +2,10 @@
 //!
 //! hyper-util's pooled client over hyper-rustls: keep-alive HTTP/1.1 to plain
 //! `http://` instances, and h2 or HTTP/1.1 by ALPN to `https://` ones. Roots
-//! are webpki's, plus an optional per-backend PEM `ca` file.
+//! are webpki's, plus an optional per-backend PEM `ca` file. A backend with
+//! `client_cert` and `client_key` offers that certificate to servers that
+//! ask for one (mTLS); the token endpoint of its `oauth`, reached with the
+//! same client, gets it too.
 
 use std::path::Path;
 use std::time::Duration;
@@ -15,8 +18,8 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::error::GatewayError;
 
@@ -30,8 +33,9 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
-    /// Builds a client with a connect timeout and optional extra roots.
-    pub fn new(connect_timeout: Duration, ca: Option<&Path>) -> Result<Self, String> {
+    /// Builds a client with a connect timeout, optional extra roots, and an
+    /// optional client certificate: the paths of its PEM chain and key.
+    pub fn new(connect_timeout: Duration, ca: Option<&Path>, identity: Option<(&Path, &Path)>) -> Result<Self, String> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         if let Some(path) = ca {
@@ -45,8 +49,23 @@ impl HttpClient {
         let tls = rustls::ClientConfig::builder_with_provider(rustls::crypto::ring::default_provider().into())
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots);
+        let tls = match identity {
+            None => tls.with_no_client_auth(),
+            Some((cert, key)) => {
+                let chain = CertificateDer::pem_file_iter(cert)
+                    .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| format!("cannot read client_cert file {}: {e}", cert.display()))?;
+                if chain.is_empty() {
+                    return Err(format!("client_cert file {} holds no certificate", cert.display()));
+                }
+                let key_der = PrivateKeyDer::from_pem_file(key)
+                    .map_err(|e| format!("cannot read client_key file {}: {e}", key.display()))?;
+                tls.with_client_auth_cert(chain, key_der).map_err(|e| {
+                    format!("client_cert {} and client_key {} do not go together: {e}", cert.display(), key.display())
+                })?
+            }
+        };
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);

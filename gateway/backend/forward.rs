@@ -5,20 +5,26 @@
 //! outcome to passive outlier detection: a connection error, a 5xx or a
 //! timeout is a failure, any other answer a success. The response body
 //! carries a [`Load`] guard, so the instance counts the request in flight
-//! until the body's last byte.
+//! until the body's last byte. A backend with `oauth` gets its token on
+//! the request here, after the front has stripped the client's own
+//! `Authorization`, so every route to it (a plain one, an aggregated one's
+//! member) sends it.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{Response, Uri};
+use http::{Request, Response, StatusCode, Uri, header};
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 use tower::Service;
 
 use super::Backend;
+use super::oauth::TokenSource;
+use super::request::copy_http;
 use crate::backend::UpstreamRequest;
 use crate::error::GatewayError;
 use crate::table::Instance;
@@ -59,33 +65,80 @@ impl Service<UpstreamRequest> for Forward {
             let Some(instance) = req.instance else { return Err(GatewayError::NoInstance) };
             let mut http = req.http;
             *http.uri_mut() = target_uri(instance.url(), http.uri());
-            let load = instance.record.start();
-            let started = Instant::now();
-            let mut watch = Watch { backend: &backend, instance: &instance, deadline: req.deadline, armed: true };
-            let sent = backend.client.send(http);
-            let result = match backend.attempt_timeout {
-                Some(limit) => {
-                    tokio::time::timeout(limit, sent).await.unwrap_or(Err(GatewayError::AttemptTimeout(limit)))
-                }
-                None => sent.await,
-            };
-            watch.armed = false;
-            match result {
-                Ok(resp) => {
-                    instance.record.observe_latency(started.elapsed());
-                    if resp.status().is_server_error() {
-                        backend.outlier.failure(&backend.instances, &instance, resp.status().as_str());
-                    } else {
-                        backend.outlier.success(&instance);
-                    }
-                    Ok(resp.map(|inner| TrackedBody { inner, load }))
-                }
-                Err(e) => {
-                    backend.outlier.failure(&backend.instances, &instance, e.kind());
-                    Err(e)
-                }
+            match backend.oauth.clone() {
+                None => attempt(&backend, &instance, http, req.deadline).await,
+                Some(oauth) => with_token(&oauth, &backend, &instance, http, req.deadline).await,
             }
         })
+    }
+}
+
+/// An attempt with the backend's OAuth token, sent once more with a new
+/// token when the instance refuses the first with 401 (a 401 means the
+/// server did not act on the request, so that is safe for any method). The
+/// token is got before the attempt starts, so a failing token endpoint
+/// counts against no instance. A 401 that stands becomes a 502: the client
+/// cannot fix the gateway's token, and a 401 would send it to authorize
+/// with the instance's authorization server.
+async fn with_token(
+    oauth: &Arc<TokenSource>,
+    backend: &Backend,
+    instance: &Instance,
+    mut http: Request<Full<Bytes>>,
+    deadline: Option<Instant>,
+) -> Result<Response<TrackedBody>, GatewayError> {
+    let token = oauth.token().await?;
+    let again = copy_http(&http);
+    http.headers_mut().insert(header::AUTHORIZATION, token.header().clone());
+    let mut resp = attempt(backend, instance, http, deadline).await?;
+    if oauth.observe(&token, resp.status()).await {
+        drop(resp);
+        let token = oauth.token().await?;
+        let mut http = again;
+        http.headers_mut().insert(header::AUTHORIZATION, token.header().clone());
+        resp = attempt(backend, instance, http, deadline).await?;
+        oauth.observe(&token, resp.status()).await;
+    }
+    if resp.status() == StatusCode::UNAUTHORIZED {
+        return Err(GatewayError::UpstreamFailed(format!(
+            "backend `{}` refused the gateway's OAuth token (401)",
+            backend.name
+        )));
+    }
+    Ok(resp)
+}
+
+/// One attempt on `instance`, bounded by the backend's `attempt_timeout`,
+/// with its outcome reported to outlier detection.
+async fn attempt(
+    backend: &Backend,
+    instance: &Instance,
+    http: Request<Full<Bytes>>,
+    deadline: Option<Instant>,
+) -> Result<Response<TrackedBody>, GatewayError> {
+    let load = instance.record.start();
+    let started = Instant::now();
+    let mut watch = Watch { backend, instance, deadline, armed: true };
+    let sent = backend.client.send(http);
+    let result = match backend.attempt_timeout {
+        Some(limit) => tokio::time::timeout(limit, sent).await.unwrap_or(Err(GatewayError::AttemptTimeout(limit))),
+        None => sent.await,
+    };
+    watch.armed = false;
+    match result {
+        Ok(resp) => {
+            instance.record.observe_latency(started.elapsed());
+            if resp.status().is_server_error() {
+                backend.outlier.failure(&backend.instances, instance, resp.status().as_str());
+            } else {
+                backend.outlier.success(instance);
+            }
+            Ok(resp.map(|inner| TrackedBody { inner, load }))
+        }
+        Err(e) => {
+            backend.outlier.failure(&backend.instances, instance, e.kind());
+            Err(e)
+        }
     }
 }
 

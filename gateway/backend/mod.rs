@@ -5,21 +5,32 @@
 //! service needs already resolved: its timeouts, its outlier detector, and
 //! one live-table [`Record`](crate::table::Record) per instance. The policy
 //! layers above it hold their own policies (see [`crate::stack`]).
+//!
+//! What the gateway proves to the instances is the backend's too, since it
+//! goes with every connection and every request, whoever sends it: the
+//! client certificate lives in the [`HttpClient`], and the OAuth token of
+//! [`oauth`] is added by [`Forward`] and by [`Backend::send_own`].
 
 mod client;
 mod forward;
+pub mod oauth;
 mod request;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue};
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, Response, header};
+use http_body_util::Full;
 
 pub use client::{HttpClient, UpstreamBody};
 pub use forward::{Forward, TrackedBody};
 pub use request::{CallPolicy, Tried, UpstreamRequest};
 
+use oauth::{HttpFetch, TokenRequest, TokenSource};
+
 use crate::config;
+use crate::error::GatewayError;
 use crate::outlier::Detector;
 
 use crate::table::{Instance, Pool};
@@ -44,6 +55,8 @@ pub struct Backend {
     pub instances: Vec<Arc<Instance>>,
     /// The pooled client shared by the instances.
     pub client: HttpClient,
+    /// The OAuth token sent upstream, when the backend has `oauth`.
+    pub oauth: Option<Arc<TokenSource>>,
     /// Passive outlier detection over `instances`.
     pub outlier: Detector,
     /// Active health probe settings, read by the health checker.
@@ -52,8 +65,8 @@ pub struct Backend {
     pub metrics: BackendMetrics,
 }
 
-/// Building a part of the runtime failed (a backend's unreadable `ca`
-/// file, an auth block's JWKS file).
+/// Building a part of the runtime failed (a backend's unreadable `ca`,
+/// `client_cert` or `client_key` file; an auth block's JWKS file).
 #[derive(Debug, thiserror::Error)]
 #[error("{part}: {message}")]
 pub struct BuildError {
@@ -81,8 +94,13 @@ impl Backend {
     /// admin weight and load survive, say, a new timeout.
     pub fn rebuild(cfg: &config::Backend, previous: Option<&Backend>) -> Result<Backend, BuildError> {
         let name = cfg.name.get_ref().clone();
-        let client = HttpClient::new(cfg.connect_timeout.0, cfg.ca.as_deref())
+        let client = HttpClient::new(cfg.connect_timeout.0, cfg.ca.as_deref(), cfg.client_identity())
             .map_err(|message| BuildError::new(format!("backend `{name}`"), message))?;
+        let oauth = cfg.oauth().map(|o| {
+            let request = TokenRequest::new(o);
+            let endpoint = request.uri().to_string();
+            Arc::new(TokenSource::new(&name, &endpoint, Box::new(HttpFetch { client: client.clone(), request })))
+        });
         let epoch = tokio::time::Instant::now();
         let instances = cfg
             .instances
@@ -109,6 +127,7 @@ impl Backend {
             passthrough_auth: cfg.passthrough_auth,
             instances,
             client,
+            oauth,
             outlier: Detector::new(&cfg.outlier),
             health: cfg.health.clone(),
             metrics: BackendMetrics::new(&name),
@@ -123,6 +142,19 @@ impl Backend {
             true => self.timeouts.iter().find(|(m, _)| &**m == method).map_or(self.timeout, |(_, d)| *d),
             false => self.timeout,
         }
+    }
+
+    /// Sends a request the gateway makes of its own (a health probe, a
+    /// cancellation) with the backend's OAuth token, when it has one. A 401
+    /// drops the token for the next request; the request itself is not sent
+    /// again (see [`Forward`] for client requests).
+    pub async fn send_own(&self, mut req: Request<Full<Bytes>>) -> Result<Response<UpstreamBody>, GatewayError> {
+        let Some(oauth) = &self.oauth else { return self.client.send(req).await };
+        let token = oauth.token().await?;
+        req.headers_mut().insert(header::AUTHORIZATION, token.header().clone());
+        let resp = self.client.send(req).await?;
+        oauth.observe(&token, resp.status()).await;
+        Ok(resp)
     }
 
     /// The instance a session token names, if this backend still has it.

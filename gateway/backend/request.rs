@@ -67,19 +67,25 @@ impl UpstreamRequest {
     /// A copy for another attempt. The body is `Full<Bytes>`, so this copies
     /// headers and bumps reference counts, nothing more.
     pub fn clone_for_retry(&self) -> Self {
-        let mut http = Request::new(self.http.body().clone());
-        *http.method_mut() = self.http.method().clone();
-        *http.uri_mut() = self.http.uri().clone();
-        *http.version_mut() = self.http.version();
-        *http.headers_mut() = self.http.headers().clone();
         Self {
-            http,
+            http: copy_http(&self.http),
             instance: self.instance.clone(),
             policy: self.policy,
             deadline: self.deadline,
             tried: self.tried.clone(),
         }
     }
+}
+
+/// A copy of a request with a `Full` body: method, URI, version, headers
+/// and body (its bytes shared, not copied); no extensions.
+pub(crate) fn copy_http(req: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+    let mut http = Request::new(req.body().clone());
+    *http.method_mut() = req.method().clone();
+    *http.uri_mut() = req.uri().clone();
+    *http.version_mut() = req.version();
+    *http.headers_mut() = req.headers().clone();
+    http
 }
 
 // === impl Tried ===

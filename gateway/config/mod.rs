@@ -39,6 +39,7 @@ mod routing;
 mod side;
 mod types;
 pub mod units;
+mod upstream_auth;
 mod values;
 
 use std::collections::HashSet;
@@ -52,6 +53,7 @@ pub use error::{ConfigError, Issue};
 pub use resilience::{HealthCheck, Outlier, Probe, Retry};
 pub use routing::{MAX_WEIGHT, Route, SplitSide, name_from_path};
 pub use types::*;
+pub use upstream_auth::{AuthMethod, OAuth};
 pub use values::{HeaderKey, InstanceUrl, RoutePath};
 
 /// The config used when no file is given and `./switchyard.toml` is absent.
@@ -97,6 +99,9 @@ impl Config {
         for backend in &mut copy.backends {
             for value in backend.headers.values_mut() {
                 *value = REDACTED.to_string();
+            }
+            if let Some(oauth) = &mut backend.oauth {
+                oauth.get_mut().client_secret = REDACTED.to_string();
             }
         }
         toml::to_string_pretty(&copy).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
@@ -243,6 +248,7 @@ fn backend_issues(i: usize, b: &Backend, text: &str) -> Vec<Issue> {
     for (key, message) in b.cache.as_ref().map(cache::check).unwrap_or_default() {
         issues.push(Issue::new(&format!("backends.{i}.{key}"), line(b.name.span()), message));
     }
+    issues.extend(upstream_auth::check(i, b, text));
     let at = |key: &str| format!("backends.{i}.{key}");
     if b.transport == Transport::Stdio && matches!(b.health.probe, Probe::HttpGet { .. }) {
         // The line of the `http_get` itself, when it follows the name.
@@ -306,7 +312,8 @@ pub const RESERVED_PATHS: &[&str] = &["/health", "/metrics", "/admin", "/.well-k
 fn deserialize(text: &str) -> Result<Config, Issue> {
     let de = toml::Deserializer::parse(text).map_err(|e| toml_issue("", text, &e))?;
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
+        // A `Spanned` field adds a private segment of its own to the path.
+        let path = e.path().to_string().replace(".$__serde_spanned_private_value", "");
         let path = if path == "." { String::new() } else { path };
         toml_issue(&path, text, e.inner())
     })
@@ -327,3 +334,7 @@ mod aggregate_tests;
 #[cfg(test)]
 #[path = "auth_tests.rs"]
 mod auth_tests;
+
+#[cfg(test)]
+#[path = "upstream_auth_tests.rs"]
+mod upstream_auth_tests;

@@ -1,10 +1,10 @@
 use super::*;
 
-fn parse(text: &str) -> Result<Config, ConfigError> {
+pub(super) fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::parse(text, "test.toml", &|v| (v == "SET").then(|| "value".to_string()))
 }
 
-fn only_issue(text: &str) -> Issue {
+pub(super) fn only_issue(text: &str) -> Issue {
     let err = parse(text).unwrap_err();
     assert_eq!(err.issues.len(), 1, "{err}");
     err.issues[0].clone()

@@ -17,6 +17,7 @@ use super::limit::RateLimit;
 use super::resilience::{HealthCheck, Outlier, Retry};
 use super::routing::Route;
 use super::units::{ByteSize, Duration};
+use super::upstream_auth::OAuth;
 use super::values::{HeaderKey, InstanceUrl};
 
 /// The whole config file.
@@ -194,6 +195,14 @@ pub struct Backend {
     /// Extra PEM root certificates to trust for `https` instances, beside the
     /// webpki roots.
     pub ca: Option<PathBuf>,
+    /// A client certificate chain (PEM) offered to `https` instances that
+    /// ask for one (mTLS); needs `client_key`.
+    pub client_cert: Option<Spanned<PathBuf>>,
+    /// The private key of `client_cert` (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub client_key: Option<Spanned<PathBuf>>,
+    /// An OAuth client-credentials token the gateway fetches itself and
+    /// sends upstream as `Authorization: Bearer` (see `config::upstream_auth`).
+    pub oauth: Option<Spanned<OAuth>>,
     /// stdio: the program to run. Commands come only from config, never from
     /// a request.
     pub command: Option<String>,
@@ -238,6 +247,9 @@ impl Default for Backend {
             headers: BTreeMap::new(),
             passthrough_auth: false,
             ca: None,
+            client_cert: None,
+            client_key: None,
+            oauth: None,
             command: None,
             args: Vec::new(),
             env: BTreeMap::new(),

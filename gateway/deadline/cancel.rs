@@ -77,10 +77,10 @@ impl Cancel {
         if let Some(v) = &self.version {
             headers.insert(PROTOCOL_VERSION, v.clone());
         }
-        let client = self.backend.client.clone();
+        let backend = self.backend.clone();
         let instance = self.instance.display_url();
         tokio::spawn(async move {
-            match tokio::time::timeout(CANCEL_TIMEOUT, client.send(req)).await {
+            match tokio::time::timeout(CANCEL_TIMEOUT, backend.send_own(req)).await {
                 Ok(Ok(resp)) => tracing::debug!(%instance, status = %resp.status(), "sent notifications/cancelled"),
                 Ok(Err(e)) => tracing::debug!(%instance, error = %e, "notifications/cancelled failed"),
                 Err(_) => tracing::debug!(%instance, "notifications/cancelled timed out"),

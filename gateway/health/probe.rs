@@ -4,9 +4,11 @@
 //! own with `initialize` (and `notifications/initialized`) on first use,
 //! keeps it, and opens a new one when the server answers 404 (it restarted,
 //! or expired the session). A server that issues no session id is probed
-//! without one. Probes carry the backend's configured headers, so a server
-//! behind a credential can be probed, and `User-Agent: switchyard-health`,
-//! so that they are easy to tell apart in the server's logs.
+//! without one. Probes carry the backend's configured headers and its OAuth
+//! token, so a server behind a credential can be probed (an instance whose
+//! token cannot be had is probed as down: it cannot serve), and
+//! `User-Agent: switchyard-health`, so that they are easy to tell apart in
+//! the server's logs.
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
@@ -117,7 +119,7 @@ impl Prober {
         let req = request(backend, instance, initialized, &self.session_headers());
         // The server's answer (202) changes nothing; a failure shows on the
         // probe that follows.
-        let _ = backend.client.send(req).await;
+        let _ = backend.send_own(req).await;
         self.session.take().ok_or_else(|| "initialize: lost the session".to_string())
     }
 
@@ -154,11 +156,8 @@ async fn rpc(
     id: u64,
 ) -> Result<(HeaderMap, Value), Failure> {
     let in_session = extra.iter().any(|(name, _)| name == SESSION_ID);
-    let resp = backend
-        .client
-        .send(request(backend, instance, body, extra))
-        .await
-        .map_err(|e| Failure::Other(e.to_string()))?;
+    let resp =
+        backend.send_own(request(backend, instance, body, extra)).await.map_err(|e| Failure::Other(e.to_string()))?;
     let status = resp.status();
     if status == StatusCode::NOT_FOUND && in_session {
         return Err(Failure::SessionGone);
@@ -230,7 +229,7 @@ async fn http_get(backend: &Backend, instance: &Instance, path: &str, expect: u1
         req.headers_mut().insert(name.clone(), value.clone());
     }
     req.headers_mut().insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
-    let resp = backend.client.send(req).await.map_err(|e| e.to_string())?;
+    let resp = backend.send_own(req).await.map_err(|e| e.to_string())?;
     match resp.status().as_u16() {
         s if s == expect => Ok(()),
         s => Err(format!("HTTP {s}, expected {expect}")),

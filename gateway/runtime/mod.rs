@@ -86,7 +86,7 @@ fn build_auth(
         let old = previous.and_then(|p| p.auth.get(&name)).filter(|(f, _)| *f == fingerprint);
         let authenticator = match old {
             Some((_, old)) => old.clone(),
-            None => Arc::new(Authenticator::build(a, || HttpClient::new(JWKS_CONNECT_TIMEOUT, None))?),
+            None => Arc::new(Authenticator::build(a, || HttpClient::new(JWKS_CONNECT_TIMEOUT, None, None))?),
         };
         built.insert(name, (fingerprint, authenticator));
     }
@@ -137,9 +137,12 @@ impl Runtime {
         let mut backends = HashMap::new();
         for b in &config.backends {
             let name = b.name.get_ref().clone();
-            // The CA file's contents too: a rotated file at the same path is a change.
-            let ca = b.ca.as_ref().and_then(|p| std::fs::read(p).ok()).unwrap_or_default();
-            let fingerprint = format!("{}{}", serde_json::to_string(b).unwrap_or_default(), ring_digest(&ca));
+            // The contents of the CA and client certificate files too: a
+            // rotated file at the same path is a change.
+            let files = [b.ca.as_deref(), b.client_identity().map(|(c, _)| c), b.client_identity().map(|(_, k)| k)];
+            let contents: Vec<u8> =
+                files.into_iter().flatten().flat_map(|p| std::fs::read(p).unwrap_or_default()).collect();
+            let fingerprint = format!("{}{}", serde_json::to_string(b).unwrap_or_default(), ring_digest(&contents));
             let old = previous.and_then(|p| p.backends.get(&name)).filter(|o| o.fingerprint == fingerprint);
             let built = match old {
                 Some(old) => {
