@@ -158,6 +158,13 @@ impl Config {
                 "must be at least 1s: a token carries its issue time in whole seconds",
             ));
         }
+        if self.gateway.h2_max_concurrent_streams == 0 {
+            issues.push(Issue::new(
+                "gateway.h2_max_concurrent_streams",
+                key_line(text, "h2_max_concurrent_streams"),
+                "must be at least 1: at 0 an h2 client could send no request at all",
+            ));
+        }
         issues
     }
 
@@ -290,3 +297,7 @@ mod tests;
 #[cfg(test)]
 #[path = "aggregate_tests.rs"]
 mod aggregate_tests;
+
+#[cfg(test)]
+#[path = "gateway_tests.rs"]
+mod gateway_tests;

@@ -55,10 +55,23 @@ pub struct Gateway {
     pub tls: Option<Tls>,
     /// Most open client connections; further clients wait to be accepted.
     pub max_connections: usize,
-    /// How long a client may take to send its request headers.
+    /// Most open connections from one client address; a connection past it
+    /// is closed as soon as it is accepted, so that one client cannot hold
+    /// every slot of `max_connections`. 0 turns the cap off (behind a load
+    /// balancer or proxy every connection comes from its address). 1024 by
+    /// default: a tenth of `max_connections`, and room for a pooled HTTP/1.1
+    /// client with a few hundred requests in flight, whose pool opens more
+    /// connections than it has requests (256 was too few for 200).
+    pub max_connections_per_ip: usize,
+    /// How long a client may take to send a request head, counted whole
+    /// (not per read). The first one's clock starts at accept, so it also
+    /// bounds the TLS handshake and a client that sends nothing.
     pub header_read_timeout: Duration,
     /// Most request headers accepted on HTTP/1.1.
     pub max_headers: usize,
+    /// Most concurrent streams one h2 connection may open
+    /// (`SETTINGS_MAX_CONCURRENT_STREAMS`).
+    pub h2_max_concurrent_streams: u32,
     /// Serve the admin API on its own listener at this address. Without a
     /// token it must be a loopback address.
     pub admin_listen: Option<SocketAddr>,
@@ -89,8 +102,10 @@ impl Default for Gateway {
             shutdown_grace: Duration::secs(30),
             tls: None,
             max_connections: 10_000,
+            max_connections_per_ip: 1024,
             header_read_timeout: Duration::secs(10),
             max_headers: 100,
+            h2_max_concurrent_streams: 256,
             admin_listen: None,
             admin_token: None,
             admin_tokens: BTreeMap::new(),
