@@ -115,6 +115,7 @@ impl Config {
             }
             issues.extend(backend_issues(i, b, text));
         }
+        issues.extend(self.command_issues(text));
         issues.extend(self.route_issues(&names, text));
         let paths: HashSet<&str> = self.routes.iter().map(|r| r.path.get_ref().as_str()).collect();
         issues.extend(limit::check(&self.rate_limits, &paths, &names, &line));
@@ -166,6 +167,29 @@ impl Config {
             ));
         }
         issues
+    }
+
+    /// stdio commands that `[gateway] allowed_commands` does not list.
+    ///
+    /// The match is exact on the expanded string, with no `PATH` lookup: a
+    /// lookup would make the check depend on the environment the file is
+    /// checked in, and `npx` allowed as a name must not let `./npx` run.
+    fn command_issues(&self, text: &str) -> Vec<Issue> {
+        let Some(allowed) = &self.gateway.allowed_commands else { return Vec::new() };
+        let stdio = self.backends.iter().enumerate().filter(|(_, b)| b.transport == Transport::Stdio);
+        stdio
+            .filter_map(|(i, b)| {
+                let command = b.command.as_ref()?;
+                let program = command.get_ref();
+                (!program.is_empty() && !allowed.contains(program)).then(|| {
+                    Issue::new(
+                        &format!("backends.{i}.command"),
+                        Some(interpolate::line_of(text, command.span().start)),
+                        format!("`{program}` is not in gateway.allowed_commands (matched as the exact string)"),
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Paths and names that clash between routes, and what
@@ -245,7 +269,7 @@ fn backend_issues(i: usize, b: &Backend, text: &str) -> Vec<Issue> {
             line(b.name.span()),
             "`command` is for transport = \"stdio\"; an http backend lists `instances`",
         )),
-        Transport::Stdio if b.command.as_deref().is_none_or(str::is_empty) => {
+        Transport::Stdio if b.program().is_empty() => {
             issues.push(Issue::new(&at("command"), line(b.name.span()), "a stdio backend needs a `command`"));
         }
         Transport::Stdio if !b.instances.is_empty() => issues.push(Issue::new(

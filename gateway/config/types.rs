@@ -72,6 +72,11 @@ pub struct Gateway {
     /// Most concurrent streams one h2 connection may open
     /// (`SETTINGS_MAX_CONCURRENT_STREAMS`).
     pub h2_max_concurrent_streams: u32,
+    /// When set, the only `command`s a stdio backend may run, compared as
+    /// exact strings after `${VAR}` expansion: `npx` allows only the bare
+    /// name `npx`, never `/usr/bin/npx`. A file naming another command does
+    /// not load. Unset: any command.
+    pub allowed_commands: Option<Vec<String>>,
     /// Serve the admin API on its own listener at this address. Without a
     /// token it must be a loopback address.
     pub admin_listen: Option<SocketAddr>,
@@ -106,6 +111,7 @@ impl Default for Gateway {
             header_read_timeout: Duration::secs(10),
             max_headers: 100,
             h2_max_concurrent_streams: 256,
+            allowed_commands: None,
             admin_listen: None,
             admin_token: None,
             admin_tokens: BTreeMap::new(),
@@ -202,8 +208,8 @@ pub struct Backend {
     /// webpki roots.
     pub ca: Option<PathBuf>,
     /// stdio: the program to run. Commands come only from config, never from
-    /// a request.
-    pub command: Option<String>,
+    /// a request. Spanned, so that `[gateway] allowed_commands` can name its line.
+    pub command: Option<Spanned<String>>,
     /// stdio: its arguments.
     pub args: Vec<String>,
     /// stdio: extra environment variables (values may use `${VAR}`).
@@ -275,6 +281,12 @@ fn default_weight() -> u32 {
 }
 
 impl Backend {
+    /// stdio: the program to run; empty for an HTTP backend (a stdio backend
+    /// without one does not load).
+    pub fn program(&self) -> &str {
+        self.command.as_ref().map_or("", |c| c.get_ref().as_str())
+    }
+
     /// The static upstream headers as wire values. Invalid values were
     /// rejected at load, so none are dropped here in practice.
     pub fn header_values(&self) -> Vec<(HeaderName, HeaderValue)> {

@@ -36,7 +36,7 @@ pub struct Spawned {
 /// when the *thread* that forked the child exits, and worker threads live as
 /// long as the runtime, unlike blocking-pool threads.
 pub fn spawn(cfg: &config::Backend) -> std::io::Result<Spawned> {
-    let program = cfg.command.as_deref().unwrap_or_default();
+    let program = cfg.program();
     let mut cmd = Command::new(program);
     cmd.args(&cfg.args)
         .envs(&cfg.env)
