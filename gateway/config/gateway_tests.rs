@@ -1,4 +1,5 @@
-//! `[gateway]` hardening keys: listener limits and `allowed_commands`.
+//! `[gateway]` hardening keys: listener limits, `allowed_commands`, and the
+//! stdio `inherit_env` they go with.
 
 use super::*;
 
@@ -21,8 +22,14 @@ fn the_hardening_keys_have_their_defaults() {
     assert_eq!(c.gateway.h2_max_concurrent_streams, 256);
     assert_eq!(c.gateway.header_read_timeout.0, std::time::Duration::from_secs(10));
     assert_eq!(c.gateway.allowed_commands, None);
-    let c = parse(&stdio("max_connections_per_ip = 0\nh2_max_concurrent_streams = 8", "npx")).unwrap();
+    assert!(!c.backends[0].inherit_env);
+    let c = parse(
+        &stdio("max_connections_per_ip = 0\nh2_max_concurrent_streams = 8", "npx")
+            .replace("command = \"npx\"", "command = \"npx\"\ninherit_env = true"),
+    )
+    .unwrap();
     assert_eq!((c.gateway.max_connections_per_ip, c.gateway.h2_max_concurrent_streams), (0, 8));
+    assert!(c.backends[0].inherit_env);
 }
 
 #[test]

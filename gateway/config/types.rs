@@ -212,8 +212,14 @@ pub struct Backend {
     pub command: Option<Spanned<String>>,
     /// stdio: its arguments.
     pub args: Vec<String>,
-    /// stdio: extra environment variables (values may use `${VAR}`).
+    /// stdio: environment variables set for the child (values may use
+    /// `${VAR}`), on top of the few it inherits (see `inherit_env`).
     pub env: BTreeMap<String, String>,
+    /// stdio: give the child the gateway's whole environment instead of only
+    /// `HOME`, `PATH`, `USER`, `LOGNAME`, `SHELL`, `TERM`, `TMPDIR` and
+    /// `LANG`. Off by default, so that the gateway's secrets (the session
+    /// key's variable, cloud credentials) do not reach every child.
+    pub inherit_env: bool,
     /// stdio: working directory.
     pub cwd: Option<PathBuf>,
     /// stdio: pool size in `shared` mode.
@@ -253,6 +259,7 @@ impl Default for Backend {
             command: None,
             args: Vec::new(),
             env: BTreeMap::new(),
+            inherit_env: false,
             cwd: None,
             processes: 1,
             mode: StdioMode::Shared,

@@ -134,11 +134,21 @@ pub async fn start_binary(
     path: &std::path::Path,
     extra: &[&str],
 ) -> (tokio::process::Child, String, tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>) {
+    start_binary_with_env(path, extra, &[]).await
+}
+
+/// [`start_binary`], with `env` added to the gateway's environment.
+pub async fn start_binary_with_env(
+    path: &std::path::Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, String, tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>) {
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(["run", "--config"])
         .arg(path)
         .args(extra)
+        .envs(env.iter().copied())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
