@@ -222,6 +222,7 @@ cat >"$TMP/switchyard.toml" <<EOF
 listen = "127.0.0.1:$SY_PORT"
 session_key = "compare-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 max_connections = 50000
+max_connections_per_ip = 0
 
 [[backends]]
 name = "mock"

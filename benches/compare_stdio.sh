@@ -325,6 +325,7 @@ start_switchyard() {
 listen = "127.0.0.1:$port"
 session_key = "stdio-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 max_connections = 50000
+max_connections_per_ip = 0
 
 [[backends]]
 name = "mock"

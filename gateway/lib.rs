@@ -111,8 +111,10 @@ pub async fn serve(
     let _reloads = runtime::reload::triggers(&app.live, g.watch_config);
     let limits = listener::ConnectionLimits {
         max_connections: g.max_connections,
+        max_connections_per_ip: std::num::NonZeroUsize::new(g.max_connections_per_ip),
         header_read_timeout: g.header_read_timeout.0,
         max_headers: g.max_headers,
+        h2_max_concurrent_streams: g.h2_max_concurrent_streams,
         shutdown_grace: g.shutdown_grace.0,
     };
     let admin_api = admin.map(|l| {

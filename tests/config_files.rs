@@ -88,6 +88,28 @@ fn check_prints_normalized_config_or_every_error() {
 }
 
 #[test]
+fn check_refuses_a_stdio_command_that_allowed_commands_does_not_list() {
+    let text = "[gateway]\nallowed_commands = [\"npx\"]\n\n[[backends]]\nname = \"kids\"\ntransport = \"stdio\"\n\
+                command = \"/usr/bin/npx\"\n\n[[routes]]\npath = \"/mcp\"\nbackend = \"kids\"\n";
+    let (ok, _, stderr) = check(text);
+    assert!(!ok);
+    assert!(
+        stderr.contains("line 7") && stderr.contains("backends.0.command") && stderr.contains("/usr/bin/npx"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = check(&text.replace("/usr/bin/npx", "npx"));
+    assert!(ok, "{stderr}");
+}
+
+#[test]
+fn the_stdio_example_lists_its_commands() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/stdio.toml");
+    let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let allowed = config.gateway.allowed_commands.expect("config/stdio.toml lists allowed_commands");
+    assert!(config.backends.iter().all(|b| allowed.iter().any(|c| c == b.program())));
+}
+
+#[test]
 fn the_canary_example_sets_how_long_a_session_lives() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/canary.toml");
     let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));

@@ -4,18 +4,27 @@
 
 mod common;
 
+use std::path::PathBuf;
+
 use common::*;
 use switchyard::mock::MockOptions;
 
-#[tokio::test]
-async fn tls_serves_h2_and_http1() {
-    let backend = mock(MockOptions::default()).await;
+/// A self-signed certificate for `localhost`, and its PEM files in a fresh
+/// folder named for `tag`.
+fn self_signed(tag: &str) -> (rcgen::CertifiedKey<rcgen::KeyPair>, PathBuf, PathBuf, PathBuf) {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("tls-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_path, cert.cert.pem()).unwrap();
     std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    (cert, dir, cert_path, key_path)
+}
+
+#[tokio::test]
+async fn tls_serves_h2_and_http1() {
+    let backend = mock(MockOptions::default()).await;
+    let (cert, dir, cert_path, key_path) = self_signed("tls");
     let extra = format!("tls = {{ cert = \"{}\", key = \"{}\" }}", cert_path.display(), key_path.display());
     let gw = gateway(parse(&config_for(&[("/mcp", &backend.url("/mcp"))], &extra))).await;
     let root = reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap();
@@ -104,12 +113,7 @@ async fn tls_recording_upstream(
 
 #[tokio::test]
 async fn https_upstream_with_extra_ca_speaks_h2() {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("tls-up-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let (_cert, dir, cert_path, key_path) = self_signed("tls-up");
     let (addr, seen) = tls_recording_upstream(switchyard::listener::acceptor(&cert_path, &key_path).unwrap()).await;
     let url = format!("https://localhost:{}/mcp", addr.port());
 
@@ -235,4 +239,38 @@ async fn unreadable_client_certificate_fails_the_load_naming_backend_and_file() 
         assert!(message.contains(named) && message.contains("backend `b0`"), "{message}");
     }
     let _ = std::fs::remove_dir_all(&pki.dir);
+}
+
+#[tokio::test]
+async fn the_tls_handshake_and_the_first_head_share_one_deadline() {
+    let (cert, dir, cert_path, key_path) = self_signed("tls-head");
+    let extra = format!(
+        "header_read_timeout = \"1200ms\"\ntls = {{ cert = \"{}\", key = \"{}\" }}",
+        cert_path.display(),
+        key_path.display()
+    );
+    let gw = gateway(parse(&config_for(&[("/mcp", "http://127.0.0.1:1/mcp")], &extra))).await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(rustls::crypto::ring::default_provider().into())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client));
+
+    let started = tokio::time::Instant::now();
+    let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    // Half the deadline spent before the handshake, then the head trickled:
+    // a deadline per phase would allow 0.6 s + 1.2 s, one from accept 1.2 s.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio::time::timeout(DEADLINE, connector.connect(name, tcp)).await.unwrap().unwrap();
+    let (reader, writer) = tokio::io::split(tls);
+    let head = b"GET /health/live HTTP/1.1\r\nhost: localhost\r\nx-slow: aaaaaaaaaaaaaaaaaaaaaaaa";
+    trickle_until_closed(reader, writer, head, std::time::Duration::from_millis(50)).await;
+    let took = started.elapsed();
+    assert!(took >= std::time::Duration::from_millis(1100), "closed before the deadline, after {took:?}");
+    assert!(took < std::time::Duration::from_millis(1600), "the handshake got a deadline of its own: {took:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

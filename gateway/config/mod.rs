@@ -122,6 +122,7 @@ impl Config {
             }
             issues.extend(backend_issues(i, b, text));
         }
+        issues.extend(self.command_issues(text));
         issues.extend(self.route_issues(&names, text));
         let paths: HashSet<&str> = self.routes.iter().map(|r| r.path.get_ref().as_str()).collect();
         issues.extend(limit::check(&self.rate_limits, &paths, &names, &line));
@@ -166,6 +167,13 @@ impl Config {
                 "must be at least 1s: a token carries its issue time in whole seconds",
             ));
         }
+        if self.gateway.h2_max_concurrent_streams == 0 {
+            issues.push(Issue::new(
+                "gateway.h2_max_concurrent_streams",
+                key_line(text, "h2_max_concurrent_streams"),
+                "must be at least 1: at 0 an h2 client could send no request at all",
+            ));
+        }
         issues
     }
 
@@ -190,6 +198,29 @@ impl Config {
             self.routes.iter().filter(|r| r.auth.is_some()).map(|r| r.path.get_ref().as_str()).collect();
         found.extend(auth::check_authz(&self.authz, paths, &with_auth));
         found.into_iter().map(|(key, at, message)| Issue::new(&key, line(at), message)).collect()
+    }
+
+    /// stdio commands that `[gateway] allowed_commands` does not list.
+    ///
+    /// The match is exact on the expanded string, with no `PATH` lookup: a
+    /// lookup would make the check depend on the environment the file is
+    /// checked in, and `npx` allowed as a name must not let `./npx` run.
+    fn command_issues(&self, text: &str) -> Vec<Issue> {
+        let Some(allowed) = &self.gateway.allowed_commands else { return Vec::new() };
+        let stdio = self.backends.iter().enumerate().filter(|(_, b)| b.transport == Transport::Stdio);
+        stdio
+            .filter_map(|(i, b)| {
+                let command = b.command.as_ref()?;
+                let program = command.get_ref();
+                (!program.is_empty() && !allowed.contains(program)).then(|| {
+                    Issue::new(
+                        &format!("backends.{i}.command"),
+                        Some(interpolate::line_of(text, command.span().start)),
+                        format!("`{program}` is not in gateway.allowed_commands (matched as the exact string)"),
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Paths and names that clash between routes, and what
@@ -277,7 +308,7 @@ fn backend_issues(i: usize, b: &Backend, text: &str) -> Vec<Issue> {
             line(b.name.span()),
             "`command` is for transport = \"stdio\"; an http backend lists `instances`",
         )),
-        Transport::Stdio if b.command.as_deref().is_none_or(str::is_empty) => {
+        Transport::Stdio if b.program().is_empty() => {
             issues.push(Issue::new(&at("command"), line(b.name.span()), "a stdio backend needs a `command`"));
         }
         Transport::Stdio if !b.instances.is_empty() => issues.push(Issue::new(
@@ -338,3 +369,7 @@ mod auth_tests;
 #[cfg(test)]
 #[path = "upstream_auth_tests.rs"]
 mod upstream_auth_tests;
+
+#[cfg(test)]
+#[path = "gateway_tests.rs"]
+mod gateway_tests;

@@ -60,10 +60,28 @@ pub struct Gateway {
     pub tls: Option<Tls>,
     /// Most open client connections; further clients wait to be accepted.
     pub max_connections: usize,
-    /// How long a client may take to send its request headers.
+    /// Most open connections from one client address; a connection past it
+    /// is closed as soon as it is accepted, so that one client cannot hold
+    /// every slot of `max_connections`. 0 turns the cap off (behind a load
+    /// balancer or proxy every connection comes from its address). 1024 by
+    /// default: a tenth of `max_connections`, and room for a pooled HTTP/1.1
+    /// client with a few hundred requests in flight, whose pool opens more
+    /// connections than it has requests (256 was too few for 200).
+    pub max_connections_per_ip: usize,
+    /// How long a client may take to send a request head, counted whole
+    /// (not per read). The first one's clock starts at accept, so it also
+    /// bounds the TLS handshake and a client that sends nothing.
     pub header_read_timeout: Duration,
     /// Most request headers accepted on HTTP/1.1.
     pub max_headers: usize,
+    /// Most concurrent streams one h2 connection may open
+    /// (`SETTINGS_MAX_CONCURRENT_STREAMS`).
+    pub h2_max_concurrent_streams: u32,
+    /// When set, the only `command`s a stdio backend may run, compared as
+    /// exact strings after `${VAR}` expansion: `npx` allows only the bare
+    /// name `npx`, never `/usr/bin/npx`. A file naming another command does
+    /// not load. Unset: any command.
+    pub allowed_commands: Option<Vec<String>>,
     /// Serve the admin API on its own listener at this address. Without a
     /// token it must be a loopback address.
     pub admin_listen: Option<SocketAddr>,
@@ -94,8 +112,11 @@ impl Default for Gateway {
             shutdown_grace: Duration::secs(30),
             tls: None,
             max_connections: 10_000,
+            max_connections_per_ip: 1024,
             header_read_timeout: Duration::secs(10),
             max_headers: 100,
+            h2_max_concurrent_streams: 256,
+            allowed_commands: None,
             admin_listen: None,
             admin_token: None,
             admin_tokens: BTreeMap::new(),
@@ -204,12 +225,18 @@ pub struct Backend {
     /// sends upstream as `Authorization: Bearer` (see `config::upstream_auth`).
     pub oauth: Option<Spanned<OAuth>>,
     /// stdio: the program to run. Commands come only from config, never from
-    /// a request.
-    pub command: Option<String>,
+    /// a request. Spanned, so that `[gateway] allowed_commands` can name its line.
+    pub command: Option<Spanned<String>>,
     /// stdio: its arguments.
     pub args: Vec<String>,
-    /// stdio: extra environment variables (values may use `${VAR}`).
+    /// stdio: environment variables set for the child (values may use
+    /// `${VAR}`), on top of the few it inherits (see `inherit_env`).
     pub env: BTreeMap<String, String>,
+    /// stdio: give the child the gateway's whole environment instead of only
+    /// `HOME`, `PATH`, `USER`, `LOGNAME`, `SHELL`, `TERM`, `TMPDIR` and
+    /// `LANG`. Off by default, so that the gateway's secrets (the session
+    /// key's variable, cloud credentials) do not reach every child.
+    pub inherit_env: bool,
     /// stdio: working directory.
     pub cwd: Option<PathBuf>,
     /// stdio: pool size in `shared` mode.
@@ -253,6 +280,7 @@ impl Default for Backend {
             command: None,
             args: Vec::new(),
             env: BTreeMap::new(),
+            inherit_env: false,
             cwd: None,
             processes: 1,
             mode: StdioMode::Shared,
@@ -281,6 +309,12 @@ fn default_weight() -> u32 {
 }
 
 impl Backend {
+    /// stdio: the program to run; empty for an HTTP backend (a stdio backend
+    /// without one does not load).
+    pub fn program(&self) -> &str {
+        self.command.as_ref().map_or("", |c| c.get_ref().as_str())
+    }
+
     /// The static upstream headers as wire values. Invalid values were
     /// rejected at load, so none are dropped here in practice.
     pub fn header_values(&self) -> Vec<(HeaderName, HeaderValue)> {

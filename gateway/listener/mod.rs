@@ -2,16 +2,26 @@
 //! h2 by ALPN over TLS), enforces connection and header limits, and drains
 //! gracefully.
 //!
+//! The limits, in the order a connection meets them: `max_connections`
+//! (further clients wait in the backlog), `max_connections_per_ip` (a
+//! connection past it is closed at once, see [`per_ip`]), the first head's
+//! deadline from accept (see [`head`]), then hyper's own: HTTP/1.1's
+//! per-head deadline and header count, h2's stream, header-list and
+//! reset-flood limits (see [`http_builder`]).
+//!
 //! Shutdown, in order: readiness turns 503, the listener stops accepting,
 //! open connections are told to finish (HTTP/1.1 closes after the response in
 //! progress, h2 sends GOAWAY), and in-flight requests and SSE streams get up
 //! to `shutdown_grace` before the rest are dropped.
 
+mod head;
+mod per_ip;
 mod tls;
 
 use std::convert::Infallible;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -20,20 +30,28 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 pub use tls::{TlsError, acceptor};
 
 use crate::app::App;
 use crate::client::Connection;
+use crate::telemetry::metrics;
+use per_ip::{PerIp, RefusalLog};
 
 /// Listener limits, from `[gateway]`.
 pub struct ConnectionLimits {
     /// Most open connections.
     pub max_connections: usize,
-    /// Deadline for a client's request headers (and the TLS handshake).
+    /// Most open connections from one address; `None`: no such cap.
+    pub max_connections_per_ip: Option<NonZeroUsize>,
+    /// Deadline for a request head, whole; the first one's counts from
+    /// accept, so it covers the TLS handshake too.
     pub header_read_timeout: Duration,
     /// Most HTTP/1.1 request headers.
     pub max_headers: usize,
+    /// Most concurrent streams on one h2 connection.
+    pub h2_max_concurrent_streams: u32,
     /// How long in-flight work gets after shutdown begins.
     pub shutdown_grace: Duration,
 }
@@ -49,6 +67,8 @@ pub async fn serve(
     let builder = Arc::new(http_builder(&limits));
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let per_ip = limits.max_connections_per_ip.map(PerIp::new);
+    let mut refusals = RefusalLog::default();
     // Connection tasks live in a set, so that the ones still running when the
     // grace period ends are really dropped, not left proxying behind our back.
     let mut connections = tokio::task::JoinSet::new();
@@ -74,6 +94,17 @@ pub async fn serve(
                 }
             },
         };
+        let head_deadline = Instant::now() + limits.header_read_timeout;
+        let ip_slot = match per_ip.as_ref().map(|p| p.try_acquire(peer.ip())) {
+            Some(None) => {
+                // Dropping the stream closes it; the global permit frees too.
+                refusals.refused(peer.ip());
+                metrics::connection_dropped("per_ip_limit");
+                continue;
+            }
+            Some(slot) => slot,
+            None => None,
+        };
         // Reap finished connections so the set stays the size of what is open.
         while connections.try_join_next().is_some() {}
         let _ = stream.set_nodelay(true);
@@ -81,10 +112,9 @@ pub async fn serve(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
-        let handshake_deadline = limits.header_read_timeout;
         connections.spawn(async move {
-            let _permit = permit;
-            connection(stream, peer, app, builder, watcher, tls, handshake_deadline).await;
+            let _held = (permit, ip_slot);
+            connection(stream, peer, app, builder, watcher, tls, head_deadline).await;
         });
     }
 
@@ -100,6 +130,21 @@ pub async fn serve(
     connections.shutdown().await;
 }
 
+/// Most h2 streams a client may open and reset before the server accepted
+/// them, before the connection gets GOAWAY: the "Rapid Reset" flood
+/// (CVE-2023-44487). h2's own default, set here so that an upgrade cannot
+/// change it unseen.
+const H2_MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
+
+/// Most h2 streams the server may reset for the client's protocol errors
+/// before the connection gets GOAWAY (RUSTSEC-2024-0003). hyper's default,
+/// pinned for the same reason.
+const H2_MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
+
+/// Largest h2 header list accepted: the same order as HTTP/1.1's
+/// `max_headers` of ordinary headers, far under h2's 16 MiB default.
+const H2_MAX_HEADER_LIST_SIZE: u32 = 64 * 1024;
+
 /// The HTTP/1.1 and h2 settings every connection is served with.
 fn http_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -111,13 +156,17 @@ fn http_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(64 * 1024)
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .max_pending_accept_reset_streams(H2_MAX_PENDING_ACCEPT_RESET_STREAMS)
+        .max_local_error_reset_streams(H2_MAX_LOCAL_ERROR_RESET_STREAMS)
+        .max_header_list_size(H2_MAX_HEADER_LIST_SIZE)
         .keep_alive_interval(Some(Duration::from_secs(30)));
     builder
 }
 
 /// Serves one accepted connection (after its TLS handshake, when there is
-/// one) until it closes or the graceful shutdown ends it.
+/// one) until it closes or the graceful shutdown ends it. The handshake and
+/// the first request head must both be done by `head_deadline`.
 async fn connection(
     stream: tokio::net::TcpStream,
     peer: std::net::SocketAddr,
@@ -125,25 +174,48 @@ async fn connection(
     builder: Arc<auto::Builder<TokioExecutor>>,
     watcher: hyper_util::server::graceful::Watcher,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    handshake_deadline: Duration,
+    head_deadline: Instant,
 ) {
     let client = Arc::new(Connection::new(peer));
-    let service = service_fn(move |req| {
-        let (app, client) = (app.clone(), client.clone());
-        async move { Ok::<_, Infallible>(app.handle(req, client).await) }
-    });
+    let served = Arc::new(AtomicBool::new(false));
+    let service = {
+        let served = served.clone();
+        service_fn(move |req| {
+            served.store(true, Ordering::Relaxed);
+            let (app, client) = (app.clone(), client.clone());
+            async move { Ok::<_, Infallible>(app.handle(req, client).await) }
+        })
+    };
     let result = match tls {
-        None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned()).await,
+        None => {
+            let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
+            head::until_first_request(conn, head_deadline, &served).await
+        }
         Some(acceptor) => {
-            let stream = match tokio::time::timeout(handshake_deadline, acceptor.accept(stream)).await {
+            let stream = match tokio::time::timeout_at(head_deadline, acceptor.accept(stream)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                Err(_) => {
+                    metrics::connection_dropped("head_timeout");
+                    return tracing::debug!(%peer, "TLS handshake timed out");
+                }
             };
-            watcher.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned()).await
+            let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
+            head::until_first_request(conn, head_deadline, &served).await
         }
     };
-    if let Err(e) = result {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    match result {
+        None => {
+            metrics::connection_dropped("head_timeout");
+            tracing::debug!(%peer, "closed: no request head within header_read_timeout of accept");
+        }
+        Some(Err(e)) => {
+            // hyper's own deadline on a later HTTP/1.1 head.
+            if e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_timeout) {
+                metrics::connection_dropped("head_timeout");
+            }
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+        Some(Ok(())) => {}
     }
 }

@@ -34,7 +34,8 @@
 //! What a reload cannot change, because it belongs to a socket or task
 //! already running, is logged as needing a restart: `listen`, `tls`,
 //! `admin_listen`, `watch_config`, `shutdown_grace` (of the listeners),
-//! `max_connections`, `header_read_timeout`, `max_headers`. Admin tokens do
+//! `max_connections`, `max_connections_per_ip`, `header_read_timeout`,
+//! `max_headers`, `h2_max_concurrent_streams`. Admin tokens do
 //! change on reload, so that a leaked one is revoked by editing the file.
 
 pub mod reload;

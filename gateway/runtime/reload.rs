@@ -293,7 +293,7 @@ pub enum SetSplitError {
 fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     let (o, n) = (&old.gateway, &new.gateway);
     let mut out = Vec::new();
-    let pairs: [(&'static str, String, String); 8] = [
+    let pairs: [(&'static str, String, String); 10] = [
         ("gateway.listen", o.listen.to_string(), n.listen.to_string()),
         ("gateway.tls", json(&o.tls), json(&n.tls)),
         ("gateway.admin_listen", json(&o.admin_listen), json(&n.admin_listen)),
@@ -302,6 +302,12 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         ("gateway.max_connections", o.max_connections.to_string(), n.max_connections.to_string()),
         ("gateway.header_read_timeout", json(&o.header_read_timeout), json(&n.header_read_timeout)),
         ("gateway.max_headers", o.max_headers.to_string(), n.max_headers.to_string()),
+        ("gateway.max_connections_per_ip", o.max_connections_per_ip.to_string(), n.max_connections_per_ip.to_string()),
+        (
+            "gateway.h2_max_concurrent_streams",
+            o.h2_max_concurrent_streams.to_string(),
+            n.h2_max_concurrent_streams.to_string(),
+        ),
     ];
     for (key, before, after) in pairs {
         if before != after {

@@ -5,7 +5,16 @@
 //! when the gateway dies, even by SIGKILL (a parent-death signal). Stopping
 //! follows the MCP spec's order: close stdin, wait, SIGTERM, wait, SIGKILL;
 //! the child is always reaped.
+//!
+//! A child does not inherit the gateway's environment, which holds the
+//! gateway's own secrets (the session key's variable, admin tokens, cloud
+//! credentials) that an MCP server from npm or PyPI has no business reading.
+//! It gets [`INHERITED_ENV`] from it, the list the official MCP SDKs give
+//! their stdio servers (plus `TMPDIR` and `LANG`), so that `npx` and `uvx`
+//! still find their caches and tools, then the backend's `env`. A backend
+//! with `inherit_env = true` gets the whole environment, as before.
 
+use std::ffi::OsString;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -17,6 +26,10 @@ use crate::config;
 
 /// How long a child gets after stdin closes, and again after SIGTERM.
 pub const STOP_WAIT: Duration = Duration::from_secs(2);
+
+/// Variables a child copies from the gateway's environment when they are
+/// set, unless its backend has `inherit_env = true`.
+pub const INHERITED_ENV: &[&str] = &["HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER", "TMPDIR", "LANG"];
 
 /// A started child and its pipes.
 pub struct Spawned {
@@ -36,8 +49,11 @@ pub struct Spawned {
 /// when the *thread* that forked the child exits, and worker threads live as
 /// long as the runtime, unlike blocking-pool threads.
 pub fn spawn(cfg: &config::Backend) -> std::io::Result<Spawned> {
-    let program = cfg.command.as_deref().unwrap_or_default();
+    let program = cfg.program();
     let mut cmd = Command::new(program);
+    if !cfg.inherit_env {
+        cmd.env_clear().envs(inherited(|name| std::env::var_os(name)));
+    }
     cmd.args(&cfg.args)
         .envs(&cfg.env)
         .stdin(Stdio::piped())
@@ -56,6 +72,17 @@ pub fn spawn(cfg: &config::Backend) -> std::io::Result<Spawned> {
     let stdout = child.stdout.take().ok_or_else(missing)?;
     let stderr = child.stderr.take().ok_or_else(missing)?;
     Ok(Spawned { child, stdin, stdout, stderr })
+}
+
+/// The [`INHERITED_ENV`] variables `lookup` finds. A value that starts with
+/// `()` is left out, as the SDKs do: it is a shell function definition,
+/// the shape of the Shellshock attack, never a real `PATH` or `HOME`.
+fn inherited(lookup: impl Fn(&str) -> Option<OsString>) -> Vec<(&'static str, OsString)> {
+    INHERITED_ENV
+        .iter()
+        .filter_map(|name| Some((*name, lookup(name)?)))
+        .filter(|(_, value)| !value.as_encoded_bytes().starts_with(b"()"))
+        .collect()
 }
 
 /// The one use of `unsafe` in the crate: `pre_exec` runs between fork and
@@ -86,4 +113,20 @@ pub async fn stop(mut child: Child, stdin: Option<ChildStdin>) {
     }
     let _ = child.start_kill();
     let _ = child.wait().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_listed_variables_that_are_set_and_not_functions_are_inherited() {
+        let lookup = |name: &str| match name {
+            "PATH" => Some(OsString::from("/usr/bin")),
+            "TERM" => Some(OsString::from("() { :; }; echo pwned")),
+            "SECRET" => Some(OsString::from("hunter2")),
+            _ => None,
+        };
+        assert_eq!(inherited(lookup), [("PATH", OsString::from("/usr/bin"))]);
+    }
 }

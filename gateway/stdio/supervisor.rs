@@ -96,7 +96,7 @@ pub async fn supervise(
         let mut refused = false;
         match child::spawn(&cfg) {
             Err(e) => {
-                let why = format!("cannot start `{}`: {e}", cfg.command.as_deref().unwrap_or_default());
+                let why = format!("cannot start `{}`: {e}", cfg.program());
                 tracing::error!(backend = &*name, "{why}");
                 slot.last_error.store(Some(Arc::new(why)));
                 slot.settled.notify_waiters();
@@ -140,12 +140,7 @@ async fn run(
 ) -> bool {
     let mut refused = false;
     let pid = spawned.child.id();
-    tracing::info!(
-        backend = &**name,
-        pid,
-        command = cfg.command.as_deref().unwrap_or_default(),
-        "started stdio process"
-    );
+    tracing::info!(backend = &**name, pid, command = cfg.program(), "started stdio process");
     let ctx = ReaderContext {
         backend: name.clone(),
         max_line_bytes: usize::try_from(cfg.max_line_bytes.0).unwrap_or(usize::MAX),
@@ -219,7 +214,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn crash_loop_respects_the_backoff() {
         let cfg = config::Backend {
-            command: Some("/nonexistent/switchyard-test".into()),
+            command: Some(toml::Spanned::new(0..0, "/nonexistent/switchyard-test".into())),
             restart: config::Restart {
                 initial: config::units::Duration::millis(100),
                 max: config::units::Duration::secs(1),

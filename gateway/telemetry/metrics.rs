@@ -10,6 +10,7 @@
 //! | `switchyard_ratelimited_total` | rule |
 //! | `switchyard_shed_total` | backend |
 //! | `switchyard_ratelimit_store_fallback` (gauge, 0 or 1) | rule |
+//! | `switchyard_connections_dropped_total` | reason |
 //!
 //! The resilience metrics (health, ejections, retries, panic) are in
 //! [`super::backend`].
@@ -74,6 +75,10 @@ fn describe() {
     metrics::describe_counter!("switchyard_panic_requests_total", "Requests balanced in panic mode");
     metrics::describe_counter!("switchyard_ratelimited_total", "Requests refused with 429 by a rate-limit rule");
     metrics::describe_counter!("switchyard_shed_total", "Requests refused with 503 by a backend's max_in_flight");
+    metrics::describe_counter!(
+        "switchyard_connections_dropped_total",
+        "Client connections the listener closed: per_ip_limit or head_timeout"
+    );
     metrics::describe_gauge!(
         "switchyard_ratelimit_store_fallback",
         "1 while a rule's shared store fails and it uses local buckets"
@@ -132,6 +137,15 @@ fn in_flight_gauge() -> &'static Gauge {
 fn sessions_gauge() -> &'static Gauge {
     static G: OnceLock<Gauge> = OnceLock::new();
     G.get_or_init(|| gauge!("switchyard_sessions_active"))
+}
+
+/// Counts a client connection the listener closed for `reason`:
+/// `per_ip_limit` (closed at accept) or `head_timeout` (no complete request
+/// head, or TLS handshake, within `header_read_timeout`). Rare by design, so
+/// the handle is looked up each time.
+pub fn connection_dropped(reason: &'static str) {
+    let _ = handle();
+    counter!("switchyard_connections_dropped_total", "reason" => reason).increment(1);
 }
 
 /// Counts a request that is now in flight; the returned guard un-counts it.

@@ -135,11 +135,21 @@ pub async fn start_binary(
     path: &std::path::Path,
     extra: &[&str],
 ) -> (tokio::process::Child, String, tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>) {
+    start_binary_with_env(path, extra, &[]).await
+}
+
+/// [`start_binary`], with `env` added to the gateway's environment.
+pub async fn start_binary_with_env(
+    path: &std::path::Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, String, tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>) {
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(["run", "--config"])
         .arg(path)
         .args(extra)
+        .envs(env.iter().copied())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -156,6 +166,33 @@ pub async fn start_binary(
     .await
     .expect("gateway did not start");
     (child, url, lines)
+}
+
+/// Writes `bytes` to `writer` a byte every `every` (over and over), while
+/// waiting up to 3 s for the gateway to close `reader`; panics if it answers
+/// anything or stays open. For head deadlines, where every read is fast.
+pub async fn trickle_until_closed<R, W>(mut reader: R, mut writer: W, bytes: &'static [u8], every: Duration)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let trickle = tokio::spawn(async move {
+        for byte in bytes.iter().cycle().take(10 * bytes.len()) {
+            if writer.write_all(std::slice::from_ref(byte)).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(3), reader.read(&mut buf)).await;
+    trickle.abort();
+    match read {
+        Err(_) => panic!("a trickling client was still connected after 3 s"),
+        Ok(Ok(n)) => assert_eq!(n, 0, "answered: {:?}", String::from_utf8_lossy(&buf[..n])),
+        Ok(Err(_)) => {} // reset: closed as well
+    }
 }
 
 /// Polls `/health` until `done` holds, failing after [`DEADLINE`].
