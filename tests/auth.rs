@@ -376,3 +376,25 @@ async fn rules_on_an_aggregated_route_use_the_exposed_names() {
             .await;
     assert_eq!(r["result"]["content"][0]["text"], "x", "{r}");
 }
+
+#[tokio::test]
+async fn a_batch_cannot_carry_a_refused_completion_or_an_unfiltered_list() {
+    let (gw, _mock, calls, issuer) = start("", RULES).await;
+    let url = gw.url("/mcp");
+    let reader = Issuer::bearer(&issuer.sign("ES256", &Issuer::claims("alice", "tools:read")));
+    let resp = post(&url, &initialize_body("2025-03-26"), &[("authorization", &reader)]).await;
+    assert_eq!(resp.status(), 200);
+    let sid = resp.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let headers = [("mcp-session-id", sid.as_str()), ("authorization", reader.as_str())];
+    for batch in [
+        r#"[{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"greet"},"argument":{"name":"name","value":"a"}}}]"#,
+        r#"[{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}]"#,
+    ] {
+        let resp = post(&url, batch, &headers).await;
+        assert_eq!(resp.status(), 200, "{batch}");
+        let answers: Value = resp.json().await.unwrap();
+        assert!(answers[0]["error"]["code"].is_i64(), "{batch}: {answers}");
+    }
+    assert_eq!(calls.get("completion/complete"), 0);
+    assert_eq!(calls.get("tools/list"), 0);
+}

@@ -104,7 +104,17 @@ pub(super) fn refused(
             Some(json(jsonrpc::error_body(env.id.as_deref(), code, &text)))
         }
         Message::Batch(envs) => {
-            let denials: Vec<_> = envs.iter().map(denial).collect();
+            // A list in a batch would come back unfiltered (the answers are
+            // not read apart), so it is refused rather than sent.
+            let in_batch = |env: &Envelope| match Kind::of_method(env.method()) {
+                Some(_) if env.id.is_some() => Some((
+                    jsonrpc::INVALID_REQUEST,
+                    "on this route a list is filtered for its caller and must be sent on its own, not in a batch"
+                        .to_string(),
+                )),
+                _ => denial(env),
+            };
+            let denials: Vec<_> = envs.iter().map(in_batch).collect();
             if denials.iter().all(Option::is_none) {
                 return None;
             }
@@ -141,8 +151,19 @@ fn denied(
     // Only requests use anything; a notification or an answer passes.
     env.id.as_ref()?;
     let (gate, name) = Gate::of(env.method(), env.name.as_deref(), bytes)?;
-    // A request that names nothing is the server's to refuse (-32602).
-    let name = name?;
+    let name = match name {
+        Some(name) => name,
+        // A completion whose reference cannot be read (in a batch, whose
+        // body is the whole array, or malformed) cannot be checked, so it is
+        // refused: failing open would let it reach a refused prompt.
+        None if env.method() == "completion/complete" => {
+            tracing::info!(target: "switchyard::authz", route = &*route.path, "refused: a completion without a readable reference");
+            return Some((jsonrpc::INVALID_PARAMS, "Unknown reference".into()));
+        }
+        // Any other request that names nothing is the server's to refuse
+        // (-32602): there is nothing it could reach.
+        None => return None,
+    };
     if policy.allows(identity, gate, &name) {
         return None;
     }
@@ -185,9 +206,18 @@ pub(super) async fn filter_list(
     let reply =
         if sse { crate::mcp::sse::event_data(&bytes).iter().find_map(|d| parse(d.as_bytes())) } else { parse(&bytes) };
     let Some(mut reply) = reply else {
-        // An error, or nothing the gateway can read: there is no list in
-        // it to leak, so it goes on as it came.
-        return Ok(Response::from_parts(parts, ProxyBody::full(bytes)));
+        // A JSON-RPC error holds no list and goes on as it came; anything
+        // else the gateway cannot read might, so it fails closed.
+        let is_error = |b: &[u8]| serde_json::from_slice::<Value>(b).ok().is_some_and(|v| v.get("error").is_some());
+        let error = if sse {
+            crate::mcp::sse::event_data(&bytes).iter().any(|d| is_error(d.as_bytes()))
+        } else {
+            is_error(&bytes)
+        };
+        if error {
+            return Ok(Response::from_parts(parts, ProxyBody::full(bytes)));
+        }
+        return Err(GatewayError::UpstreamFailed("the list answer could not be read to filter it".into()));
     };
     policy.filter(identity, kind, &mut reply["result"]);
     let body = Bytes::from(serde_json::to_vec(&reply).unwrap_or_default());

@@ -204,7 +204,7 @@ impl Front {
     ) -> Result<Response<ProxyBody>, GatewayError> {
         checks::content_type(req.headers())?;
         checks::accept_post(req.headers())?;
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
         let bytes = self.read_body(&parts.headers, body).await?;
         let message = envelope::parse(&bytes).map_err(|e| match e {
             envelope::EnvelopeError::Parse(m) => GatewayError::Parse(m),
@@ -220,6 +220,10 @@ impl Front {
             return Ok(answer);
         }
         let filter = auth::filtered_list(route, &message);
+        if filter.is_some() {
+            // The gateway must read the answer to filter it: no compression.
+            parts.headers.remove(header::ACCEPT_ENCODING);
+        }
         let resp = if let Some(agg) = route.aggregate() {
             let opened = Opened { ticket, initialize, stateless: stateless_client };
             self.post_aggregate(route, agg, parts, bytes, message, opened, client, info).await?
