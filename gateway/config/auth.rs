@@ -236,6 +236,13 @@ pub fn check_auth(blocks: &[Auth]) -> Vec<(String, usize, String)> {
                     "must name this gateway's resource: a token for another audience must not pass".into(),
                 ));
             }
+            if jwt.min_refresh.0 < std::time::Duration::from_secs(1) {
+                out.push((
+                    format!("auth.{i}.jwt.min_refresh"),
+                    jwt.jwks.span().start,
+                    "must be at least 1s, or tokens with made-up key ids could make the gateway fetch the JWKS on every request".into(),
+                ));
+            }
             for (n, alg) in jwt.algorithms.iter().enumerate() {
                 if !KNOWN_ALGORITHMS.contains(&alg.get_ref().as_str()) {
                     let span = if alg.span().is_empty() { jwt.jwks.span() } else { alg.span() };

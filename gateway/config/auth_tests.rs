@@ -74,6 +74,15 @@ fn bad_auth_is_refused_with_its_key_and_line() {
             "auth.0.jwt.algorithms.0",
             "is not one of",
         ),
+        (
+            base(
+                "[[auth]]\nname = \"t\"\njwt = { jwks = \"k.json\", issuer = \"i\", audience = \"a\", min_refresh = \"10ms\" }",
+                "",
+                "",
+            ),
+            "auth.0.jwt.min_refresh",
+            "at least 1s",
+        ),
         (base(&format!("{GOOD_AUTH}\n\n{GOOD_AUTH}"), "", ""), "auth.1.name", "duplicate auth name"),
         (base(GOOD_AUTH, "", GOOD_RULES), "authz.0.route", "has no `auth`"),
         (

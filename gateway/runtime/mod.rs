@@ -83,7 +83,12 @@ fn build_auth(
     let mut built = HashMap::new();
     for a in &config.auth {
         let name = a.name.get_ref().clone();
-        let fingerprint = serde_json::to_string(a).unwrap_or_default();
+        // A JWKS file's contents too, as with a backend's `ca`: an operator
+        // who removes a compromised key from the file and reloads must see
+        // it stop working now, not at the next unknown `kid`.
+        let jwks_file = a.jwt.as_ref().map(|j| j.jwks.get_ref()).filter(|s| !s.starts_with("http"));
+        let contents = jwks_file.and_then(|path| std::fs::read(path).ok()).unwrap_or_default();
+        let fingerprint = format!("{}{}", serde_json::to_string(a).unwrap_or_default(), ring_digest(&contents));
         let old = previous.and_then(|p| p.auth.get(&name)).filter(|(f, _)| *f == fingerprint);
         let authenticator = match old {
             Some((_, old)) => old.clone(),
