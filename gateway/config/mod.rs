@@ -279,7 +279,7 @@ fn backend_issues(i: usize, b: &Backend, text: &str) -> Vec<Issue> {
     for (key, message) in b.cache.as_ref().map(cache::check).unwrap_or_default() {
         issues.push(Issue::new(&format!("backends.{i}.{key}"), line(b.name.span()), message));
     }
-    issues.extend(upstream_auth::check(i, b, text));
+    issues.extend(upstream_credential_issues(i, b, text));
     let at = |key: &str| format!("backends.{i}.{key}");
     if b.transport == Transport::Stdio && matches!(b.health.probe, Probe::HttpGet { .. }) {
         // The line of the `http_get` itself, when it follows the name.
@@ -320,6 +320,53 @@ fn backend_issues(i: usize, b: &Backend, text: &str) -> Vec<Issue> {
             &at("processes"),
             line(b.name.span()),
             "`processes` and `max_processes` must be at least 1",
+        )),
+        _ => {}
+    }
+    issues
+}
+
+/// What is wrong with backend `i`'s own upstream credentials: the `oauth`
+/// table, and how it and a client certificate fit the rest of the backend.
+fn upstream_credential_issues(i: usize, b: &Backend, text: &str) -> Vec<Issue> {
+    let line = |at: usize| Some(interpolate::line_of(text, at));
+    let key = |k: &str| format!("backends.{i}.{k}");
+    let mut issues = Vec::new();
+    if let Some(oauth) = &b.oauth {
+        let at = line(oauth.span().start);
+        if b.transport == Transport::Stdio {
+            issues.push(Issue::new(
+                &key("oauth"),
+                at,
+                "`oauth` is for transport = \"http\"; a stdio process gets its credential through `env`",
+            ));
+        }
+        for (field, message) in oauth.get_ref().issues() {
+            issues.push(Issue::new(&key(&format!("oauth.{field}")), at, message));
+        }
+        if b.headers.keys().any(|k| k.0 == http::header::AUTHORIZATION) {
+            issues.push(Issue::new(
+                &key("headers.authorization"),
+                at,
+                "`oauth` sets the upstream's Authorization; drop it from `headers`",
+            ));
+        }
+    }
+    match (&b.client_cert, &b.client_key) {
+        (Some(cert), None) => issues.push(Issue::new(
+            &key("client_key"),
+            line(cert.span().start),
+            "`client_cert` needs `client_key`, the private key of the certificate",
+        )),
+        (None, Some(k)) => issues.push(Issue::new(
+            &key("client_cert"),
+            line(k.span().start),
+            "`client_key` needs `client_cert`, the certificate chain it belongs to",
+        )),
+        (Some(cert), Some(_)) if b.transport == Transport::Stdio => issues.push(Issue::new(
+            &key("client_cert"),
+            line(cert.span().start),
+            "`client_cert` is for transport = \"http\" with https instances",
         )),
         _ => {}
     }

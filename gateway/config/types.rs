@@ -256,6 +256,22 @@ pub struct Backend {
     pub max_in_flight: Option<std::num::NonZeroU32>,
 }
 
+impl Backend {
+    /// The paths of the backend's client certificate and key, when both
+    /// are set (validation refuses one without the other).
+    pub fn client_identity(&self) -> Option<(&std::path::Path, &std::path::Path)> {
+        match (&self.client_cert, &self.client_key) {
+            (Some(cert), Some(key)) => Some((cert.get_ref().as_path(), key.get_ref().as_path())),
+            _ => None,
+        }
+    }
+
+    /// The `oauth` table, without its span.
+    pub fn oauth(&self) -> Option<&OAuth> {
+        self.oauth.as_ref().map(Spanned::get_ref)
+    }
+}
+
 impl Default for Backend {
     fn default() -> Self {
         Self {

@@ -17,11 +17,7 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
-use toml::Spanned;
 
-use super::error::Issue;
-use super::interpolate::line_of;
-use super::types::{Backend, Transport};
 use super::values::InstanceUrl;
 
 /// `oauth = { … }`: the client-credentials grant the gateway runs against
@@ -59,83 +55,34 @@ pub enum AuthMethod {
     Post,
 }
 
-/// What is wrong with the upstream credentials of backend `i`, on its own.
-pub(super) fn check(i: usize, b: &Backend, text: &str) -> Vec<Issue> {
-    let line = |at: usize| Some(line_of(text, at));
-    let key = |k: &str| format!("backends.{i}.{k}");
-    let mut issues = Vec::new();
-    if let Some(oauth) = &b.oauth {
-        let at = line(oauth.span().start);
-        if b.transport == Transport::Stdio {
-            issues.push(Issue::new(
-                &key("oauth"),
-                at,
-                "`oauth` is for transport = \"http\"; a stdio process gets its credential through `env`",
-            ));
+// === impl OAuth ===
+
+impl OAuth {
+    /// What is wrong in the table on its own, as `(key under oauth, message)`;
+    /// what depends on the rest of the backend is checked with the backend.
+    pub(super) fn issues(&self) -> Vec<(&'static str, String)> {
+        let mut issues = Vec::new();
+        if self.client_id.is_empty() {
+            issues.push(("client_id", "must not be empty".to_string()));
         }
-        if oauth.get_ref().client_id.is_empty() {
-            issues.push(Issue::new(&key("oauth.client_id"), at, "must not be empty"));
+        if self.client_secret.is_empty() {
+            issues.push(("client_secret", "must not be empty".to_string()));
         }
-        if oauth.get_ref().client_secret.is_empty() {
-            issues.push(Issue::new(&key("oauth.client_secret"), at, "must not be empty"));
-        }
-        if let Some(bad) = oauth.get_ref().scopes.iter().find(|s| !valid_scope(s)) {
-            issues.push(Issue::new(
-                &key("oauth.scopes"),
-                at,
+        if let Some(bad) = self.scopes.iter().find(|s| !valid_scope(s)) {
+            issues.push((
+                "scopes",
                 format!("`{bad}` is not a scope: one non-empty word of printable ASCII, without `\"` or `\\`"),
             ));
         }
-        if oauth.get_ref().audience.as_deref() == Some("") {
-            issues.push(Issue::new(&key("oauth.audience"), at, "must not be empty; leave it out instead"));
+        if self.audience.as_deref() == Some("") {
+            issues.push(("audience", "must not be empty; leave it out instead".to_string()));
         }
-        if b.headers.keys().any(|k| k.0 == http::header::AUTHORIZATION) {
-            issues.push(Issue::new(
-                &key("headers.authorization"),
-                at,
-                "`oauth` sets the upstream's Authorization; drop it from `headers`",
-            ));
-        }
+        issues
     }
-    match (&b.client_cert, &b.client_key) {
-        (Some(cert), None) => issues.push(Issue::new(
-            &key("client_key"),
-            line(cert.span().start),
-            "`client_cert` needs `client_key`, the private key of the certificate",
-        )),
-        (None, Some(k)) => issues.push(Issue::new(
-            &key("client_cert"),
-            line(k.span().start),
-            "`client_key` needs `client_cert`, the certificate chain it belongs to",
-        )),
-        (Some(cert), Some(_)) if b.transport == Transport::Stdio => issues.push(Issue::new(
-            &key("client_cert"),
-            line(cert.span().start),
-            "`client_cert` is for transport = \"http\" with https instances",
-        )),
-        _ => {}
-    }
-    issues
 }
 
 /// A `scope-token` of RFC 6749 §3.3: printable ASCII other than space, `"`
 /// and `\`.
 fn valid_scope(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
-}
-
-impl Backend {
-    /// The paths of the backend's client certificate and key, when both
-    /// are set (validation refuses one without the other).
-    pub fn client_identity(&self) -> Option<(&std::path::Path, &std::path::Path)> {
-        match (&self.client_cert, &self.client_key) {
-            (Some(cert), Some(key)) => Some((cert.get_ref().as_path(), key.get_ref().as_path())),
-            _ => None,
-        }
-    }
-
-    /// The `oauth` table, without its span.
-    pub fn oauth(&self) -> Option<&OAuth> {
-        self.oauth.as_ref().map(Spanned::get_ref)
-    }
 }
