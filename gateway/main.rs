@@ -77,6 +77,9 @@ enum Command {
         /// Also serve the conformance suite's fixture tools, resources and prompts.
         #[arg(long)]
         conformance: bool,
+        /// Which protocol eras to speak: both, or one only.
+        #[arg(long, value_enum, default_value = "both")]
+        era: switchyard::mock::MockEra,
     },
     /// Print the SHA-256 that `[[auth]] api_keys` stores for an API key.
     /// Without KEY, the key is read from the first line of standard input,
@@ -123,9 +126,9 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Run { config: cli.config }) {
             Command::Run { config } => run(config).await,
             Command::Check { config } => return Ok(check(&config)),
-            Command::Mock { http, latency, error_rate, json_only, conformance, .. } => {
+            Command::Mock { http, latency, error_rate, json_only, conformance, era, .. } => {
                 let error_rate = error_rate.clamp(0.0, 1.0);
-                let opts = MockOptions { latency, error_rate, json_only, conformance, ..Default::default() };
+                let opts = MockOptions { latency, error_rate, json_only, conformance, era, ..Default::default() };
                 run_mock(http, opts).await
             }
             Command::HashKey { key } => hash_key(key),

@@ -51,6 +51,8 @@ pub struct Backend {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Whether clients' own credentials go upstream (`passthrough_auth`).
     pub passthrough_auth: bool,
+    /// Which protocol eras the instances speak, as configured (`era`).
+    pub era: config::ServerEra,
     /// The instances, in config order.
     pub instances: Vec<Arc<Instance>>,
     /// The pooled client shared by the instances.
@@ -125,6 +127,7 @@ impl Backend {
             attempt_timeout: cfg.attempt_timeout.map(|d| d.0),
             headers: cfg.header_values(),
             passthrough_auth: cfg.passthrough_auth,
+            era: cfg.era,
             instances,
             client,
             oauth,

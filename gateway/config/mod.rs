@@ -292,6 +292,13 @@ fn backend_issues(i: usize, b: &Backend, text: &str) -> Vec<Issue> {
              use \"ping\", \"tools/list\", \"discover\" or \"none\"",
         ));
     }
+    if b.transport == Transport::Stdio && b.era != ServerEra::Auto {
+        issues.push(Issue::new(
+            &at("era"),
+            line(b.name.span()),
+            "`era` is for HTTP backends; a stdio process's era is learned from its own handshake",
+        ));
+    }
     if b.transport == Transport::Stdio && b.passthrough_auth {
         issues.push(Issue::new(
             &at("passthrough_auth"),

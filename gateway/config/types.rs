@@ -147,6 +147,23 @@ pub enum Transport {
     Stdio,
 }
 
+/// Which protocol eras an HTTP backend's servers speak (`era`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerEra {
+    /// Learned per instance, once: `server/discover`, then `initialize`.
+    /// A client of an era the server speaks is proxied as it is; only a
+    /// client of the other era is bridged.
+    #[default]
+    Auto,
+    /// Session era only (2025-03-26 to 2025-11-25): 2026-07-28 clients are
+    /// bridged onto upstream sessions the gateway holds.
+    Session,
+    /// 2026-07-28 only: session-era clients get a session the gateway
+    /// keeps itself, and each request is sent stateless.
+    Stateless,
+}
+
 /// How client sessions map onto a stdio backend's processes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -182,6 +199,9 @@ pub struct Backend {
     pub name: Spanned<String>,
     /// How instances are reached.
     pub transport: Transport,
+    /// HTTP: which protocol eras the instances speak (`auto`, `session`,
+    /// `stateless`); clients of the other era are bridged.
+    pub era: ServerEra,
     /// The servers in the pool.
     pub instances: Vec<Instance>,
     /// Overall deadline of a request, every retry included. For a POST it
@@ -277,6 +297,7 @@ impl Default for Backend {
         Self {
             name: Spanned::new(0..0, String::new()),
             transport: Transport::Http,
+            era: ServerEra::Auto,
             instances: Vec::new(),
             timeout: Duration::secs(30),
             timeouts: BTreeMap::new(),

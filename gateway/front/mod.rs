@@ -47,6 +47,7 @@ mod auth;
 pub(crate) mod checks;
 pub mod headers;
 mod initialize;
+pub(crate) mod reply;
 pub mod stateless;
 mod stdio;
 

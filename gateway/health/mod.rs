@@ -26,9 +26,13 @@
 //! `idle_interval` instead ([`schedule`] says when, and why the decision is
 //! re-read while waiting).
 //!
+//! [`era`] learns which protocol eras an instance speaks, with the same
+//! requests of the gateway's own as the probes.
+//!
 //! The tasks hold the backend weakly and stop when the gateway that built it
 //! is gone; [`Checker`] also aborts them when dropped.
 
+pub mod era;
 mod probe;
 pub mod schedule;
 
@@ -131,7 +135,14 @@ async fn run(backend: Weak<Backend>, index: usize) {
             Ok(outcome) => outcome,
             Err(_) => Err(format!("probe timed out after {:?}", cfg.timeout.0)),
         };
+        let before = instance.health();
         apply(&instance.record, &mut streak, &outcome, started.elapsed(), &cfg, &backend.name, &instance.display_url());
+        if before == Health::Down && instance.health() == Health::Up {
+            // Back from down: most likely restarted, perhaps as another
+            // version. Its era is learned again at the next bridged need,
+            // and the sessions the gateway held there are gone anyway.
+            instance.era.forget();
+        }
         schedule.probed(started, outcome.is_ok(), requests);
     }
 }

@@ -44,7 +44,7 @@ struct Session {
 }
 
 /// A failed exchange.
-enum Failure {
+pub(super) enum Failure {
     /// 404 inside a session: the server no longer knows it.
     SessionGone,
     /// Anything else, in words for the table.
@@ -64,15 +64,7 @@ impl Prober {
             Probe::ToolsList => self.in_session(backend, instance, "tools/list").await,
             Probe::Discover => {
                 let id = self.id();
-                let body = format!(
-                    r#"{{"jsonrpc":"2.0","id":{id},"method":"server/discover","params":{{"_meta":{{"{META_PROTOCOL_VERSION}":"{STATELESS_VERSION}","io.modelcontextprotocol/clientInfo":{{"name":"switchyard-health","version":"{}"}},"io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#,
-                    env!("CARGO_PKG_VERSION")
-                );
-                let headers = [
-                    (PROTOCOL_VERSION, HeaderValue::from_static(STATELESS_VERSION)),
-                    (METHOD, HeaderValue::from_static("server/discover")),
-                ];
-                rpc(backend, instance, body, &headers, id).await.map(drop).map_err(Failure::into_message)
+                discover(backend, instance, id).await.map(drop).map_err(Failure::into_message)
             }
             Probe::HttpGet { path, expect } => http_get(backend, instance, path, *expect).await,
             Probe::None => Ok(()),
@@ -102,12 +94,9 @@ impl Prober {
 
     async fn initialize(&mut self, backend: &Backend, instance: &Instance) -> Result<Session, String> {
         let id = self.id();
-        let body = format!(
-            r#"{{"jsonrpc":"2.0","id":{id},"method":"initialize","params":{{"protocolVersion":"{SESSION_VERSION}","capabilities":{{}},"clientInfo":{{"name":"switchyard-health","version":"{}"}}}}}}"#,
-            env!("CARGO_PKG_VERSION")
-        );
-        let (headers, result) =
-            rpc(backend, instance, body, &[], id).await.map_err(|f| format!("initialize: {}", f.into_message()))?;
+        let (headers, result) = rpc(backend, instance, initialize_body(id), &[], id)
+            .await
+            .map_err(|f| format!("initialize: {}", f.into_message()))?;
         let version = result
             .get("protocolVersion")
             .and_then(Value::as_str)
@@ -139,7 +128,7 @@ impl Prober {
 }
 
 impl Failure {
-    fn into_message(self) -> String {
+    pub(super) fn into_message(self) -> String {
         match self {
             Failure::SessionGone => "the server no longer knows the probe's session".into(),
             Failure::Other(m) => m,
@@ -147,8 +136,29 @@ impl Failure {
     }
 }
 
+/// `server/discover`, as a 2026-07-28 client with no capabilities sends it.
+pub(super) async fn discover(backend: &Backend, instance: &Instance, id: u64) -> Result<(HeaderMap, Value), Failure> {
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"server/discover","params":{{"_meta":{{"{META_PROTOCOL_VERSION}":"{STATELESS_VERSION}","io.modelcontextprotocol/clientInfo":{{"name":"switchyard-health","version":"{}"}},"io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#,
+        env!("CARGO_PKG_VERSION")
+    );
+    let headers = [
+        (PROTOCOL_VERSION, HeaderValue::from_static(STATELESS_VERSION)),
+        (METHOD, HeaderValue::from_static("server/discover")),
+    ];
+    rpc(backend, instance, body, &headers, id).await
+}
+
+/// `initialize` at the newest session-era version, with no capabilities.
+pub(super) fn initialize_body(id: u64) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"initialize","params":{{"protocolVersion":"{SESSION_VERSION}","capabilities":{{}},"clientInfo":{{"name":"switchyard-health","version":"{}"}}}}}}"#,
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 /// POSTs one JSON-RPC request and returns the answer's headers and `result`.
-async fn rpc(
+pub(super) async fn rpc(
     backend: &Backend,
     instance: &Instance,
     body: String,
@@ -183,7 +193,7 @@ async fn rpc(
     }
 }
 
-fn request(
+pub(super) fn request(
     backend: &Backend,
     instance: &Instance,
     body: String,

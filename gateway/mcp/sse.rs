@@ -1,5 +1,7 @@
-//! Reading SSE bodies the gateway buffers itself (an `initialize` answer, a
-//! health probe's reply). Streams passing through are never parsed.
+//! Reading SSE bodies the gateway reads itself: those it buffers (an
+//! `initialize` answer, a health probe's reply) and those it translates
+//! event by event (a member's stream, a bridged call). Streams passing
+//! through as they are are never parsed.
 
 /// The `data` of each event in an SSE body: an event's `data:` lines joined
 /// by newlines, in order. Events without data (priming events) are skipped.
@@ -20,6 +22,16 @@ pub fn event_data(body: &[u8]) -> Vec<String> {
     out
 }
 
+/// Where the first complete event in `buf` ends, its blank line included.
+pub fn event_end(buf: &[u8]) -> Option<usize> {
+    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
+    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -29,5 +41,12 @@ mod tests {
         let body = b"id: 0\ndata: \n\nevent: message\ndata: {\"a\":\ndata: 1}\n\ndata:x\n";
         assert_eq!(event_data(body), vec!["{\"a\":\n1}".to_string(), "x".to_string()]);
         assert!(event_data(b"").is_empty());
+    }
+
+    #[test]
+    fn events_end_at_a_blank_line() {
+        assert_eq!(event_end(b"data: x\n\ndata: y"), Some(9));
+        assert_eq!(event_end(b"data: x\r\n\r\n"), Some(11));
+        assert_eq!(event_end(b"data: x\n"), None);
     }
 }

@@ -14,7 +14,7 @@ use serde_json::json;
 use serde_json::value::RawValue;
 
 use super::fixture;
-use super::tools::{ALL_VERSIONS, Era, Plan, RESOURCE_NOT_FOUND, RpcError, error, parse_args};
+use super::tools::{ALL_VERSIONS, Era, Plan, RESOURCE_NOT_FOUND, RpcError, STATELESS_VERSION, error, parse_args};
 use super::wire::Params;
 use crate::mcp::jsonrpc::INVALID_PARAMS;
 
@@ -82,6 +82,8 @@ pub(super) struct Lists {
     pub templates: [Vec<u8>; 2],
     pub prompts: [Vec<u8>; 2],
     pub discover: Vec<u8>,
+    /// `server/discover` of a mock that speaks 2026-07-28 only.
+    pub discover_stateless_only: Vec<u8>,
 }
 
 /// The lists to serve: the mock's own, or with the conformance fixture's.
@@ -113,18 +115,23 @@ impl Lists {
             resources: both(json!({ "resources": with(resources, fixture::resources) })),
             templates: both(json!({ "resourceTemplates": with(Vec::new(), fixture::templates) })),
             prompts: both(json!({ "prompts": with(prompts, fixture::prompts) })),
-            discover: json!({
-                "resultType": "complete",
-                "supportedVersions": ALL_VERSIONS,
-                "capabilities": capabilities(Era::Stateless, conformance),
-                "ttlMs": 0,
-                "cacheScope": "private",
-                "_meta": { "io.modelcontextprotocol/serverInfo": server_info() },
-            })
-            .to_string()
-            .into_bytes(),
+            discover: discover(&ALL_VERSIONS, conformance),
+            discover_stateless_only: discover(&[STATELESS_VERSION], conformance),
         }
     }
+}
+
+fn discover(versions: &[&str], conformance: bool) -> Vec<u8> {
+    json!({
+        "resultType": "complete",
+        "supportedVersions": versions,
+        "capabilities": capabilities(Era::Stateless, conformance),
+        "ttlMs": 0,
+        "cacheScope": "private",
+        "_meta": { "io.modelcontextprotocol/serverInfo": server_info() },
+    })
+    .to_string()
+    .into_bytes()
 }
 
 fn tool_list() -> Vec<serde_json::Value> {

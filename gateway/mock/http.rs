@@ -131,6 +131,8 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<M
     }
     Ok(match *req.method() {
         Method::POST => post::handle(&shared, req).await,
+        // A 2026-07-28-only server has no server stream and no session.
+        Method::GET | Method::DELETE if shared.opts.era == super::MockEra::Stateless => method_not_allowed(),
         Method::GET => get(&shared, &req).await,
         Method::DELETE => delete(&shared, &req).await,
         _ => method_not_allowed(),

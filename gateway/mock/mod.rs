@@ -23,6 +23,9 @@
 //! Bound to a loopback address, it refuses a request whose `Origin` is not
 //! localhost (403), the spec's guard against DNS rebinding.
 //!
+//! With [`MockOptions::era`] (`--era session|stateless`) it speaks one era
+//! only, and refuses the other's requests as a one-era server does.
+//!
 //! With [`MockOptions::conformance`] (`--conformance`) it also serves the
 //! official conformance suite's fixture (`fixture`): the `test_*` tools,
 //! `test://` resources and `test_*` prompts the suite's server scenarios call,
@@ -98,11 +101,38 @@ pub struct MockOptions {
     /// gateway in front of it, scenario by scenario. Off by default: it
     /// triples `tools/list`, which the benchmarks measure as it is.
     pub conformance: bool,
+    /// Which protocol eras it speaks (`--era`): both, the default, or one
+    /// only, like most servers deployed today (session era) or a server
+    /// written for 2026-07-28 alone. A one-era mock refuses the other
+    /// era's requests as such a server does, so that bridging is tested
+    /// against the refusals real servers make.
+    pub era: MockEra,
+}
+
+/// The eras a mock speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum MockEra {
+    /// Both, on one endpoint.
+    #[default]
+    Both,
+    /// Only the session era: a 2026-07-28 request gets 400 (unsupported
+    /// `MCP-Protocol-Version`), `server/discover` is an unknown method.
+    Session,
+    /// Only 2026-07-28: a request without its `_meta` version gets 400 /
+    /// -32022 listing the one supported version; GET and DELETE get 405.
+    Stateless,
 }
 
 impl Default for MockOptions {
     fn default() -> Self {
-        Self { latency: Duration::ZERO, error_rate: 0.0, json_only: false, calls: Calls::default(), conformance: false }
+        Self {
+            latency: Duration::ZERO,
+            error_rate: 0.0,
+            json_only: false,
+            calls: Calls::default(),
+            conformance: false,
+            era: MockEra::Both,
+        }
     }
 }
 

@@ -17,6 +17,7 @@ use hyper::{HeaderMap, Request, Response, StatusCode};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
+use super::MockEra;
 use super::body::MockBody;
 use super::checks::{self, METHOD, NAME, PROTOCOL_VERSION, SESSION_ID};
 use super::fixture;
@@ -57,15 +58,24 @@ pub(crate) async fn handle(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp
         }
         Err(_) => return status_only(StatusCode::BAD_REQUEST),
     };
+    let only = shared.opts.era;
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        if only == MockEra::Stateless {
+            return stateless_only(None);
+        }
         return batch(shared, headers, &bytes).await;
     }
     match Message::parse(&bytes) {
         Err(invalid) => rpc_error(StatusCode::BAD_REQUEST, None, invalid.code, invalid.message),
         Ok(Message::Request(call)) => match call.params.meta_version() {
+            Some(_) if only == MockEra::Session => session_only(call.id),
+            None if only == MockEra::Session && is_stateless(headers) => session_only(call.id),
+            None if only == MockEra::Stateless => stateless_only(call.id),
             Some(version) => stateless(shared, headers, &call, version).await,
             None => session_request(shared, headers, call).await,
         },
+        Ok(_) if only == MockEra::Session && is_stateless(headers) => session_only(None),
+        Ok(_) if only == MockEra::Stateless && !is_stateless(headers) => stateless_only(None),
         // Stateless notifications carry the version header and no session.
         Ok(_) if is_stateless(headers) => status_only(StatusCode::ACCEPTED),
         Ok(message) => match check_session(shared, headers) {
@@ -80,6 +90,20 @@ pub(crate) async fn handle(shared: &Arc<Shared>, req: Request<Incoming>) -> Resp
             Err(refusal) => refusal.response(),
         },
     }
+}
+
+/// A session-era-only server's answer to a 2026-07-28 request: the version
+/// is one it does not support.
+fn session_only(id: Option<&RawValue>) -> Response<MockBody> {
+    let message = format!("Bad Request: unsupported MCP-Protocol-Version (supported: {})", SESSION_VERSIONS.join(", "));
+    rpc_error(StatusCode::BAD_REQUEST, id, INVALID_REQUEST, &message)
+}
+
+/// A 2026-07-28-only server's answer to a request that does not name that
+/// version in its `_meta` (an `initialize`, a session-era call).
+fn stateless_only(id: Option<&RawValue>) -> Response<MockBody> {
+    let data = tools::unsupported_version_data("");
+    rpc_error_data(StatusCode::BAD_REQUEST, id, UNSUPPORTED_VERSION, "Unsupported protocol version", &data)
 }
 
 async fn session_request(shared: &Arc<Shared>, headers: &HeaderMap, call: Call<'_>) -> Response<MockBody> {

@@ -149,6 +149,9 @@ pub(crate) fn handle(method: &str, params: &Params<'_>, era: Era, opts: &MockOpt
         // 2026-07-28 removed `ping` (and `initialize`): there it is unknown.
         "ping" if !stateless => ready(b"{}"),
         "initialize" if !stateless => ready(&initialize(params.protocol_version.as_deref(), opts.conformance).1),
+        "server/discover" if stateless && opts.era == super::MockEra::Stateless => {
+            ready(&lists.discover_stateless_only)
+        }
         "server/discover" if stateless => ready(&lists.discover),
         _ => Err(error(METHOD_NOT_FOUND, "Method not found")),
     }

@@ -61,6 +61,9 @@ pub struct Stack {
     /// The retry policy the retry layer holds; the front reads from it
     /// which calls are replay-safe.
     retry: Arc<retry::Policy>,
+    /// The balancer the balance layer holds, for the front to choose an
+    /// instance before the call (a bridged session is opened on one).
+    balancer: Arc<Balancer>,
     service: BackendService,
 }
 
@@ -71,9 +74,9 @@ pub fn build(backend: Arc<Backend>, cfg: &config::Backend) -> Stack {
     let svc = ServiceBuilder::new()
         .layer(DeadlineLayer::new(backend.clone()))
         .layer(RetryLayer::new(backend.clone(), retry.clone()))
-        .layer(BalanceLayer::new(backend.clone(), balancer))
+        .layer(BalanceLayer::new(backend.clone(), balancer.clone()))
         .service(Forward::new(backend.clone()));
-    Stack { backend, retry, service: BoxCloneSyncService::new(svc) }
+    Stack { backend, retry, balancer, service: BoxCloneSyncService::new(svc) }
 }
 
 // === impl Stack ===
@@ -87,6 +90,11 @@ impl Stack {
             replay_safe: post && self.retry.replay_safe(method, name),
             bound_body: post && method != "subscriptions/listen",
         }
+    }
+
+    /// The instance the balancer would send new work to now.
+    pub fn pick(&self) -> Option<Arc<crate::table::Instance>> {
+        self.balancer.pick(&self.backend.instances, None).map(|p| p.instance.clone())
     }
 
     /// Sends a request through the stack.

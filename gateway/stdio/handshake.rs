@@ -14,9 +14,8 @@ use tokio::sync::mpsc;
 
 use super::process::{Pending, Process};
 use super::wire::Patch;
-use crate::mcp::era::{
-    FIRST_STATELESS_VERSION, LATEST_SESSION_VERSION as OFFERED_VERSION, META_PROTOCOL_VERSION, SESSION_VERSIONS,
-};
+use crate::mcp::describe;
+use crate::mcp::era::{FIRST_STATELESS_VERSION, LATEST_SESSION_VERSION as OFFERED_VERSION, META_PROTOCOL_VERSION};
 
 /// What a child said about itself.
 #[derive(Debug)]
@@ -36,33 +35,12 @@ impl Handshake {
     /// The `initialize` result for a session-era client asking for `requested`:
     /// the child's result, with the version the client gets.
     pub fn initialize_result(&self, requested: Option<&str>) -> Vec<u8> {
-        let version = requested.filter(|v| SESSION_VERSIONS.contains(v)).unwrap_or(OFFERED_VERSION);
-        let mut result = self.result.clone();
-        if let Some(obj) = result.as_object_mut() {
-            obj.insert("protocolVersion".into(), version.into());
-        }
-        serde_json::to_vec(&result).unwrap_or_default()
+        describe::initialize_for(&self.result, requested)
     }
 
-    /// The `server/discover` result for a stateless client: the gateway
-    /// speaks every version to the client whatever the child speaks.
+    /// The `server/discover` result for a stateless client.
     pub fn discover_result(&self) -> Vec<u8> {
-        let mut supported: Vec<&str> = SESSION_VERSIONS.to_vec();
-        supported.push(FIRST_STATELESS_VERSION);
-        let mut out = json!({
-            "resultType": "complete",
-            "supportedVersions": supported,
-            "capabilities": self.result.get("capabilities").cloned().unwrap_or_else(|| json!({})),
-            "ttlMs": 0,
-            "cacheScope": "private",
-        });
-        if let Some(info) = self.result.get("serverInfo") {
-            out["_meta"] = json!({ "io.modelcontextprotocol/serverInfo": info });
-        }
-        if let Some(instructions) = self.result.get("instructions") {
-            out["instructions"] = instructions.clone();
-        }
-        serde_json::to_vec(&out).unwrap_or_default()
+        serde_json::to_vec(&describe::discover_from_initialize(&self.result)).unwrap_or_default()
     }
 }
 
@@ -125,16 +103,7 @@ pub async fn run(process: &Process, timeout: Duration, mode: Mode) -> Result<Han
             ask(process, "server/discover", &discover, timeout).await.map_err(|e| Failed::Other(e.to_string()))?;
         // Shaped like an initialize result, which is what session-era
         // clients are answered from.
-        let mut init = json!({
-            "protocolVersion": FIRST_STATELESS_VERSION,
-            "capabilities": result.get("capabilities").cloned().unwrap_or_else(|| json!({})),
-        });
-        if let Some(info) = result.pointer("/_meta/io.modelcontextprotocol~1serverInfo") {
-            init["serverInfo"] = info.clone();
-        }
-        if let Some(instructions) = result.get("instructions") {
-            init["instructions"] = instructions.clone();
-        }
+        let init = describe::initialize_from_discover(&result);
         return Ok(Handshake { protocol_version: FIRST_STATELESS_VERSION.into(), result: init });
     }
     let params =

@@ -17,6 +17,9 @@ pub struct Instance {
     pub index: usize,
     /// Its live state: health, ejection, drain, weight, load.
     pub record: Arc<Record>,
+    /// The protocol eras it speaks, and the upstream sessions the gateway
+    /// holds with it for clients of the other era.
+    pub era: super::EraState,
 }
 
 impl Instance {
@@ -25,7 +28,8 @@ impl Instance {
     pub fn new(url: Uri, weight: u32, index: usize, backend: &str, epoch: Instant) -> Self {
         let url_str = url.to_string();
         let metrics = InstanceMetrics::new(backend, &display_url(&url, &url_str));
-        Self { url, url_str, index, record: Arc::new(Record::new(weight, epoch, metrics)) }
+        let record = Arc::new(Record::new(weight, epoch, metrics));
+        Self { url, url_str, index, record, era: Default::default() }
     }
 
     /// The instance's MCP endpoint.

@@ -15,6 +15,7 @@
 //! API; [`view`] turns it into JSON. stdio backends join it with their
 //! processes as instances (see `crate::stdio`).
 
+mod era;
 mod instance;
 mod record;
 pub mod view;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+pub use era::{Bridged, BridgedKey, EraState, Speaks};
 pub use instance::Instance;
 pub use record::{Health, Load, ProbeResult, Record};
 

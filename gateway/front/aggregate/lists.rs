@@ -6,7 +6,7 @@ use http::Response;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::{Ctx, Name, member, rpc_error};
+use super::{Ctx, Name, rpc_error};
 use crate::catalog::pins::Seen;
 use crate::catalog::{self, Kind, MemberList, Merged};
 use crate::error::GatewayError;
@@ -120,12 +120,12 @@ impl Front {
             let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
             let mut info = Info::default();
             let resp = self.member_call(ctx, i, body, None, Name::Made(kind.method()), &mut info).await?;
-            let reply = member::reply_of(resp).await?;
+            let reply = crate::front::reply::reply_of(resp).await?;
             // A member that does not serve this list has nothing in it.
             if reply["error"]["code"].as_i64() == Some(i64::from(jsonrpc::METHOD_NOT_FOUND)) {
                 return Ok(items);
             }
-            let mut result = member::result_of(reply)?;
+            let mut result = crate::front::reply::result_of(reply)?;
             if let Value::Array(page) = result[kind.field()].take() {
                 items.extend(page);
             }

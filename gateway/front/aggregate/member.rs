@@ -11,12 +11,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use serde_json::{Value, json};
 
 use super::{Ctx, Name};
 use crate::backend::{Tried, UpstreamRequest};
 use crate::error::GatewayError;
+use crate::front::reply::{read_reply, result_of};
 use crate::front::{Front, Info, Outbound, header_str, is_sse};
 use crate::mcp::envelope::{self, Message};
 use crate::mcp::headers::SESSION_ID;
@@ -24,9 +24,6 @@ use crate::route::Target;
 use crate::route::aggregate::{Local, RETRY_MEMBER_AFTER};
 use crate::session::{ClientCaps, MemberSession, Ticket};
 use crate::stack::ProxyBody;
-
-/// Most bytes of one member's answer to a fanned-out request.
-const MAX_MEMBER_ANSWER: usize = 16 << 20;
 
 /// Where a member stands for the session of a request.
 enum Standing {
@@ -276,48 +273,4 @@ fn synthesized_initialize(ticket: &Ticket) -> Bytes {
         },
     });
     Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
-}
-
-/// Reads a member's whole answer to a request: the JSON-RPC response, sent
-/// as JSON or as the one response event of an SSE stream.
-pub(super) async fn read_reply(status: StatusCode, sse: bool, body: ProxyBody) -> Result<Value, GatewayError> {
-    if status == StatusCode::NOT_FOUND {
-        return Err(GatewayError::SessionNotFound);
-    }
-    let bytes = Limited::new(body, MAX_MEMBER_ANSWER)
-        .collect()
-        .await
-        .map_err(|e| GatewayError::UpstreamFailed(format!("reading a member's answer: {e}")))?
-        .to_bytes();
-    let parse = |b: &[u8]| {
-        serde_json::from_slice::<Value>(b).ok().filter(|v| v.get("result").is_some() || v.get("error").is_some())
-    };
-    let reply =
-        if sse { crate::mcp::sse::event_data(&bytes).iter().find_map(|d| parse(d.as_bytes())) } else { parse(&bytes) };
-    match reply {
-        Some(r) => Ok(r),
-        None if !status.is_success() => Err(GatewayError::UpstreamFailed(format!("member answered HTTP {status}"))),
-        None => Err(GatewayError::UpstreamFailed("member's answer holds no JSON-RPC response".into())),
-    }
-}
-
-/// Reads a member response that went through the front's own answer path.
-pub(super) async fn reply_of(resp: Response<ProxyBody>) -> Result<Value, GatewayError> {
-    let (parts, body) = resp.into_parts();
-    read_reply(parts.status, is_sse(&parts.headers), body).await
-}
-
-/// The `result` of a reply, or its error as a failure.
-pub(super) fn result_of(reply: Value) -> Result<Value, GatewayError> {
-    match reply {
-        Value::Object(mut obj) => match obj.remove("result") {
-            Some(result) => Ok(result),
-            None => {
-                let message =
-                    obj.get("error").and_then(|e| e.get("message")).and_then(Value::as_str).unwrap_or("error");
-                Err(GatewayError::UpstreamFailed(format!("member answered with an error: {message}")))
-            }
-        },
-        _ => Err(GatewayError::UpstreamFailed("member's answer is not an object".into())),
-    }
 }

@@ -293,7 +293,7 @@ impl Front {
                 let call = async {
                     let mut info = Info::default();
                     let resp = self.member_call(ctx, i, body, None, Name::Without, &mut info).await?;
-                    member::reply_of(resp).await
+                    crate::front::reply::reply_of(resp).await
                 };
                 let r = match tokio::time::timeout(deadline, call).await {
                     Ok(r) => r,
@@ -329,7 +329,7 @@ impl Front {
         let mut first_error = None;
         for (i, reply) in replies {
             let key = &ctx.agg.members[i].key;
-            match reply.and_then(member::result_of) {
+            match reply.and_then(crate::front::reply::result_of) {
                 Ok(result) => ok.push((i, result)),
                 Err(e) => {
                     tracing::warn!(route = &*ctx.route.name, member = &**key, "member left out: {e}");

@@ -218,11 +218,11 @@ async fn read_events(mut body: ProxyBody, out: mpsc::UnboundedSender<Bytes>) {
         let Some(Ok(frame)) = frame else { return };
         let Ok(data) = frame.into_data() else { continue };
         buf.extend_from_slice(&data);
-        if buf.len() > MAX_EVENT_BYTES && event_end(&buf).is_none() {
+        if buf.len() > MAX_EVENT_BYTES && crate::mcp::sse::event_end(&buf).is_none() {
             tracing::warn!("a member's stream sent an event over {MAX_EVENT_BYTES} bytes; its stream is left out");
             return;
         }
-        while let Some(end) = event_end(&buf) {
+        while let Some(end) = crate::mcp::sse::event_end(&buf) {
             let event = buf.split_to(end);
             for message in crate::mcp::sse::event_data(&event) {
                 // Compact, so that the message fits on one `data:` line.
@@ -233,16 +233,6 @@ async fn read_events(mut body: ProxyBody, out: mpsc::UnboundedSender<Bytes>) {
                 }
             }
         }
-    }
-}
-
-/// Where the first complete event in `buf` ends, its blank line included.
-fn event_end(buf: &[u8]) -> Option<usize> {
-    let lf = buf.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
-    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }
 
@@ -307,10 +297,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn events_end_at_a_blank_line() {
-        assert_eq!(event_end(b"data: x\n\ndata: y"), Some(9));
-        assert_eq!(event_end(b"data: x\r\n\r\n"), Some(11));
-        assert_eq!(event_end(b"data: x\n"), None);
+    fn list_changed_names_its_kind() {
         assert_eq!(
             list_changed(br#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#).as_deref(),
             Some("notifications/tools/list_changed")

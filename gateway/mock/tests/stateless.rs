@@ -180,3 +180,46 @@ async fn what_2026_07_28_removed_or_requires() {
     assert_eq!(reply["result"]["cacheScope"], "public");
     mock.stop().await;
 }
+
+#[tokio::test]
+async fn a_session_only_mock_refuses_the_stateless_era() {
+    let mock = Mock::start(MockOptions { era: crate::mock::MockEra::Session, ..Default::default() }).await;
+    let response = mock.post_modern(&modern(1, "server/discover", json!({}))).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let refusal: Value = response.json().await.unwrap();
+    assert_eq!(refusal["error"]["code"], -32600);
+    assert!(refusal["error"]["message"].as_str().unwrap().contains("2025-11-25"), "{refusal}");
+    let list = mock.post_modern(&modern(2, "tools/list", json!({}))).send().await.unwrap();
+    assert_eq!(list.status(), 400);
+    // Its own era works as before.
+    let session = mock.session("2025-11-25").await;
+    let list = mock.post(&request(3, "tools/list", json!({}))).header("mcp-session-id", &session);
+    let list = messages(list.header("mcp-protocol-version", "2025-11-25").send().await.unwrap()).await.remove(0);
+    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 6);
+    mock.stop().await;
+}
+
+#[tokio::test]
+async fn a_stateless_only_mock_refuses_the_session_era() {
+    let mock = Mock::start(MockOptions { era: crate::mock::MockEra::Stateless, ..Default::default() }).await;
+    let init = request(
+        0,
+        "initialize",
+        json!({ "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": { "name": "t", "version": "1" } }),
+    );
+    let response = mock.post(&init).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(!response.headers().contains_key("mcp-session-id"));
+    let refusal: Value = response.json().await.unwrap();
+    assert_eq!(refusal["error"]["code"], -32022);
+    assert_eq!(refusal["error"]["data"]["supported"], json!([V]));
+    let get = mock.client.get(&mock.url).header("accept", "text/event-stream").send().await.unwrap();
+    assert_eq!(get.status(), 405);
+    // Its own era works, and says it is the only one.
+    let response = mock.post_modern(&modern(1, "server/discover", json!({}))).send().await.unwrap();
+    let discover = messages(response).await.remove(0);
+    assert_eq!(discover["result"]["supportedVersions"], json!([V]));
+    let list = messages(mock.post_modern(&modern(2, "tools/list", json!({}))).send().await.unwrap()).await.remove(0);
+    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 6);
+    mock.stop().await;
+}
