@@ -14,7 +14,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::rmcp_client::{args, connect};
-use common::{DEADLINE, Running, call, config_for, gateway, gateway_on, http, initialize, mock, parse, post};
+use common::{
+    DEADLINE, Running, call, config_for, gateway, gateway_on, http, initialize, mock, parse, post, stateless_body,
+};
 use futures::StreamExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -269,17 +271,6 @@ async fn rmcp_client_to_mock_auto() {
     let client = exercise(&gw.url("/mcp"), auto(), STATELESS, MOCK_TOOLS).await;
     assert_eq!(active_sessions(&gw).await, 0, "auto picked the stateless era; no session expected");
     let _ = client.cancel().await;
-}
-
-/// The headers and `_meta` of a 2026-07-28 request, written out by hand.
-fn stateless_body(id: u32, method: &str, params: Value) -> String {
-    let mut params = params;
-    params["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": STATELESS,
-        "io.modelcontextprotocol/clientInfo": { "name": "raw", "version": "1" },
-        "io.modelcontextprotocol/clientCapabilities": {},
-    });
-    json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }).to_string()
 }
 
 /// What the wire shows of a stateless exchange: no `Mcp-Session-Id` on either

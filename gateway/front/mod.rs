@@ -44,6 +44,7 @@
 mod aggregate;
 mod answer;
 mod auth;
+mod bridge;
 pub(crate) mod checks;
 pub mod headers;
 mod initialize;
@@ -77,6 +78,7 @@ use crate::session::{SessionKey, Ticket};
 use crate::stack::ProxyBody;
 use crate::stack::ResponseBody;
 use crate::table::Instance;
+use bridge::Path;
 
 /// Most bytes of an `initialize` response the gateway will buffer.
 const MAX_INITIALIZE_RESPONSE: usize = 1 << 20;
@@ -112,6 +114,15 @@ pub(crate) struct Outbound {
     initialize: bool,
     /// Whether the client speaks the stateless era.
     stateless: bool,
+}
+
+/// A request on its way across the eras.
+struct Bridging {
+    headers: HeaderMap,
+    uri: http::Uri,
+    bytes: Bytes,
+    env: envelope::Envelope,
+    ticket: Option<Ticket>,
 }
 
 /// What the era rules made of a POST.
@@ -353,7 +364,8 @@ impl Front {
         client: &Client,
         info: &mut Info,
     ) -> Result<Response<ProxyBody>, GatewayError> {
-        let Outbound { mut parts, bytes, message, ticket, pinned, initialize, stateless: stateless_client } = upstream;
+        let Outbound { mut parts, bytes, mut message, ticket, pinned, initialize, stateless: stateless_client } =
+            upstream;
         let stack = match &*side.target {
             Target::Http { stack, .. } => stack,
             Target::Stdio { stdio: stdio_backend, .. } => {
@@ -363,6 +375,30 @@ impl Front {
             }
         };
         let backend = &stack.backend;
+        let path = match &message {
+            Message::Single(_) => bridge::path(backend, stateless_client, ticket.as_ref(), initialize),
+            Message::Batch(_) => Path::Direct,
+        };
+        // Until the backend's eras are known, what a bridge would need if
+        // the server refuses the client's era.
+        let mut unlearned = None;
+        match (path, message) {
+            (Path::Down | Path::Up, Message::Single(env)) => {
+                let bridged = Bridging { headers: parts.headers, uri: parts.uri, bytes, env, ticket };
+                return self.bridged(route, side, stack, path, bridged, client, info).await;
+            }
+            (Path::Unlearned, Message::Single(env)) => {
+                unlearned = Some(Bridging {
+                    headers: parts.headers.clone(),
+                    uri: parts.uri.clone(),
+                    bytes: bytes.clone(),
+                    env: env.clone(),
+                    ticket: ticket.clone(),
+                });
+                message = Message::Single(env);
+            }
+            (_, m) => message = m,
+        }
         let policy = match &message {
             Message::Single(env) => stack.policy(env.method(), env.name.as_deref(), true),
             Message::Batch(_) => stack.policy("batch", None, true),
@@ -376,6 +412,14 @@ impl Front {
         let tried = initialize.then(|| Arc::new(Tried::default()));
         upstream.tried = tried.clone();
         let resp = stack.call(upstream).await?;
+        if let Some(bridging) = unlearned
+            && bridge::maybe_refused(resp.status())
+        {
+            let path = bridge::learn(stack, stateless_client, bridging.ticket.as_ref(), initialize).await;
+            if matches!(path, Path::Down | Path::Up) {
+                return self.bridged(route, side, stack, path, bridging, client, info).await;
+            }
+        }
         let landed = tried.and_then(|t| t.last()).and_then(|i| backend.instances.get(i));
         if let Some(instance) = landed
             && resp.status().is_success()
@@ -384,6 +428,32 @@ impl Front {
             return self.mint_session(route, &backend.name, instance, resp, client, info).await;
         }
         Ok(crate::cache::tap(side.target.cache(), self.downstream(resp, client)))
+    }
+
+    /// Sends a request across the eras, and lets the cache see the answer.
+    #[allow(clippy::too_many_arguments)]
+    async fn bridged(
+        &self,
+        route: &Route,
+        side: &Side,
+        stack: &crate::stack::Stack,
+        path: Path,
+        b: Bridging,
+        client: &Client,
+        info: &mut Info,
+    ) -> Result<Response<ProxyBody>, GatewayError> {
+        let resp = match path {
+            Path::Down => self.bridge_down(stack, b.headers, b.uri, b.bytes, b.env, client).await?,
+            _ => {
+                let ticket = b.ticket.as_ref();
+                self.bridge_up(route, stack, b.headers, b.uri, b.bytes, b.env, ticket, client, info).await?
+            }
+        };
+        // Made by the gateway, not the upstream's: nothing to strip, and the
+        // session id on it is the gateway's own token.
+        let mut resp = crate::cache::tap(side.target.cache(), resp);
+        resp.headers_mut().insert(crate::mcp::headers::REQUEST_ID, client.request_id.clone());
+        Ok(resp)
     }
 
     async fn get_or_delete(
@@ -413,6 +483,9 @@ impl Front {
             Target::Stdio { stdio, .. } => return Ok(self.get_or_delete_stdio(stdio, is_get, ticket, info).await),
         };
         let backend = &stack.backend;
+        if ticket.as_ref().is_some_and(|t| t.upstream_session == bridge::BRIDGED_STATELESS) {
+            return Ok(self.bridged_get_or_delete(is_get, info));
+        }
         let pinned = self.pinned_instance(backend, ticket.as_ref())?;
         let (parts, _) = req.into_parts();
         let upstream_req = self.upstream_request(
@@ -479,6 +552,8 @@ impl Front {
     ) -> Result<Option<Arc<Instance>>, GatewayError> {
         match ticket {
             None => Ok(None),
+            // A session the gateway keeps itself is served by any instance.
+            Some(t) if t.upstream_session == bridge::BRIDGED_STATELESS => Ok(None),
             // A session whose instance the probes mark down is over too: the
             // client re-initializes onto a live one rather than waiting on a
             // dead one (drained instances keep their sessions).

@@ -3,9 +3,11 @@
 //! `initialize`): the JSON-RPC response, sent as JSON or as the one
 //! response event of an SSE stream.
 
+use bytes::{Bytes, BytesMut};
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use serde_json::Value;
+use tokio::sync::mpsc;
 
 use super::is_sse;
 use crate::error::GatewayError;
@@ -55,5 +57,44 @@ pub(crate) fn result_of(reply: Value) -> Result<Value, GatewayError> {
             }
         },
         _ => Err(GatewayError::UpstreamFailed("member's answer is not an object".into())),
+    }
+}
+
+/// Reads an upstream's SSE body event by event, sending each JSON-RPC
+/// message, as `each` makes it and compacted onto one line, to `out`. Ends
+/// with the body, when `out` is closed, or at an event over `max` bytes
+/// (`what` names the stream in that warning).
+pub(crate) async fn each_event(
+    mut body: ProxyBody,
+    out: mpsc::UnboundedSender<Bytes>,
+    max: usize,
+    what: &str,
+    mut each: impl FnMut(&str) -> Option<Bytes>,
+) {
+    let mut buf = BytesMut::new();
+    loop {
+        let frame = tokio::select! {
+            f = body.frame() => f,
+            _ = out.closed() => return,
+        };
+        let Some(Ok(frame)) = frame else { return };
+        let Ok(data) = frame.into_data() else { continue };
+        buf.extend_from_slice(&data);
+        if buf.len() > max && crate::mcp::sse::event_end(&buf).is_none() {
+            tracing::warn!("{what} sent an event over {max} bytes; the stream is cut there");
+            return;
+        }
+        while let Some(end) = crate::mcp::sse::event_end(&buf) {
+            let event = buf.split_to(end);
+            for message in crate::mcp::sse::event_data(&event) {
+                let Some(made) = each(&message) else { continue };
+                // Compact, so that the message fits on one `data:` line.
+                let Ok(value) = serde_json::from_slice::<Value>(&made) else { continue };
+                let Ok(line) = serde_json::to_vec(&value) else { continue };
+                if out.send(Bytes::from(line)).is_err() {
+                    return;
+                }
+            }
+        }
     }
 }

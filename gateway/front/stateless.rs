@@ -107,6 +107,20 @@ fn header<'a>(headers: &'a HeaderMap, name: &http::HeaderName) -> Result<Option<
     first.to_str().map(Some).map_err(|_| format!("{name} header is not ASCII"))
 }
 
+/// A mirrored header's value for `value`: as it is when it is plain
+/// visible ASCII, else `=?base64?…?=`, as the 2026-07-28 headers rules ask.
+pub fn encode(value: &str) -> Option<http::HeaderValue> {
+    let plain = !value.is_empty()
+        && value.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && !value.starts_with(' ')
+        && !value.ends_with(' ')
+        && !value.starts_with("=?");
+    match plain {
+        true => http::HeaderValue::from_str(value).ok(),
+        false => http::HeaderValue::from_str(&format!("=?base64?{}?=", STANDARD.encode(value))).ok(),
+    }
+}
+
 /// Decodes `=?base64?…?=`; other values are taken as they are.
 pub fn decode(value: &str) -> Option<std::borrow::Cow<'_, str>> {
     match value.strip_prefix("=?base64?").and_then(|v| v.strip_suffix("?=")) {
@@ -138,6 +152,15 @@ mod tests {
             h.append(*k, v.parse().unwrap());
         }
         h
+    }
+
+    #[test]
+    fn encoded_names_decode_to_themselves() {
+        for name in ["echo", "échø", " padded ", "=?base64?x?=", "a\nb"] {
+            let value = encode(name).unwrap();
+            assert_eq!(decode(value.to_str().unwrap()).unwrap(), name);
+        }
+        assert_eq!(encode("echo").unwrap(), "echo");
     }
 
     #[test]

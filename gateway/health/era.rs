@@ -12,7 +12,7 @@ use http::{HeaderValue, Method, Request};
 use http_body_util::Full;
 use serde_json::Value;
 
-use super::probe::{discover, initialize_body, request, rpc};
+use super::own::{discover, initialize_body, request, rpc};
 use crate::backend::Backend;
 use crate::mcp::era::{FIRST_STATELESS_VERSION, SESSION_VERSIONS, is_stateless};
 use crate::mcp::headers::{PROTOCOL_VERSION, SESSION_ID};

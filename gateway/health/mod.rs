@@ -33,6 +33,7 @@
 //! is gone; [`Checker`] also aborts them when dropped.
 
 pub mod era;
+mod own;
 mod probe;
 pub mod schedule;
 

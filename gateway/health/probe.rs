@@ -11,22 +11,20 @@
 //! the server's logs.
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http::{HeaderName, HeaderValue, Request, Uri, header};
+use http_body_util::Full;
 use serde_json::Value;
 
 use crate::backend::Backend;
 
-use crate::config::Probe;
-use crate::mcp::era::{
-    FIRST_STATELESS_VERSION as STATELESS_VERSION, LATEST_SESSION_VERSION as SESSION_VERSION, META_PROTOCOL_VERSION,
-};
-use crate::mcp::headers::{METHOD, PROTOCOL_VERSION, SESSION_ID};
+use crate::config::{Probe, ServerEra};
+use crate::mcp::era::LATEST_SESSION_VERSION as SESSION_VERSION;
+use crate::mcp::headers::{PROTOCOL_VERSION, SESSION_ID};
 use crate::table::Instance;
 
-/// Most bytes of a probe answer read.
-const MAX_ANSWER: usize = 1 << 20;
-const USER_AGENT: &str = concat!("switchyard-health/", env!("CARGO_PKG_VERSION"));
+#[cfg(test)]
+use super::own::messages;
+use super::own::{Failure, USER_AGENT, discover, initialize_body, request, rpc};
 
 /// Sends one instance's probes, keeping its MCP session between them.
 pub struct Prober {
@@ -43,14 +41,6 @@ struct Session {
     version: HeaderValue,
 }
 
-/// A failed exchange.
-pub(super) enum Failure {
-    /// 404 inside a session: the server no longer knows it.
-    SessionGone,
-    /// Anything else, in words for the table.
-    Other(String),
-}
-
 impl Prober {
     /// A prober for `probe`, with no session yet.
     pub fn new(probe: Probe) -> Self {
@@ -60,15 +50,36 @@ impl Prober {
     /// Probes `instance` once; `Err` says why it failed.
     pub async fn probe(&mut self, backend: &Backend, instance: &Instance) -> Result<(), String> {
         match &self.probe {
-            Probe::Ping => self.in_session(backend, instance, "ping").await,
-            Probe::ToolsList => self.in_session(backend, instance, "tools/list").await,
-            Probe::Discover => {
-                let id = self.id();
-                discover(backend, instance, id).await.map(drop).map_err(Failure::into_message)
+            Probe::Ping | Probe::ToolsList => {
+                let method = if self.probe == Probe::Ping { "ping" } else { "tools/list" };
+                if stateless_only(backend, instance) {
+                    return self.discover(backend, instance).await;
+                }
+                let outcome = self.in_session(backend, instance, method).await;
+                // A 2026-07-28-only server refuses the session a session-era
+                // probe needs: learn what it speaks, and probe it as it
+                // speaks rather than marking it down.
+                if outcome.is_err()
+                    && backend.era == ServerEra::Auto
+                    && instance.era.speaks().is_none()
+                    && let Ok(speaks) = super::era::learn(backend, instance).await
+                {
+                    instance.era.learned(speaks);
+                    if stateless_only(backend, instance) {
+                        return self.discover(backend, instance).await;
+                    }
+                }
+                outcome
             }
+            Probe::Discover => self.discover(backend, instance).await,
             Probe::HttpGet { path, expect } => http_get(backend, instance, path, *expect).await,
             Probe::None => Ok(()),
         }
+    }
+
+    async fn discover(&mut self, backend: &Backend, instance: &Instance) -> Result<(), String> {
+        let id = self.id();
+        discover(backend, instance, id).await.map(drop).map_err(Failure::into_message)
     }
 
     /// `method` in the prober's session, opening (or reopening) it as needed.
@@ -127,101 +138,14 @@ impl Prober {
     }
 }
 
-impl Failure {
-    pub(super) fn into_message(self) -> String {
-        match self {
-            Failure::SessionGone => "the server no longer knows the probe's session".into(),
-            Failure::Other(m) => m,
-        }
+/// Whether the instance speaks 2026-07-28 alone, so that only
+/// `server/discover` can probe it (that era has no `ping` and no session).
+fn stateless_only(backend: &Backend, instance: &Instance) -> bool {
+    match backend.era {
+        ServerEra::Stateless => true,
+        ServerEra::Session => false,
+        ServerEra::Auto => instance.era.speaks().is_some_and(|s| s.stateless && !s.session),
     }
-}
-
-/// `server/discover`, as a 2026-07-28 client with no capabilities sends it.
-pub(super) async fn discover(backend: &Backend, instance: &Instance, id: u64) -> Result<(HeaderMap, Value), Failure> {
-    let body = format!(
-        r#"{{"jsonrpc":"2.0","id":{id},"method":"server/discover","params":{{"_meta":{{"{META_PROTOCOL_VERSION}":"{STATELESS_VERSION}","io.modelcontextprotocol/clientInfo":{{"name":"switchyard-health","version":"{}"}},"io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#,
-        env!("CARGO_PKG_VERSION")
-    );
-    let headers = [
-        (PROTOCOL_VERSION, HeaderValue::from_static(STATELESS_VERSION)),
-        (METHOD, HeaderValue::from_static("server/discover")),
-    ];
-    rpc(backend, instance, body, &headers, id).await
-}
-
-/// `initialize` at the newest session-era version, with no capabilities.
-pub(super) fn initialize_body(id: u64) -> String {
-    format!(
-        r#"{{"jsonrpc":"2.0","id":{id},"method":"initialize","params":{{"protocolVersion":"{SESSION_VERSION}","capabilities":{{}},"clientInfo":{{"name":"switchyard-health","version":"{}"}}}}}}"#,
-        env!("CARGO_PKG_VERSION")
-    )
-}
-
-/// POSTs one JSON-RPC request and returns the answer's headers and `result`.
-pub(super) async fn rpc(
-    backend: &Backend,
-    instance: &Instance,
-    body: String,
-    extra: &[(HeaderName, HeaderValue)],
-    id: u64,
-) -> Result<(HeaderMap, Value), Failure> {
-    let in_session = extra.iter().any(|(name, _)| name == SESSION_ID);
-    let resp =
-        backend.send_own(request(backend, instance, body, extra)).await.map_err(|e| Failure::Other(e.to_string()))?;
-    let status = resp.status();
-    if status == StatusCode::NOT_FOUND && in_session {
-        return Err(Failure::SessionGone);
-    }
-    if !status.is_success() {
-        return Err(Failure::Other(format!("HTTP {status}")));
-    }
-    let (parts, body) = resp.into_parts();
-    let sse = parts.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-    let bytes = Limited::new(body, MAX_ANSWER)
-        .collect()
-        .await
-        .map_err(|e| Failure::Other(format!("reading the answer: {e}")))?
-        .to_bytes();
-    let answer = messages(&bytes, sse)
-        .into_iter()
-        .find(|m| m.get("id").and_then(Value::as_u64) == Some(id))
-        .ok_or_else(|| Failure::Other("no answer to the probe in the response".into()))?;
-    match (answer.get("result"), answer.get("error")) {
-        (Some(result), _) => Ok((parts.headers, result.clone())),
-        (None, Some(error)) => Err(Failure::Other(format!("JSON-RPC error {error}"))),
-        (None, None) => Err(Failure::Other("answer has neither result nor error".into())),
-    }
-}
-
-pub(super) fn request(
-    backend: &Backend,
-    instance: &Instance,
-    body: String,
-    extra: &[(HeaderName, HeaderValue)],
-) -> Request<Full<Bytes>> {
-    let mut req = Request::new(Full::new(Bytes::from(body)));
-    *req.method_mut() = Method::POST;
-    *req.uri_mut() = instance.url().clone();
-    let headers = req.headers_mut();
-    for (name, value) in &backend.headers {
-        headers.insert(name.clone(), value.clone());
-    }
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(header::ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
-    headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
-    for (name, value) in extra {
-        headers.insert(name.clone(), value.clone());
-    }
-    req
-}
-
-/// The JSON messages of a body: one JSON value, or the `data` of each SSE
-/// event.
-fn messages(body: &[u8], sse: bool) -> Vec<Value> {
-    if !sse {
-        return serde_json::from_slice(body).into_iter().collect();
-    }
-    crate::mcp::sse::event_data(body).iter().filter_map(|data| serde_json::from_str(data).ok()).collect()
 }
 
 /// `GET path` on the instance's host, expecting `expect`.

@@ -25,7 +25,7 @@ pub enum Kind {
 }
 
 /// The parsed envelope of one message.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Envelope {
     /// What the message is.
     pub kind: Kind,

@@ -111,6 +111,17 @@ impl ClientCaps {
         }
     }
 
+    /// The capabilities as a client declares them: `{"sampling":{}, …}`.
+    pub fn to_json(self) -> serde_json::Value {
+        let mut caps = serde_json::Map::new();
+        for cap in [ClientCaps::SAMPLING, ClientCaps::ELICITATION, ClientCaps::ROOTS] {
+            if self.contains(cap) {
+                caps.insert(cap.name().into(), serde_json::json!({}));
+            }
+        }
+        serde_json::Value::Object(caps)
+    }
+
     /// The byte stored in a session token.
     pub fn bits(self) -> u8 {
         self.0

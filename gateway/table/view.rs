@@ -64,6 +64,13 @@ pub struct InstanceView {
     pub requests: u64,
     /// Requests that failed.
     pub failures: u64,
+    /// The protocol eras it speaks (`session`, `stateless`), once learned;
+    /// `null` before (or when its backend's `era` says so instead).
+    pub eras: Option<Vec<&'static str>>,
+    /// The protocol versions it named, once learned.
+    pub versions: Option<Vec<String>>,
+    /// Upstream sessions the gateway holds there for 2026-07-28 clients.
+    pub bridged_sessions: u64,
     /// For stdio instances: the process id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
@@ -116,6 +123,7 @@ pub fn instance_view(instance: &Instance) -> InstanceView {
     let ejected = r.is_ejected(now);
     let (requests, failures) = r.totals();
     let process = r.process();
+    let speaks = instance.era.speaks();
     InstanceView {
         index: instance.index,
         url: instance.display_url(),
@@ -142,6 +150,15 @@ pub fn instance_view(instance: &Instance) -> InstanceView {
         ewma_ms: r.ewma().as_secs_f64() * 1e3,
         requests,
         failures,
+        eras: speaks.as_ref().map(|s| {
+            [(s.session, "session"), (s.stateless, "stateless")]
+                .into_iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, e)| e)
+                .collect()
+        }),
+        versions: speaks.as_ref().map(|s| s.versions.clone()),
+        bridged_sessions: instance.era.sessions_held(),
         pid: process.map(|p| p.0),
         restarts: process.map(|p| p.1),
     }

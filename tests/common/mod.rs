@@ -292,6 +292,17 @@ pub fn stateless_headers<'a>(method: &'a str, name: Option<&'a str>) -> Vec<(&'a
     h
 }
 
+/// A 2026-07-28 request body: `params` with the `_meta` that era requires.
+pub fn stateless_body(id: u32, method: &str, params: serde_json::Value) -> String {
+    let mut params = params;
+    params["_meta"] = serde_json::json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": { "name": "raw", "version": "1" },
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    serde_json::json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }).to_string()
+}
+
 /// Polls `/health` until `pred` holds for it, within [`DEADLINE`].
 pub async fn wait_health(gw: &Running, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
     let url = gw.url("/health");

@@ -251,12 +251,7 @@ pub(super) fn member_ticket(client: Option<&Ticket>, s: &MemberSession) -> Ticke
 /// session after the client's own: its version and capabilities, as the
 /// token recorded them.
 fn synthesized_initialize(ticket: &Ticket) -> Bytes {
-    let mut caps = serde_json::Map::new();
-    for cap in [ClientCaps::SAMPLING, ClientCaps::ELICITATION, ClientCaps::ROOTS] {
-        if ticket.client_caps.contains(cap) {
-            caps.insert(cap.name().into(), json!({}));
-        }
-    }
+    let caps = ticket.client_caps.to_json();
     let version = if ticket.protocol_version.is_empty() {
         crate::mcp::era::LATEST_SESSION_VERSION
     } else {

@@ -18,9 +18,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -208,32 +207,9 @@ fn forward_changes(stdio: &crate::stdio::StdioBackend, out: mpsc::UnboundedSende
 }
 
 /// Reads an SSE body, sending each event's JSON-RPC message on, compact.
-async fn read_events(mut body: ProxyBody, out: mpsc::UnboundedSender<Bytes>) {
-    let mut buf = BytesMut::new();
-    loop {
-        let frame = tokio::select! {
-            f = body.frame() => f,
-            _ = out.closed() => return,
-        };
-        let Some(Ok(frame)) = frame else { return };
-        let Ok(data) = frame.into_data() else { continue };
-        buf.extend_from_slice(&data);
-        if buf.len() > MAX_EVENT_BYTES && crate::mcp::sse::event_end(&buf).is_none() {
-            tracing::warn!("a member's stream sent an event over {MAX_EVENT_BYTES} bytes; its stream is left out");
-            return;
-        }
-        while let Some(end) = crate::mcp::sse::event_end(&buf) {
-            let event = buf.split_to(end);
-            for message in crate::mcp::sse::event_data(&event) {
-                // Compact, so that the message fits on one `data:` line.
-                let Ok(value) = serde_json::from_str::<serde_json::Value>(&message) else { continue };
-                let Ok(line) = serde_json::to_vec(&value) else { continue };
-                if out.send(Bytes::from(line)).is_err() {
-                    return;
-                }
-            }
-        }
-    }
+async fn read_events(body: ProxyBody, out: mpsc::UnboundedSender<Bytes>) {
+    let each = |m: &str| Some(Bytes::copy_from_slice(m.as_bytes()));
+    crate::front::reply::each_event(body, out, MAX_EVENT_BYTES, "a member's stream", each).await;
 }
 
 /// Passes members' messages to the client, holding each kind of

@@ -1,0 +1,179 @@
+//! A 2026-07-28 client in front of a session-era server.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use serde_json::json;
+
+use super::next_upstream_id;
+use super::relay::{Mapping, relay};
+use crate::client::Client;
+use crate::error::GatewayError;
+use crate::front::answer::{accepted, json};
+use crate::front::reply::{read_reply, result_of};
+use crate::front::{Front, is_sse};
+use crate::mcp::envelope::{Envelope, Kind};
+use crate::mcp::era::LATEST_SESSION_VERSION;
+use crate::mcp::headers::{METHOD, NAME, PROTOCOL_VERSION, SESSION_ID};
+use crate::mcp::rewrite::{Meta, Patch, request_line};
+use crate::mcp::{describe, jsonrpc};
+use crate::session::ClientCaps;
+use crate::stack::{ProxyBody, Stack};
+use crate::table::{Bridged, BridgedKey, Instance};
+
+impl Front {
+    /// Serves a 2026-07-28 request from a session-era backend, in an
+    /// upstream session of the gateway's.
+    pub(in crate::front) async fn bridge_down(
+        &self,
+        stack: &Stack,
+        headers: HeaderMap,
+        uri: http::Uri,
+        bytes: Bytes,
+        env: Envelope,
+        client: &Client,
+    ) -> Result<Response<ProxyBody>, GatewayError> {
+        if env.kind != Kind::Request {
+            // The 2026-07-28 era has no client notification a session-era
+            // server needs (cancelling is closing the stream).
+            return Ok(accepted());
+        }
+        let id = env.id.clone().ok_or_else(|| GatewayError::InvalidRequest("a request needs an id".into()))?;
+        let instance = stack.pick().ok_or(GatewayError::NoInstance)?;
+        // Bridged sessions declare no client capabilities yet: the server's
+        // own requests (sampling, elicitation, roots) would need input
+        // rounds, which HTTP bridging does not have. Keyed by them anyway,
+        // so that sessions never mix callers that declare different ones.
+        let caps = ClientCaps::NONE;
+        let key: BridgedKey = (caps.bits(), client.principal(&headers).key());
+        let mut session = self.bridged_session(stack, &instance, &key, caps, &headers, client).await?;
+        if env.method() == "server/discover" {
+            let result = describe::discover_from_initialize(&session.result);
+            let result = serde_json::to_vec(&result).unwrap_or_default();
+            return Ok(json(jsonrpc::result_body(&id, &result)));
+        }
+        let patch = Patch::for_method(true, false, env.method());
+        let policy = stack.policy(env.method(), env.name.as_deref(), true);
+        for attempt in 0..2 {
+            let upstream_id = next_upstream_id();
+            let (line, token) = request_line(upstream_id, &bytes, Meta::Strip).map_err(GatewayError::InvalidRequest)?;
+            let mut req =
+                self.upstream_request(Method::POST, headers.clone(), uri.clone(), line, client, None, &stack.backend);
+            in_session(req.headers_mut(), &session);
+            let upstream = crate::backend::UpstreamRequest::new(req, Some(instance.clone()), policy);
+            let resp = stack.call(upstream).await?;
+            if resp.status() == StatusCode::NOT_FOUND && attempt == 0 {
+                // The server forgot the session (it restarted, or expired
+                // it): a new one, and the request once more.
+                tracing::info!(backend = &*stack.backend.name, "bridged session gone (404); opening a new one");
+                instance.era.drop_session(&key, &session);
+                session = self.bridged_session(stack, &instance, &key, caps, &headers, client).await?;
+                continue;
+            }
+            let mapping = Mapping { upstream_id, client_id: id.clone(), token, patch };
+            return relay(resp, mapping, false).await;
+        }
+        Err(GatewayError::SessionNotFound)
+    }
+
+    /// The upstream session for `key` on `instance`, opened if none is held.
+    async fn bridged_session(
+        &self,
+        stack: &Stack,
+        instance: &Arc<Instance>,
+        key: &BridgedKey,
+        caps: ClientCaps,
+        headers: &HeaderMap,
+        client: &Client,
+    ) -> Result<Arc<Bridged>, GatewayError> {
+        if let Some(session) = instance.era.session(key) {
+            return Ok(session);
+        }
+        let session = Arc::new(self.open_bridged(stack, instance, caps, headers, client).await?);
+        instance.era.keep(key.clone(), session.clone());
+        Ok(session)
+    }
+
+    /// `initialize`, then `notifications/initialized`, on `instance`.
+    async fn open_bridged(
+        &self,
+        stack: &Stack,
+        instance: &Arc<Instance>,
+        caps: ClientCaps,
+        headers: &HeaderMap,
+        client: &Client,
+    ) -> Result<Bridged, GatewayError> {
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": next_upstream_id(),
+            "method": "initialize",
+            "params": {
+                "protocolVersion": LATEST_SESSION_VERSION,
+                "capabilities": caps.to_json(),
+                "clientInfo": { "name": "switchyard", "version": env!("CARGO_PKG_VERSION") },
+            },
+        });
+        let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+        let headers = stateless_headers_removed(headers.clone());
+        let req = self.upstream_request(
+            Method::POST,
+            headers.clone(),
+            instance.url().clone(),
+            body,
+            client,
+            None,
+            &stack.backend,
+        );
+        let policy = stack.policy("initialize", None, true);
+        let resp = stack.call(crate::backend::UpstreamRequest::new(req, Some(instance.clone()), policy)).await?;
+        let id = resp.headers().get(SESSION_ID).cloned();
+        let (parts, body) = resp.into_parts();
+        let reply = read_reply(parts.status, is_sse(&parts.headers), ProxyBody::stream(body, false)).await;
+        let result = result_of(reply.map_err(|e| match e {
+            // A 404 to `initialize` is no session gone: the server refused.
+            GatewayError::SessionNotFound => GatewayError::UpstreamFailed("initialize answered 404".into()),
+            e => e,
+        })?)?;
+        let version = result
+            .get("protocolVersion")
+            .and_then(|v| v.as_str())
+            .and_then(|v| HeaderValue::from_str(v).ok())
+            .unwrap_or(HeaderValue::from_static(LATEST_SESSION_VERSION));
+        let session = Bridged { id, version, result: Arc::new(result) };
+        let initialized = Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+        let mut req = self.upstream_request(
+            Method::POST,
+            headers,
+            instance.url().clone(),
+            initialized,
+            client,
+            None,
+            &stack.backend,
+        );
+        in_session(req.headers_mut(), &session);
+        let policy = stack.policy("notifications/initialized", None, true);
+        // Its 202 changes nothing; a failure shows on the request that follows.
+        let _ = stack.call(crate::backend::UpstreamRequest::new(req, Some(instance.clone()), policy)).await;
+        tracing::debug!(backend = &*stack.backend.name, instance = %instance.display_url(), "opened a bridged session");
+        Ok(session)
+    }
+}
+
+/// The headers of a request in `session`: its id and version, and none of
+/// the 2026-07-28 headers, which describe the client's request, not this one.
+fn in_session(headers: &mut HeaderMap, session: &Bridged) {
+    let cleaned = stateless_headers_removed(std::mem::take(headers));
+    *headers = cleaned;
+    headers.insert(PROTOCOL_VERSION, session.version.clone());
+    if let Some(id) = &session.id {
+        headers.insert(SESSION_ID, id.clone());
+    }
+}
+
+fn stateless_headers_removed(mut headers: HeaderMap) -> HeaderMap {
+    headers.remove(PROTOCOL_VERSION);
+    headers.remove(METHOD);
+    headers.remove(NAME);
+    headers
+}

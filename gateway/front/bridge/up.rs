@@ -1,0 +1,173 @@
+//! A session-era client in front of a 2026-07-28 server.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::next_upstream_id;
+use super::relay::{Mapping, relay};
+use crate::backend::UpstreamRequest;
+use crate::client::Client;
+use crate::error::GatewayError;
+use crate::front::answer::{accepted, json};
+use crate::front::reply::{read_reply, result_of};
+use crate::front::{Front, Info, Route, is_sse, stateless};
+use crate::mcp::envelope::{Envelope, Kind};
+use crate::mcp::era::{FIRST_STATELESS_VERSION, META_PROTOCOL_VERSION};
+use crate::mcp::headers::{METHOD, NAME, PROTOCOL_VERSION, SESSION_ID};
+use crate::mcp::rewrite::{Meta, Patch, request_line};
+use crate::mcp::{describe, jsonrpc};
+use crate::session::{ClientCaps, Ticket};
+use crate::stack::{ProxyBody, Stack};
+
+/// The upstream session of a session the gateway keeps itself, in front
+/// of a stateless server. A real `Mcp-Session-Id` is visible ASCII
+/// (0x21–0x7E), so one with a space can never be mistaken for it.
+pub const BRIDGED_STATELESS: &str = " stateless";
+
+impl Front {
+    /// Serves a session-era request from a 2026-07-28 backend.
+    #[allow(clippy::too_many_arguments)]
+    pub(in crate::front) async fn bridge_up(
+        &self,
+        route: &Route,
+        stack: &Stack,
+        headers: HeaderMap,
+        uri: http::Uri,
+        bytes: Bytes,
+        env: Envelope,
+        ticket: Option<&Ticket>,
+        client: &Client,
+        info: &mut Info,
+    ) -> Result<Response<ProxyBody>, GatewayError> {
+        if env.kind != Kind::Request {
+            // `notifications/initialized` and `cancelled` have no
+            // 2026-07-28 counterpart on HTTP, and the server asks nothing.
+            return Ok(accepted());
+        }
+        let id = env.id.clone().ok_or_else(|| GatewayError::InvalidRequest("a request needs an id".into()))?;
+        if env.method() == "initialize" {
+            return self.bridged_initialize(route, stack, &headers, &uri, &bytes, &id, client, info).await;
+        }
+        let ticket = ticket.ok_or(GatewayError::SessionNotFound)?;
+        if env.method() == "ping" {
+            // 2026-07-28 removed `ping`; the gateway answers for the session.
+            return Ok(json(jsonrpc::result_body(&id, b"{}")));
+        }
+        let meta = request_meta(None, ticket.client_caps.to_json());
+        let upstream_id = next_upstream_id();
+        let (line, token) =
+            request_line(upstream_id, &bytes, Meta::Add(&meta)).map_err(GatewayError::InvalidRequest)?;
+        let mut headers = headers.clone();
+        mirrored(&mut headers, env.method(), env.name.as_deref());
+        let req = self.upstream_request(Method::POST, headers, uri.clone(), line, client, None, &stack.backend);
+        let policy = stack.policy(env.method(), env.name.as_deref(), true);
+        let resp = stack.call(UpstreamRequest::new(req, None, policy)).await?;
+        let mapping = Mapping { upstream_id, client_id: id, token, patch: Patch::None };
+        relay(resp, mapping, true).await
+    }
+
+    /// Answers `initialize` from the server's `server/discover`, and mints
+    /// the session.
+    #[allow(clippy::too_many_arguments)]
+    async fn bridged_initialize(
+        &self,
+        route: &Route,
+        stack: &Stack,
+        headers: &HeaderMap,
+        uri: &http::Uri,
+        bytes: &[u8],
+        id: &serde_json::value::RawValue,
+        client: &Client,
+        info: &mut Info,
+    ) -> Result<Response<ProxyBody>, GatewayError> {
+        #[derive(Deserialize)]
+        struct Init {
+            params: Option<InitParams>,
+        }
+        #[derive(Deserialize)]
+        struct InitParams {
+            #[serde(rename = "protocolVersion")]
+            protocol_version: Option<String>,
+            #[serde(rename = "clientInfo")]
+            client_info: Option<Value>,
+            capabilities: Option<Value>,
+        }
+        let init = serde_json::from_slice::<Init>(bytes).ok().and_then(|i| i.params);
+        let requested = init.as_ref().and_then(|p| p.protocol_version.clone());
+        let caps = ClientCaps::of_initialize(bytes);
+        let declared = init.as_ref().and_then(|p| p.capabilities.clone()).unwrap_or_else(|| caps.to_json());
+        let meta = request_meta(init.and_then(|p| p.client_info), declared);
+        let body = json!({ "jsonrpc": "2.0", "id": next_upstream_id(), "method": "server/discover", "params": { "_meta": meta } });
+        let mut headers = headers.clone();
+        mirrored(&mut headers, "server/discover", None);
+        let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+        let req = self.upstream_request(Method::POST, headers, uri.clone(), body, client, None, &stack.backend);
+        let resp = stack.call(UpstreamRequest::new(req, None, stack.policy("server/discover", None, true))).await?;
+        let (head, body) = resp.into_parts();
+        let reply = read_reply(head.status, is_sse(&head.headers), ProxyBody::stream(body, false)).await;
+        let discovered = result_of(reply.map_err(|e| match e {
+            GatewayError::SessionNotFound => GatewayError::UpstreamFailed("server/discover answered 404".into()),
+            e => e,
+        })?)?;
+        let version = describe::negotiate(requested.as_deref());
+        let result = describe::initialize_for(&describe::initialize_from_discover(&discovered), Some(version));
+        let ticket = Ticket {
+            backend: stack.backend.name.to_string(),
+            // Not pinned: any instance of a stateless backend serves it.
+            instance: String::new(),
+            upstream_session: BRIDGED_STATELESS.to_string(),
+            protocol_version: version.to_string(),
+            client_caps: caps,
+            issued_at: crate::session::unix_now(),
+            members: Default::default(),
+            principal: client.session_principal(),
+        };
+        let token = HeaderValue::from_str(&self.key().seal(&route.path, &ticket))
+            .map_err(|_| GatewayError::UpstreamFailed("session token is not a header value".into()))?;
+        let mut resp = json(jsonrpc::result_body(id, &result));
+        resp.headers_mut().insert(SESSION_ID, token);
+        info.session_delta = 1;
+        Ok(resp)
+    }
+
+    /// GET and DELETE in a session the gateway keeps: the 2026-07-28
+    /// server has no session to end and no stream to open for it.
+    pub(in crate::front) fn bridged_get_or_delete(&self, is_get: bool, info: &mut Info) -> Response<ProxyBody> {
+        let mut resp = Response::new(ProxyBody::full(Bytes::new()));
+        if is_get {
+            *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        } else {
+            info.session_delta = -1;
+        }
+        resp
+    }
+}
+
+/// The `_meta` a 2026-07-28 request carries: the version, the client's
+/// info (the gateway's when the session did not record the client's) and
+/// its capabilities.
+fn request_meta(client_info: Option<Value>, capabilities: Value) -> Value {
+    let info = client_info.unwrap_or_else(|| json!({ "name": "switchyard", "version": env!("CARGO_PKG_VERSION") }));
+    json!({
+        META_PROTOCOL_VERSION: FIRST_STATELESS_VERSION,
+        "io.modelcontextprotocol/clientInfo": info,
+        "io.modelcontextprotocol/clientCapabilities": capabilities,
+    })
+}
+
+/// The mirrored headers of a 2026-07-28 request for `method` (naming
+/// `name`, for the methods that mirror one).
+fn mirrored(headers: &mut HeaderMap, method: &str, name: Option<&str>) {
+    headers.insert(PROTOCOL_VERSION, HeaderValue::from_static(FIRST_STATELESS_VERSION));
+    if let Ok(m) = HeaderValue::from_str(method) {
+        headers.insert(METHOD, m);
+    }
+    headers.remove(NAME);
+    if stateless::mirrored_name(FIRST_STATELESS_VERSION, method).is_some()
+        && let Some(value) = name.and_then(stateless::encode)
+    {
+        headers.insert(NAME, value);
+    }
+}

@@ -1,0 +1,186 @@
+//! Clients of one protocol era through the gateway to HTTP servers of the
+//! other: rmcp clients of each era against `switchyard mock --era`, and raw
+//! requests where the wire itself is the point (ids, tokens, sessions per
+//! caller, a server that forgets a session).
+
+mod common;
+
+use common::rmcp_client::{args, connect};
+use common::{DEADLINE, call, gateway, http, mock, mock_on, parse, post, stateless_body, stateless_headers};
+use rmcp::model::{CallToolRequestParams, ProtocolVersion};
+use rmcp::service::ClientLifecycleMode;
+use serde_json::{Value, json};
+use switchyard::mock::{Calls, MockEra, MockOptions};
+
+const TOKEN: &str = "bridge-admin-token-0123";
+const STATELESS: &str = "2026-07-28";
+
+/// A gateway in front of one mock of `era`, its backend's `era` set to
+/// `backend_era`. Probes off: they would open sessions of their own, and
+/// the tests count the mock's `initialize`s.
+async fn setup(era: MockEra, backend_era: &str) -> (common::Running, common::Running, Calls) {
+    let opts = MockOptions { era, ..Default::default() };
+    let calls = opts.calls.clone();
+    let m = mock(opts).await;
+    let text = format!(
+        "[gateway]\nlisten = \"127.0.0.1:0\"\nsession_key = \"test-key\"\nshutdown_grace = \"2s\"\nadmin_token = \"{TOKEN}\"\n\n\
+         [[backends]]\nname = \"tools\"\nera = \"{backend_era}\"\ninstances = [{{ url = \"{}\" }}]\ntimeout = \"5s\"\nhealth = {{ probe = \"none\" }}\n\n\
+         [[routes]]\npath = \"/mcp\"\nbackend = \"tools\"\n",
+        m.url("/mcp")
+    );
+    (gateway(parse(&text)).await, m, calls)
+}
+
+async fn instance_row(gw: &common::Running) -> Value {
+    let resp = http().get(gw.url("/admin/backends")).bearer_auth(TOKEN).send().await.unwrap();
+    let table: Value = resp.json().await.unwrap();
+    table["backends"][0]["instances"][0].clone()
+}
+
+fn text(result: &rmcp::model::CallToolResult) -> String {
+    result.content[0].as_text().map(|t| t.text.clone()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_stateless_rmcp_client_reaches_a_session_era_server() {
+    let (gw, _m, calls) = setup(MockEra::Session, "auto").await;
+    let mode = ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
+    let client = connect((), &gw.url("/mcp"), mode).await;
+    let tools = tokio::time::timeout(DEADLINE, client.list_all_tools()).await.unwrap().unwrap();
+    assert_eq!(tools.len(), 6, "the session-era server's tools");
+    for word in ["one", "two"] {
+        let call = CallToolRequestParams::new("echo").with_arguments(args(json!({ "text": word })));
+        let result = tokio::time::timeout(DEADLINE, client.call_tool(call)).await.unwrap().unwrap();
+        assert_eq!(text(&result), word);
+    }
+    // Two `initialize`s: one to learn the era (its session ended at once),
+    // and the upstream session the gateway opened and kept for the caller.
+    assert_eq!(calls.get("initialize"), 2);
+    assert_eq!(calls.get("tools/call"), 2);
+    let row = instance_row(&gw).await;
+    assert_eq!(row["eras"], json!(["session"]), "{row}");
+    assert_eq!(row["versions"], json!(["2025-11-25"]));
+    assert_eq!(row["bridgedSessions"], 1);
+    let _ = client.cancel().await;
+}
+
+#[tokio::test]
+async fn a_session_era_rmcp_client_reaches_a_stateless_server() {
+    let (gw, _m, calls) = setup(MockEra::Stateless, "auto").await;
+    let client = connect((), &gw.url("/mcp"), ClientLifecycleMode::Initialize).await;
+    let info = client.peer_info().expect("the initialize result");
+    assert_eq!(
+        info.server_info.as_ref().map(|s| s.name.as_str()),
+        Some("switchyard-mock"),
+        "answered from the server's server/discover"
+    );
+    let tools = tokio::time::timeout(DEADLINE, client.list_all_tools()).await.unwrap().unwrap();
+    assert_eq!(tools.len(), 6);
+    let call = CallToolRequestParams::new("add").with_arguments(args(json!({ "a": 2, "b": 3 })));
+    let result = tokio::time::timeout(DEADLINE, client.call_tool(call)).await.unwrap().unwrap();
+    assert_eq!(text(&result), "5");
+    assert_eq!(calls.get("initialize"), 0, "a stateless server never sees initialize");
+    assert_eq!(calls.get("tools/call"), 1);
+    assert_eq!(instance_row(&gw).await["eras"], json!(["stateless"]));
+    let _ = client.cancel().await;
+}
+
+#[tokio::test]
+async fn a_bridged_session_era_session_is_the_gateways() {
+    let (gw, _m, calls) = setup(MockEra::Stateless, "stateless").await;
+    let url = gw.url("/mcp");
+    let resp = post(&url, &common::initialize_body("2025-06-18"), &[]).await;
+    assert_eq!(resp.status(), 200);
+    let sid = resp.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let init: Value = resp.json().await.unwrap();
+    assert_eq!(init["result"]["protocolVersion"], "2025-06-18", "the client's version");
+    let session = [("mcp-session-id", sid.as_str()), ("mcp-protocol-version", "2025-06-18")];
+    let (status, _) = call(&url, r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#, &session).await;
+    assert_eq!(status, 202);
+    let (status, ping) = call(&url, r#"{"jsonrpc":"2.0","id":"p","method":"ping"}"#, &session).await;
+    assert_eq!((status, ping[0]["id"].clone(), ping[0]["result"].clone()), (200, json!("p"), json!({})));
+    // An unknown method: the stateless server's 404 would read as "session
+    // gone" to this client; it gets the error as a 200.
+    let (status, unknown) = call(&url, r#"{"jsonrpc":"2.0","id":7,"method":"no/such"}"#, &session).await;
+    assert_eq!((status, unknown[0]["error"]["code"].clone(), unknown[0]["id"].clone()), (200, json!(-32601), json!(7)));
+    let tok = r#"{"jsonrpc":"2.0","id":"c","method":"tools/call","params":{"name":"progress","arguments":{"steps":2,"interval_ms":1},"_meta":{"progressToken":"mine"}}}"#;
+    let (status, events) = call(&url, tok, &session).await;
+    assert_eq!(status, 200);
+    let progress: Vec<&Value> = events.iter().filter(|e| e["method"] == "notifications/progress").collect();
+    assert_eq!(progress.len(), 2, "{events:?}");
+    assert!(progress.iter().all(|p| p["params"]["progressToken"] == "mine"));
+    assert_eq!(events.last().unwrap()["id"], "c");
+    let get =
+        http().get(&url).header("accept", "text/event-stream").header("mcp-session-id", &sid).send().await.unwrap();
+    assert_eq!(get.status(), 405, "a stateless server has no stream to open");
+    let delete = http().delete(&url).header("mcp-session-id", &sid).send().await.unwrap();
+    assert_eq!(delete.status(), 200);
+    assert_eq!(calls.get("ping"), 0);
+    assert_eq!(calls.get("tools/call"), 1);
+}
+
+#[tokio::test]
+async fn bridged_sessions_are_per_caller_and_survive_a_server_restart() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let opts = MockOptions { era: MockEra::Session, ..Default::default() };
+    let calls = opts.calls.clone();
+    let m = mock_on(listener, opts.clone()).await;
+    let text = format!(
+        "[gateway]\nlisten = \"127.0.0.1:0\"\nsession_key = \"test-key\"\nshutdown_grace = \"2s\"\n\n\
+         [[backends]]\nname = \"tools\"\nera = \"session\"\ninstances = [{{ url = \"http://{addr}/mcp\" }}]\ntimeout = \"5s\"\nhealth = {{ probe = \"none\" }}\n\n\
+         [[routes]]\npath = \"/mcp\"\nbackend = \"tools\"\n"
+    );
+    let gw = gateway(parse(&text)).await;
+    let url = gw.url("/mcp");
+    let echo = |id: u32, word: &str| {
+        stateless_body(id, "tools/call", json!({ "name": "echo", "arguments": { "text": word } }))
+    };
+    let headers = |key: &'static str| {
+        let mut h = stateless_headers("tools/call", Some("echo"));
+        h.push(("x-api-key", key));
+        h
+    };
+    for key in ["alice", "bob", "alice"] {
+        let (status, reply) = call(&url, &echo(3, key), &headers(key)).await;
+        assert_eq!(status, 200, "{reply:?}");
+        assert_eq!(reply[0]["id"], 3, "the client's own id back");
+        assert_eq!(reply[0]["result"]["content"][0]["text"], key);
+        assert_eq!(reply[0]["result"]["resultType"], "complete");
+    }
+    assert_eq!(calls.get("initialize"), 2, "one upstream session per caller");
+
+    // The server restarts and forgets every session: the next call opens a
+    // new one and goes through.
+    m.stop().await;
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let _m = mock_on(listener, opts).await;
+    let (status, reply) = call(&url, &echo(4, "again"), &headers("alice")).await;
+    assert_eq!(status, 200, "{reply:?}");
+    assert_eq!(reply[0]["result"]["content"][0]["text"], "again");
+    assert_eq!(calls.get("initialize"), 3);
+
+    // `server/discover` is answered from the session's initialize result.
+    let discover = stateless_body(5, "server/discover", json!({}));
+    let (status, reply) = call(&url, &discover, &stateless_headers("server/discover", None)).await;
+    assert_eq!(status, 200);
+    assert_eq!(reply[0]["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "switchyard-mock");
+    assert!(reply[0]["result"]["supportedVersions"].as_array().unwrap().contains(&json!(STATELESS)));
+}
+
+#[tokio::test]
+async fn same_era_pairs_are_proxied_as_before() {
+    let (gw, _m, calls) = setup(MockEra::Both, "auto").await;
+    let url = gw.url("/mcp");
+    let sid = common::initialize(&url, "2025-11-25").await;
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+    let (status, _) = call(&url, list, &[("mcp-session-id", &sid), ("mcp-protocol-version", "2025-11-25")]).await;
+    assert_eq!(status, 200);
+    let (status, _) =
+        call(&url, &stateless_body(3, "tools/list", json!({})), &stateless_headers("tools/list", None)).await;
+    assert_eq!(status, 200);
+    // Nothing learned, nothing bridged: no probe of the gateway's own.
+    assert_eq!(calls.get("server/discover"), 0);
+    assert_eq!(calls.get("initialize"), 1, "the client's own");
+    assert_eq!(instance_row(&gw).await["eras"], Value::Null);
+}
