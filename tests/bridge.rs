@@ -184,3 +184,22 @@ async fn same_era_pairs_are_proxied_as_before() {
     assert_eq!(calls.get("initialize"), 1, "the client's own");
     assert_eq!(instance_row(&gw).await["eras"], Value::Null);
 }
+
+#[tokio::test]
+async fn a_stateless_only_instance_is_probed_as_it_speaks() {
+    // The default probe is a session-era `ping`, which this server refuses
+    // with the session it needs: the prober learns the era and probes with
+    // `server/discover` instead of marking the instance down.
+    let m = mock(MockOptions { era: MockEra::Stateless, ..Default::default() }).await;
+    let text = format!(
+        "[gateway]\nlisten = \"127.0.0.1:0\"\nsession_key = \"test-key\"\nshutdown_grace = \"2s\"\nadmin_token = \"{TOKEN}\"\n\n\
+         [[backends]]\nname = \"tools\"\ninstances = [{{ url = \"{}\" }}]\nhealth = {{ probe = \"ping\", interval = \"100ms\", timeout = \"50ms\" }}\n\n\
+         [[routes]]\npath = \"/mcp\"\nbackend = \"tools\"\n",
+        m.url("/mcp")
+    );
+    let gw = gateway(parse(&text)).await;
+    common::wait_health(&gw, |h| h["backends"][0]["instances"][0]["status"] == "up").await;
+    let row = instance_row(&gw).await;
+    assert_eq!(row["eras"], json!(["stateless"]), "{row}");
+    assert_eq!(row["health"], "up", "{row}");
+}

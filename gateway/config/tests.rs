@@ -364,3 +364,20 @@ fn session_ttl_defaults_to_a_day_and_mistakes_name_key_and_line() {
     let i = only_issue(&with("\"1h\"\nsession_tll = \"1h\""));
     assert!(i.message.contains("unknown field `session_tll`"), "{i}");
 }
+
+#[test]
+fn era_is_known_values_only_and_for_http() {
+    let c = parse(&GOOD.replace("timeout = \"250ms\"", "timeout = \"250ms\"\nera = \"session\"")).unwrap();
+    assert_eq!(c.backends[0].era, ServerEra::Session);
+    assert_eq!(parse(GOOD).unwrap().backends[0].era, ServerEra::Auto, "auto by default");
+    let i = only_issue(&GOOD.replace("timeout = \"250ms\"", "timeout = \"250ms\"\nera = \"legacy\""));
+    assert_eq!(i.path, "backends[0].era");
+    assert_eq!(i.line, Some(9));
+    assert!(i.message.contains("unknown variant `legacy`"), "{i}");
+    let text = "[gateway]\nlisten = \"127.0.0.1:0\"\n\n[[backends]]\nname = \"kids\"\ntransport = \"stdio\"\n\
+                command = \"true\"\nera = \"stateless\"\n\n[[routes]]\npath = \"/mcp\"\nbackend = \"kids\"\n";
+    let i = only_issue(text);
+    assert_eq!(i.path, "backends.0.era");
+    assert_eq!(i.line, Some(5));
+    assert!(i.message.contains("for HTTP backends"), "{i}");
+}
