@@ -203,3 +203,31 @@ async fn a_stateless_only_instance_is_probed_as_it_speaks() {
     assert_eq!(row["eras"], json!(["stateless"]), "{row}");
     assert_eq!(row["health"], "up", "{row}");
 }
+
+#[tokio::test]
+async fn an_aggregated_route_joins_members_of_both_eras_for_clients_of_both() {
+    let session_only = mock(MockOptions { era: MockEra::Session, ..Default::default() }).await;
+    let stateless_only = mock(MockOptions { era: MockEra::Stateless, ..Default::default() }).await;
+    let config = format!(
+        "[gateway]\nlisten = \"127.0.0.1:0\"\nsession_key = \"test-key\"\nshutdown_grace = \"2s\"\n\n\
+         [[backends]]\nname = \"old\"\ninstances = [{{ url = \"{}\" }}]\ntimeout = \"5s\"\nhealth = {{ probe = \"none\" }}\n\n\
+         [[backends]]\nname = \"new\"\ninstances = [{{ url = \"{}\" }}]\ntimeout = \"5s\"\nhealth = {{ probe = \"none\" }}\n\n\
+         [[routes]]\npath = \"/mcp\"\nmembers = [{{ backend = \"old\" }}, {{ backend = \"new\" }}]\nmember_timeout = \"3s\"\n",
+        session_only.url("/mcp"),
+        stateless_only.url("/mcp"),
+    );
+    let gw = gateway(parse(&config)).await;
+    let discover = ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
+    for mode in [ClientLifecycleMode::Initialize, discover] {
+        let client = connect((), &gw.url("/mcp"), mode.clone()).await;
+        let tools = tokio::time::timeout(DEADLINE, client.list_all_tools()).await.unwrap().unwrap();
+        let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+        assert!(names.contains(&"old__echo") && names.contains(&"new__echo"), "{mode:?}: {names:?}");
+        for tool in ["old__echo", "new__echo"] {
+            let call = CallToolRequestParams::new(tool).with_arguments(args(json!({ "text": tool })));
+            let result = tokio::time::timeout(DEADLINE, client.call_tool(call)).await.unwrap().unwrap();
+            assert_eq!(text(&result), tool, "{mode:?}");
+        }
+        let _ = client.cancel().await;
+    }
+}

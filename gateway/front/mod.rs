@@ -44,7 +44,7 @@
 mod aggregate;
 mod answer;
 mod auth;
-mod bridge;
+pub(crate) mod bridge;
 pub(crate) mod checks;
 pub mod headers;
 mod initialize;

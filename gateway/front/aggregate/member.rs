@@ -17,7 +17,7 @@ use super::{Ctx, Name};
 use crate::backend::{Tried, UpstreamRequest};
 use crate::error::GatewayError;
 use crate::front::reply::{read_reply, result_of};
-use crate::front::{Front, Info, Outbound, header_str, is_sse};
+use crate::front::{Front, Info, Outbound, bridge, header_str, is_sse};
 use crate::mcp::envelope::{self, Message};
 use crate::mcp::headers::SESSION_ID;
 use crate::route::Target;
@@ -173,8 +173,12 @@ impl Front {
         let member = &ctx.agg.members[i];
         let side = member.pick().ok_or(GatewayError::NoInstance)?;
         let (instance, upstream_session, result) = match &*side.target {
+            Target::Http { stack, .. } if bridge::path(&stack.backend, false, None, true) == bridge::Path::Up => {
+                self.member_bridged_initialize(ctx, stack, &body).await?
+            }
             Target::Http { stack, .. } => {
                 let backend = &stack.backend;
+                let sent = body.clone();
                 let req = self.upstream_request(
                     Method::POST,
                     ctx.headers_without_name(),
@@ -191,8 +195,17 @@ impl Front {
                 let instance = tried.last().and_then(|at| backend.instances.get(at)).map(|i| i.url_str().to_string());
                 let upstream_session = header_str(resp.headers(), &SESSION_ID).unwrap_or("").to_string();
                 let (parts, body) = resp.into_parts();
-                let reply = read_reply(parts.status, is_sse(&parts.headers), ProxyBody::stream(body, false)).await?;
-                (instance.unwrap_or_default(), upstream_session, result_of(reply)?)
+                let refused = bridge::maybe_refused(parts.status);
+                let reply = read_reply(parts.status, is_sse(&parts.headers), ProxyBody::stream(body, false)).await;
+                match reply.and_then(result_of) {
+                    Ok(result) => (instance.unwrap_or_default(), upstream_session, result),
+                    // An unlearned member that refused the era: learned
+                    // now, and bridged if it speaks only 2026-07-28.
+                    Err(_) if refused && bridge::learn(stack, false, None, true).await == bridge::Path::Up => {
+                        self.member_bridged_initialize(ctx, stack, &sent).await?
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             Target::Stdio { stdio, .. } => {
                 let requested = serde_json::from_slice::<Value>(&body).ok();
@@ -221,6 +234,21 @@ impl Front {
             upstream_session,
         };
         Ok((session, result))
+    }
+}
+
+impl Front {
+    /// A member that speaks only 2026-07-28: its session is the gateway's
+    /// own, answered from its `server/discover`.
+    async fn member_bridged_initialize(
+        &self,
+        ctx: &Ctx<'_>,
+        stack: &crate::stack::Stack,
+        body: &Bytes,
+    ) -> Result<(String, String, Value), GatewayError> {
+        let headers = ctx.headers_without_name();
+        let result = self.initialize_from_discover(stack, &headers, &ctx.uri, body, ctx.client).await?;
+        Ok((String::new(), bridge::BRIDGED_STATELESS.to_string(), result))
     }
 }
 

@@ -82,37 +82,11 @@ impl Front {
         client: &Client,
         info: &mut Info,
     ) -> Result<Response<ProxyBody>, GatewayError> {
-        #[derive(Deserialize)]
-        struct Init {
-            params: Option<InitParams>,
-        }
-        #[derive(Deserialize)]
-        struct InitParams {
-            #[serde(rename = "protocolVersion")]
-            protocol_version: Option<String>,
-            #[serde(rename = "clientInfo")]
-            client_info: Option<Value>,
-            capabilities: Option<Value>,
-        }
-        let init = serde_json::from_slice::<Init>(bytes).ok().and_then(|i| i.params);
-        let requested = init.as_ref().and_then(|p| p.protocol_version.clone());
-        let caps = ClientCaps::of_initialize(bytes);
-        let declared = init.as_ref().and_then(|p| p.capabilities.clone()).unwrap_or_else(|| caps.to_json());
-        let meta = request_meta(init.and_then(|p| p.client_info), declared);
-        let body = json!({ "jsonrpc": "2.0", "id": next_upstream_id(), "method": "server/discover", "params": { "_meta": meta } });
-        let mut headers = headers.clone();
-        mirrored(&mut headers, "server/discover", None);
-        let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
-        let req = self.upstream_request(Method::POST, headers, uri.clone(), body, client, None, &stack.backend);
-        let resp = stack.call(UpstreamRequest::new(req, None, stack.policy("server/discover", None, true))).await?;
-        let (head, body) = resp.into_parts();
-        let reply = read_reply(head.status, is_sse(&head.headers), ProxyBody::stream(body, false)).await;
-        let discovered = result_of(reply.map_err(|e| match e {
-            GatewayError::SessionNotFound => GatewayError::UpstreamFailed("server/discover answered 404".into()),
-            e => e,
-        })?)?;
+        let requested = serde_json::from_slice::<Init>(bytes).ok().and_then(|i| i.params?.protocol_version);
         let version = describe::negotiate(requested.as_deref());
-        let result = describe::initialize_for(&describe::initialize_from_discover(&discovered), Some(version));
+        let result = self.initialize_from_discover(stack, headers, uri, bytes, client).await?;
+        let result = describe::initialize_for(&result, Some(version));
+        let caps = ClientCaps::of_initialize(bytes);
         let ticket = Ticket {
             backend: stack.backend.name.to_string(),
             // Not pinned: any instance of a stateless backend serves it.
@@ -132,6 +106,38 @@ impl Front {
         Ok(resp)
     }
 
+    /// The `initialize` result a client's `initialize` (`bytes`) gets from
+    /// a 2026-07-28 backend: its `server/discover`, asked with the client's
+    /// info and capabilities, in the shape of an `initialize` result.
+    pub(in crate::front) async fn initialize_from_discover(
+        &self,
+        stack: &Stack,
+        headers: &HeaderMap,
+        uri: &http::Uri,
+        bytes: &[u8],
+        client: &Client,
+    ) -> Result<Value, GatewayError> {
+        let init = serde_json::from_slice::<Init>(bytes).ok().and_then(|i| i.params);
+        let declared = init
+            .as_ref()
+            .and_then(|p| p.capabilities.clone())
+            .unwrap_or_else(|| ClientCaps::of_initialize(bytes).to_json());
+        let meta = request_meta(init.and_then(|p| p.client_info), declared);
+        let body = json!({ "jsonrpc": "2.0", "id": next_upstream_id(), "method": "server/discover", "params": { "_meta": meta } });
+        let mut headers = headers.clone();
+        mirrored(&mut headers, "server/discover", None);
+        let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+        let req = self.upstream_request(Method::POST, headers, uri.clone(), body, client, None, &stack.backend);
+        let resp = stack.call(UpstreamRequest::new(req, None, stack.policy("server/discover", None, true))).await?;
+        let (head, body) = resp.into_parts();
+        let reply = read_reply(head.status, is_sse(&head.headers), ProxyBody::stream(body, false)).await;
+        let discovered = result_of(reply.map_err(|e| match e {
+            GatewayError::SessionNotFound => GatewayError::UpstreamFailed("server/discover answered 404".into()),
+            e => e,
+        })?)?;
+        Ok(describe::initialize_from_discover(&discovered))
+    }
+
     /// GET and DELETE in a session the gateway keeps: the 2026-07-28
     /// server has no session to end and no stream to open for it.
     pub(in crate::front) fn bridged_get_or_delete(&self, is_get: bool, info: &mut Info) -> Response<ProxyBody> {
@@ -143,6 +149,20 @@ impl Front {
         }
         resp
     }
+}
+
+#[derive(Deserialize)]
+struct Init {
+    params: Option<InitParams>,
+}
+
+#[derive(Deserialize)]
+struct InitParams {
+    #[serde(rename = "protocolVersion")]
+    protocol_version: Option<String>,
+    #[serde(rename = "clientInfo")]
+    client_info: Option<Value>,
+    capabilities: Option<Value>,
 }
 
 /// The `_meta` a 2026-07-28 request carries: the version, the client's
