@@ -17,6 +17,12 @@
 # second route whose backend (the same mock) has `cache = {}`, so that the
 # cache's throughput is compared with the direct path in the same run.
 #
+# A fifth path, `bridged`, is the same Switchyard process on a route whose
+# backend is a second mock that speaks only the other era (`--era`), so that
+# the client's requests cross the era bridge: its CPU per request is compared
+# with the same-era `switchyard` path's in the same run (`--no-bridged`
+# skips it).
+#
 # Paths are alternated A B C, A B C ... for --rounds rounds per mix, so drift
 # (thermal, noisy neighbours) spreads over all three instead of biasing one.
 #
@@ -54,6 +60,7 @@ usage: benches/compare.sh [options]
   --no-pin             don't use taskset at all
   --no-nginx           skip the nginx path
   --no-cached          skip the cached Switchyard path of the list mix
+  --no-bridged         skip the bridged path (a mock of the other era behind Switchyard)
   --mock-latency D     the mock waits D before each answer (default 0ms), to
                        model a backend with a real cost
   --no-build           use the existing target/release/switchyard
@@ -68,7 +75,7 @@ MOCK_LATENCY=0ms ROUNDS=3 DURATION=5s WARMUP=1s CONCURRENCY=32 MIXES=call,list,r
 NCPU=$(nproc 2>/dev/null || echo 1)
 BACKEND_CPUS=1 PROXY_CPUS=0 LOAD_CPUS=1
 if ((NCPU >= 3)); then LOAD_CPUS="2-$((NCPU - 1))"; fi
-PIN=1 NGINX=1 CACHED=1 BUILD=1 SMOKE=0 SY_LOG="info,switchyard::access=off"
+PIN=1 NGINX=1 CACHED=1 BRIDGED=1 BUILD=1 SMOKE=0 SY_LOG="info,switchyard::access=off"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT="$ROOT/benches/results"
 
@@ -87,6 +94,7 @@ while (($#)); do
         --no-pin) PIN=0 ;;
         --no-nginx) NGINX=0 ;;
         --no-cached) CACHED=0 ;;
+        --no-bridged) BRIDGED=0 ;;
         --mock-latency) MOCK_LATENCY=$2; shift ;;
         --no-build) BUILD=0 ;;
         --switchyard-log) SY_LOG=$2; shift ;;
@@ -214,6 +222,18 @@ PIDS+=("$MOCK_PID")
 wait_for "the mock's URL" test -s "$TMP/mock.out"
 MOCK_URL=$(head -n1 "$TMP/mock.out")
 log "mock at $MOCK_URL"
+OTHER_ERA=stateless
+[[ $ERA == stateless ]] && OTHER_ERA=session
+MOCK2_URL=
+if ((BRIDGED)); then
+    spawn "$BACKEND_CPUS" env TOKIO_WORKER_THREADS="$(cpu_count "$BACKEND_CPUS")" \
+        "$BIN" --log warn mock --http 127.0.0.1:0 --json-only --latency "$MOCK_LATENCY" --era "$OTHER_ERA" \
+        >"$TMP/mock2.out" 2>"$TMP/mock2.err" &
+    PIDS+=("$!")
+    wait_for "the $OTHER_ERA-only mock's URL" test -s "$TMP/mock2.out"
+    MOCK2_URL=$(head -n1 "$TMP/mock2.out")
+    log "$OTHER_ERA-only mock at $MOCK2_URL (the bridged path)"
+fi
 
 # --- Switchyard --------------------------------------------------------------
 SY_PORT=$(free_port)
@@ -241,6 +261,19 @@ cache = {}
 path = "/cached"
 backend = "mock-cached"
 EOF
+if ((BRIDGED)); then
+    cat >>"$TMP/switchyard.toml" <<EOF
+
+[[backends]]
+name = "mock-bridged"
+instances = [{ url = "$MOCK2_URL" }]
+era = "$OTHER_ERA"
+
+[[routes]]
+path = "/bridged"
+backend = "mock-bridged"
+EOF
+fi
 SY_THREADS=$(cpu_count "$PROXY_CPUS")
 log "starting Switchyard (cpus ${PROXY_CPUS:-any}, $SY_THREADS worker threads)"
 spawn "$PROXY_CPUS" env TOKIO_WORKER_THREADS="$SY_THREADS" \
@@ -309,19 +342,21 @@ EOF
     read -r -a NGINX_PIDS <<<"$NG_PID $(cat "/proc/$NG_PID/task/$NG_PID/children")"
     PATHS="direct switchyard nginx"
 fi
+((BRIDGED)) && PATHS="$PATHS bridged"
 
 url_of() {
     case $1 in
         direct) echo "$MOCK_URL" ;;
         switchyard) echo "http://127.0.0.1:$SY_PORT/mcp" ;;
         cached) echo "http://127.0.0.1:$SY_PORT/cached" ;;
+        bridged) echo "http://127.0.0.1:$SY_PORT/bridged" ;;
         nginx) echo "http://127.0.0.1:$NG_PORT/mcp" ;;
     esac
 }
 proxy_pids() {
     case $1 in
         direct) ;;
-        switchyard | cached) echo "$SY_PID" ;;
+        switchyard | cached | bridged) echo "$SY_PID" ;;
         nginx) echo "${NGINX_PIDS[*]}" ;;
     esac
 }
@@ -420,8 +455,8 @@ if ((SESSIONS > 0)); then
 fi
 
 mkdir -p "$OUT"
-SETTINGS=$(printf '{"era":"%s","mock_latency":"%s","cached":%s,"rounds":%s,"duration":"%s","warmup":"%s","concurrency":%s,"sessions":%s,"pinned":%s,"backend_cpus":"%s","proxy_cpus":"%s","load_cpus":"%s","switchyard_threads":%s,"switchyard_log":"%s","nginx":"%s","cpus":%s,"smoke":%s}' \
-    "$ERA" "$MOCK_LATENCY" "$CACHED" "$ROUNDS" "$DURATION" "$WARMUP" "$CONCURRENCY" "$SESSIONS" "$PIN" "$BACKEND_CPUS" "$PROXY_CPUS" \
+SETTINGS=$(printf '{"era":"%s","mock_latency":"%s","cached":%s,"bridged":%s,"rounds":%s,"duration":"%s","warmup":"%s","concurrency":%s,"sessions":%s,"pinned":%s,"backend_cpus":"%s","proxy_cpus":"%s","load_cpus":"%s","switchyard_threads":%s,"switchyard_log":"%s","nginx":"%s","cpus":%s,"smoke":%s}' \
+    "$ERA" "$MOCK_LATENCY" "$CACHED" "$BRIDGED" "$ROUNDS" "$DURATION" "$WARMUP" "$CONCURRENCY" "$SESSIONS" "$PIN" "$BACKEND_CPUS" "$PROXY_CPUS" \
     "$LOAD_CPUS" "$SY_THREADS" "$SY_LOG" "$( ((NGINX)) && $NGINX_BIN -v 2>&1 | sed 's/.*: //' || echo skipped)" \
     "$NCPU" "$SMOKE")
 CHECK=()

@@ -20,8 +20,8 @@ import platform
 import statistics
 import sys
 
-PATHS = ["direct", "switchyard", "cached", "nginx"]
-COLOURS = {"direct": "#9e9e9e", "switchyard": "#1f6fd1", "cached": "#7a3fc0", "nginx": "#2e9d4c"}
+PATHS = ["direct", "switchyard", "cached", "nginx", "bridged"]
+COLOURS = {"direct": "#9e9e9e", "switchyard": "#1f6fd1", "cached": "#7a3fc0", "nginx": "#2e9d4c", "bridged": "#d1861f"}
 
 
 def per_request_us(runs, field, clk):
@@ -70,6 +70,10 @@ def summarise(raw, settings):
             s["ratio_vs_direct"] = round(s["rps"] / direct, 3) if direct else None
             if p == "switchyard" and nginx:
                 s["ratio_vs_nginx"] = round(s["rps"] / nginx, 3)
+        # The era bridge's cost: its CPU per request over the same-era path's.
+        same = row.get("switchyard", {}).get("proxy_cpu_us_per_req")
+        if "bridged" in row and same:
+            row["bridged"]["cpu_ratio_vs_same_era"] = round(row["bridged"]["proxy_cpu_us_per_req"] / same, 3)
         throughput[mix] = row
     latency = {}
     c1 = {p: summarise_runs(by[("c1", "call", p)]) for p in paths if ("c1", "call", p) in by}
@@ -135,6 +139,8 @@ def check(raw, summary):
                 problems.append(f"{mix}: no {p} result")
         if mix == "list" and summary["settings"].get("cached") and "cached" not in row:
             problems.append("list: no cached result")
+        if summary["settings"].get("bridged") and "bridged" not in row:
+            problems.append(f"{mix}: no bridged result")
     return problems
 
 
@@ -157,6 +163,12 @@ def table(summary):
                 f'{fmt(s.get("ratio_vs_nginx"), "{:.3f}"):>8} {s["p50_us"]:>7} {s["p99_us"]:>7} '
                 f'{fmt(s.get("proxy_cpu_us_per_req"), "{:.1f}"):>10} {fmt(s["mock_cpu_us_per_req"], "{:.1f}"):>9} '
                 f'{fmt(None if rss is None else rss / 1024, "{:.1f}"):>10} {s["errors"]:>6}')
+    bridged = [(mix, row["bridged"]["cpu_ratio_vs_same_era"]) for mix, row in summary["throughput"].items()
+               if "cpu_ratio_vs_same_era" in row.get("bridged", {})]
+    if bridged:
+        lines.append("")
+        lines.append("era bridge, proxy CPU per request over the same-era path's: " +
+                     ", ".join(f"{mix} {r:.3f}" for mix, r in bridged))
     lines.append("")
     lines.append("concurrency 1, tools/call:")
     for p, s in summary["latency_c1"].items():

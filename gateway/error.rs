@@ -53,6 +53,10 @@ pub enum GatewayError {
     /// 2026-07-28: a mirrored header is missing or does not match the body.
     #[error("header mismatch: {0}")]
     HeaderMismatch(String),
+    /// 2026-07-28: a protocol version the gateway does not speak, where it
+    /// answers for the server (the era bridge).
+    #[error("unsupported protocol version `{0}`")]
+    UnsupportedVersion(String),
     /// `Origin` not allowed, or a non-loopback `Host` on a loopback listener.
     #[error("{0}")]
     Forbidden(&'static str),
@@ -168,6 +172,7 @@ impl GatewayError {
             InvalidRequest(_) => (StatusCode::BAD_REQUEST, jsonrpc::INVALID_REQUEST),
             InvalidParams(_) => (StatusCode::BAD_REQUEST, jsonrpc::INVALID_PARAMS),
             HeaderMismatch(_) => (StatusCode::BAD_REQUEST, jsonrpc::HEADER_MISMATCH),
+            UnsupportedVersion(_) => (StatusCode::BAD_REQUEST, jsonrpc::UNSUPPORTED_VERSION),
             Forbidden(_) => (StatusCode::FORBIDDEN, codes::FORBIDDEN),
             SessionNotFound => (StatusCode::NOT_FOUND, codes::SESSION_NOT_FOUND),
             Draining => (StatusCode::SERVICE_UNAVAILABLE, codes::DRAINING),
@@ -208,6 +213,7 @@ impl GatewayError {
             InvalidRequest(_) => "invalid_request",
             InvalidParams(_) => "invalid_params",
             HeaderMismatch(_) => "header_mismatch",
+            UnsupportedVersion(_) => "unsupported_version",
             Forbidden(_) => "forbidden",
             SessionNotFound => "session_not_found",
             Draining => "draining",
@@ -235,6 +241,10 @@ impl GatewayError {
             GatewayError::RateLimited { rule, retry_after } => Some(serde_json::json!({
                 "retryAfterMs": retry_after.as_millis().max(1) as u64,
                 "rule": &**rule,
+            })),
+            GatewayError::UnsupportedVersion(requested) => Some(serde_json::json!({
+                "supported": [crate::mcp::era::FIRST_STATELESS_VERSION],
+                "requested": requested,
             })),
             GatewayError::Shed { backend, retry_after } => Some(serde_json::json!({
                 "retryAfterMs": retry_after.as_millis().max(1) as u64,

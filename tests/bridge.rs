@@ -19,7 +19,10 @@ const STATELESS: &str = "2026-07-28";
 /// `backend_era`. Probes off: they would open sessions of their own, and
 /// the tests count the mock's `initialize`s.
 async fn setup(era: MockEra, backend_era: &str) -> (common::Running, common::Running, Calls) {
-    let opts = MockOptions { era, ..Default::default() };
+    setup_with(MockOptions { era, ..Default::default() }, backend_era).await
+}
+
+async fn setup_with(opts: MockOptions, backend_era: &str) -> (common::Running, common::Running, Calls) {
     let calls = opts.calls.clone();
     let m = mock(opts).await;
     let text = format!(
@@ -230,4 +233,68 @@ async fn an_aggregated_route_joins_members_of_both_eras_for_clients_of_both() {
         }
         let _ = client.cancel().await;
     }
+}
+
+/// A 2026-07-28 `tools/call test_sampling` body declaring sampling; `extra`
+/// adds params (a retry's `inputResponses` and `requestState`).
+fn sample(id: u32, extra: Value) -> String {
+    let mut body: Value = serde_json::from_str(&stateless_body(
+        id,
+        "tools/call",
+        json!({ "name": "test_sampling", "arguments": { "prompt": "hi" } }),
+    ))
+    .unwrap();
+    body["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] = json!({ "sampling": {} });
+    if let (Some(p), Some(e)) = (body["params"].as_object_mut(), extra.as_object()) {
+        p.extend(e.clone());
+    }
+    body.to_string()
+}
+
+#[tokio::test]
+async fn a_session_era_servers_question_becomes_an_input_round() {
+    let (gw, _m, calls) =
+        setup_with(MockOptions { era: MockEra::Session, conformance: true, ..Default::default() }, "session").await;
+    let url = gw.url("/mcp");
+    let headers = stateless_headers("tools/call", Some("test_sampling"));
+    let (status, first) = call(&url, &sample(1, json!({})), &headers).await;
+    let first = first.last().cloned().unwrap();
+    assert_eq!((status, &first["id"]), (200, &json!(1)), "{first}");
+    assert_eq!(first["result"]["resultType"], "input_required", "{first}");
+    let requests = first["result"]["inputRequests"].as_object().unwrap();
+    let (key, asked) = requests.iter().next().unwrap();
+    assert_eq!(asked["method"], "sampling/createMessage");
+    let state = first["result"]["requestState"].as_str().unwrap().to_string();
+
+    // A malformed answer is refused as a 2026-07-28 server would.
+    let (status, bad) = call(&url, &sample(2, json!({ "requestState": state, "inputResponses": 7 })), &headers).await;
+    assert_eq!((status, bad[0]["error"]["code"].clone()), (400, json!(-32602)), "{bad:?}");
+
+    let answer = json!({ "role": "assistant", "content": { "type": "text", "text": "from the client" }, "model": "m" });
+    let retry = json!({ "requestState": state, "inputResponses": { key.clone(): answer } });
+    let (status, done) = call(&url, &sample(3, retry), &headers).await;
+    let done = done.last().cloned().unwrap();
+    assert_eq!((status, &done["id"]), (200, &json!(3)), "{done}");
+    assert_eq!(done["result"]["resultType"], "complete", "{done}");
+    assert!(done["result"]["content"][0]["text"].as_str().unwrap().contains("from the client"), "{done}");
+    assert_eq!(calls.get("tools/call"), 1, "one call upstream, across both rounds");
+
+    // The state is used up.
+    let (status, _) = call(&url, &sample(4, json!({ "requestState": state, "inputResponses": {} })), &headers).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn the_bridge_refuses_what_a_stateless_server_must() {
+    let (gw, _m, _) = setup(MockEra::Session, "session").await;
+    let url = gw.url("/mcp");
+    let mut body: Value = serde_json::from_str(&stateless_body(1, "tools/list", json!({}))).unwrap();
+    body["params"]["_meta"].as_object_mut().unwrap().remove("io.modelcontextprotocol/clientCapabilities");
+    let (status, reply) = call(&url, &body.to_string(), &stateless_headers("tools/list", None)).await;
+    assert_eq!((status, reply[0]["error"]["code"].clone()), (400, json!(-32602)), "{reply:?}");
+    let later = stateless_body(2, "tools/list", json!({})).replace("2026-07-28", "2027-01-01");
+    let headers = [("mcp-protocol-version", "2027-01-01"), ("mcp-method", "tools/list")];
+    let (status, reply) = call(&url, &later, &headers).await;
+    assert_eq!((status, reply[0]["error"]["code"].clone()), (400, json!(-32022)), "{reply:?}");
+    assert_eq!(reply[0]["error"]["data"]["supported"], json!([STATELESS]));
 }

@@ -25,6 +25,7 @@ use http_body_util::Full;
 
 pub use client::{HttpClient, UpstreamBody};
 pub use forward::{Forward, TrackedBody};
+pub(crate) use request::copy_http;
 pub use request::{CallPolicy, Tried, UpstreamRequest};
 
 use oauth::{HttpFetch, TokenRequest, TokenSource};

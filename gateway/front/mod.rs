@@ -100,6 +100,8 @@ pub struct Front {
     routes: HashMap<String, Arc<Route>>,
     key: Arc<SessionKey>,
     settings: Settings,
+    /// Bridged calls waiting for their 2026-07-28 client's next round.
+    bridged_rounds: Arc<crate::stdio::Parked<bridge::rounds::BridgedCall>>,
 }
 
 /// A parsed POST on its way to the backend.
@@ -159,7 +161,8 @@ impl Front {
     /// Builds the front door.
     pub fn new(routes: Vec<Route>, key: Arc<SessionKey>, settings: Settings) -> Self {
         let routes = routes.into_iter().map(|r| (r.path.to_string(), Arc::new(r))).collect();
-        Self { routes, key, settings }
+        let bridged_rounds = Arc::new(crate::stdio::Parked::new("bridged".into(), crate::stdio::MAX_PARKED));
+        Self { routes, key, settings, bridged_rounds }
     }
 
     /// The key session tokens are sealed with.

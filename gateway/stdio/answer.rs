@@ -60,6 +60,20 @@ enum Ended {
 
 // === impl Call ===
 
+impl super::input::Parkable for Call {
+    fn id(&self) -> &RawValue {
+        &self.id
+    }
+
+    fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    fn abandon(self, reason: &str) {
+        Call::abandon(self, reason);
+    }
+}
+
 impl Call {
     /// Waits for the reply (or a round of input) and answers as one message.
     pub async fn json(mut self) -> Result<Reply, GatewayError> {

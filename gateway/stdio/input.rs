@@ -53,14 +53,25 @@ pub const ROUND_METHODS: &[&str] = &["tools/call", "prompts/get", "resources/rea
 #[derive(Clone)]
 pub struct Rounds {
     /// The backend's parked calls.
-    pub parked: Arc<Parked>,
+    pub parked: Arc<Parked<Call>>,
     /// The client's method, which a retry must repeat.
     pub method: Arc<str>,
 }
 
+/// A call that can wait between rounds: a child's, or a bridged HTTP
+/// call's upstream stream (`front::bridge`).
+pub trait Parkable: Send + 'static {
+    /// The id of the client request the round answers.
+    fn id(&self) -> &RawValue;
+    /// How long it may wait for the client's retry.
+    fn deadline(&self) -> Duration;
+    /// Ends it upstream: the client never came back (`reason` says why).
+    fn abandon(self, reason: &str);
+}
+
 /// Calls waiting for their client's next round, by `requestState`.
-pub struct Parked {
-    calls: Mutex<HashMap<String, Waiting>>,
+pub struct Parked<C: Parkable = Call> {
+    calls: Mutex<HashMap<String, Waiting<C>>>,
     /// The backend's name, for the refusal past `cap`.
     backend: Arc<str>,
     /// How many calls may wait at once.
@@ -68,9 +79,9 @@ pub struct Parked {
 }
 
 /// A parked call and the question it waits on.
-pub struct Waiting {
-    /// The call, still pending on its child.
-    pub call: Call,
+pub struct Waiting<C: Parkable = Call> {
+    /// The call, still pending upstream.
+    pub call: C,
     /// The client's method, which the retry must repeat.
     method: Box<str>,
     /// The server request as the client was shown it, to ask again.
@@ -80,12 +91,13 @@ pub struct Waiting {
 }
 
 /// What became of a retry's answer.
-pub enum Answered {
-    /// It went to the child; the call waits for what the child does next.
-    Sent(Call),
+pub enum Answered<C: Parkable = Call> {
+    /// The retry carries it: the answer for the server, which the caller
+    /// delivers; the call then waits for what the server does next.
+    Sent(C, wire::ClientAnswer),
     /// The retry lacks it; the spec asks a server to ask again, with this
     /// question.
-    Missing(Call, Bytes),
+    Missing(C, Bytes),
 }
 
 /// What a retry carries.
@@ -105,7 +117,7 @@ struct RetryParams<'a> {
 
 // === impl Parked ===
 
-impl Parked {
+impl<C: Parkable> Parked<C> {
     /// None yet, for `backend`, which parks at most `cap` calls.
     pub fn new(backend: Arc<str>, cap: usize) -> Self {
         Self { calls: Mutex::new(HashMap::new()), backend, cap }
@@ -114,11 +126,11 @@ impl Parked {
     /// Parks `call`, asked `ask` (a server request as a client would see
     /// it), and returns the `input_required` answer to the client's round;
     /// past the cap, the call ends and the client gets the admission error.
-    pub fn park(self: &Arc<Self>, call: Call, method: &str, ask: Bytes) -> Result<Bytes, GatewayError> {
+    pub fn park(self: &Arc<Self>, call: C, method: &str, ask: Bytes) -> Result<Bytes, GatewayError> {
         // `ask` was written by the reader, so it parses, and the OS has an
         // entropy source; if not, the call cannot be parked, and ends.
         let (Some(requests), Some(state)) = (input_requests(&ask), wire::unguessable()) else {
-            let body = jsonrpc::error_body(Some(&call.id), jsonrpc::INTERNAL_ERROR, "could not ask for input");
+            let body = jsonrpc::error_body(Some(call.id()), jsonrpc::INTERNAL_ERROR, "could not ask for input");
             call.abandon("the gateway could not ask the client");
             return Ok(body);
         };
@@ -131,8 +143,8 @@ impl Parked {
             call.abandon("too many calls wait for their clients' input");
             return Err(GatewayError::Shed { backend: self.backend.clone(), retry_after: Duration::from_secs(1) });
         }
-        let body = input_required(&call.id, &requests, &state);
-        let deadline = call.deadline;
+        let body = input_required(call.id(), &requests, &state);
+        let deadline = call.deadline();
         let parked = self.clone();
         let key = state.clone();
         // Spawned under the lock: the timer cannot look for the call before
@@ -149,7 +161,7 @@ impl Parked {
     }
 
     /// Takes the call a retry of `method` resumes.
-    pub fn take(&self, state: &str, method: &str) -> Result<Waiting, GatewayError> {
+    pub fn take(&self, state: &str, method: &str) -> Result<Waiting<C>, GatewayError> {
         let mut calls = self.calls.lock().map_err(|_| expired())?;
         match calls.get(state) {
             None => Err(expired()),
@@ -173,9 +185,10 @@ impl Parked {
 
 // === impl Waiting ===
 
-impl Waiting {
-    /// Answers the child's question from the retry's `inputResponses`.
-    pub fn answer(self, retry: &Retry<'_>) -> Answered {
+impl<C: Parkable> Waiting<C> {
+    /// Reads the answer to the server's question from the retry's
+    /// `inputResponses`.
+    pub fn answer(self, retry: &Retry<'_>) -> Answered<C> {
         let key = serde_json::from_slice::<Line>(&self.ask)
             .ok()
             .and_then(|l| serde_json::from_str::<String>(l.id?.get()).ok());
@@ -186,12 +199,38 @@ impl Waiting {
             Some(wire::ClientAnswer { to, line })
         });
         match answer {
-            Some(answer) => {
-                self.call.process.answer_round(answer);
-                Answered::Sent(self.call)
-            }
+            Some(answer) => Answered::Sent(self.call, answer),
             None => Answered::Missing(self.call, self.ask),
         }
+    }
+}
+
+/// Refuses a request whose `inputResponses` is there but not an object
+/// (`null`, a number): a protocol error the server the gateway speaks for
+/// would refuse, not a request to run afresh.
+pub fn check_input_responses(body: &[u8]) -> Result<(), GatewayError> {
+    #[derive(Deserialize)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        params: Option<Params<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct Params<'a> {
+        #[serde(borrow, default, rename = "inputResponses", deserialize_with = "present")]
+        responses: Option<&'a RawValue>,
+    }
+    fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+        <&RawValue>::deserialize(d).map(Some)
+    }
+    if !body.windows(16).any(|w| w == b"\"inputResponses\"") {
+        return Ok(());
+    }
+    let responses = serde_json::from_slice::<Body>(body).ok().and_then(|b| b.params?.responses);
+    match responses {
+        Some(r) if !r.get().trim_start().starts_with('{') => {
+            Err(GatewayError::InvalidParams("inputResponses must be an object of answers by request key".into()))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -52,10 +52,11 @@ use crate::table::Instance;
 use crate::telemetry::backend::BackendMetrics;
 use answer::Call;
 pub use handshake::Handshake;
-pub use input::ROUND_METHODS;
+pub use input::{Answered, MAX_PARKED, Parkable, Parked, ROUND_METHODS, Retry, check_input_responses};
 pub use process::{Pending, Process};
 use supervisor::Slot;
 use wire::Patch;
+pub use wire::{server_request_for_client, unguessable};
 
 /// Timeouts in a row after which a process counts as hung and is recycled.
 pub const HANG_TIMEOUTS: u32 = 3;
@@ -317,6 +318,9 @@ impl StdioBackend {
         let child_stateless = self.upstream().is_some_and(|u| u.is_stateless());
         // A retry that names a parked call resumes it; one for a stateless
         // child is the child's own round, and goes through.
+        if stateless_client && !child_stateless {
+            input::check_input_responses(body)?;
+        }
         if stateless_client
             && !child_stateless
             && let Some(retry) = input::Retry::of(body)
@@ -390,8 +394,10 @@ impl StdioBackend {
         // The client's think time is not the child's latency.
         waiting.call.sent = tokio::time::Instant::now();
         match waiting.answer(retry) {
-            input::Answered::Sent(call) if stream => Ok(call.stream()),
-            input::Answered::Sent(call) => call.json().await,
+            input::Answered::Sent(call, answer) => {
+                call.process.answer_round(answer);
+                if stream { Ok(call.stream()) } else { call.json().await }
+            }
             input::Answered::Missing(call, ask) => call.park(ask).map(Reply::Json),
         }
     }

@@ -17,6 +17,7 @@
 #      also runs two stdio backends itself: mcp-server-time (/time) and
 #      server-everything in stdio mode (/everything-stdio).
 #   4. Runs the conformance suite's server scenarios against each HTTP backend,
+#      (and through each era bridge, against one-era mocks, in the client's era),
 #      directly and through the gateway, in both protocol eras:
 #        0.1.16                                  (session era, 2025-11-25)
 #        0.2.0-alpha.12 --spec-version 2025-11-25
@@ -259,20 +260,34 @@ if command -v ss >/dev/null; then
     die "server-everything is not bound to 127.0.0.1:$BACKEND_PORT: $(ss -Hltn "sport = :$BACKEND_PORT")"
 fi
 
-log "starting switchyard mock --http 127.0.0.1:0 --conformance"
-# The mock prints its bound URL as the first line of stdout (mock.log);
-# its stderr goes to mock-stderr.log.
-start mock sh -c 'exec "$0" mock --http 127.0.0.1:0 --conformance 2>"$1"' "$BIN" "$WORK/mock-stderr.log"
+# start_mock NAME ARGS...: starts `switchyard mock --http 127.0.0.1:0
+# --conformance ARGS...` and sets MOCK_STARTED to the URL it prints first on
+# stdout ($WORK/NAME.log), and LAST_PID; its stderr goes to
+# $WORK/NAME-stderr.log.
+start_mock() {
+  local name=$1 deadline=$((SECONDS + 20))
+  shift
+  log "starting switchyard mock --http 127.0.0.1:0 --conformance $*"
+  start "$name" sh -c 'err=$1; shift; exec "$0" mock --http 127.0.0.1:0 --conformance "$@" 2>"$err"' \
+    "$BIN" "$WORK/$name-stderr.log" "$@"
+  local pid=$LAST_PID
+  while :; do
+    MOCK_STARTED="$(head -n1 "$WORK/$name.log" 2>/dev/null | grep -oE '^https?://[^[:space:]]+' || true)"
+    [ -z "$MOCK_STARTED" ] || break
+    kill -0 "$pid" 2>/dev/null || die "switchyard mock $* exited without printing its URL: $(cat "$WORK/$name-stderr.log")"
+    [ "$SECONDS" -lt "$deadline" ] || die "switchyard mock $* printed no URL within 20s"
+    sleep 0.2
+  done
+  echo "$name at $MOCK_STARTED"
+}
+start_mock mock
+MOCK_URL=$MOCK_STARTED
 MOCK_PID=$LAST_PID
-deadline=$((SECONDS + 20))
-while :; do
-  MOCK_URL="$(head -n1 "$WORK/mock.log" 2>/dev/null | grep -oE '^https?://[^[:space:]]+' || true)"
-  [ -z "$MOCK_URL" ] || break
-  kill -0 "$MOCK_PID" 2>/dev/null || die "switchyard mock exited without printing its URL: $(cat "$WORK/mock-stderr.log")"
-  [ "$SECONDS" -lt "$deadline" ] || die "switchyard mock printed no URL within 20s"
-  sleep 0.2
-done
-echo "mock at $MOCK_URL"
+# One-era mocks, behind routes whose clients of the other era are bridged.
+start_mock mock-session --era session
+MOCK_SESSION_URL=$MOCK_STARTED
+start_mock mock-stateless --era stateless
+MOCK_STATELESS_URL=$MOCK_STARTED
 
 log "starting gateway"
 GW_PORT="$(free_port)"
@@ -304,6 +319,27 @@ timeout = "30s"
 [[routes]]
 path = "/mock"
 backend = "mock"
+
+# The era bridges: a 2026-07-28 client in front of a session-era server
+# (learned, era = "auto"), a session-era client in front of a 2026-07-28 one.
+[[backends]]
+name = "mock-session"
+instances = [{ url = "$MOCK_SESSION_URL" }]
+timeout = "30s"
+
+[[routes]]
+path = "/bridge-down"
+backend = "mock-session"
+
+[[backends]]
+name = "mock-stateless"
+instances = [{ url = "$MOCK_STATELESS_URL" }]
+era = "stateless"
+timeout = "30s"
+
+[[routes]]
+path = "/bridge-up"
+backend = "mock-stateless"
 
 # stdio backends: the gateway runs these itself.
 [[backends]]
@@ -435,6 +471,19 @@ for target in everything mock agg-mock; do
   done
 done
 
+# Through each era bridge, in the client's era: the baseline is the same
+# mock's own results in that era (`mock` above), which speaks both.
+for bridge in "bridge-down:$SUITE_V2:2026-07-28" "bridge-up:$SUITE_V1:" "bridge-up:$SUITE_V2:2025-11-25"; do
+  target=${bridge%%:*} rest=${bridge#*:}
+  version=${rest%%:*} era=${rest#*:}
+  run="$target-$version-${era:-2025-11-25}"
+  log "conformance $run: through the gateway at $GW_BASE/$target, against the mock's own $version ${era:-2025-11-25} results"
+  mkdir -p "$CONF/$run"
+  cp -r "$CONF/mock-$version-${era:-2025-11-25}/direct" "$CONF/$run/direct"
+  cp "$CONF/mock-$version-${era:-2025-11-25}/direct.log" "$CONF/$run/direct.log"
+  conformance "$run" gateway "$GW_BASE/$target" "$version" "$era"
+done
+
 log "conformance: direct vs through the gateway"
 CONF_RC=0
 python3 "$HERE/compare.py" --known "$HERE/known-gaps.txt" --strict 'mock-*' "$CONF" || CONF_RC=$?
@@ -452,6 +501,11 @@ client_check "server-everything (direct)" "$BACKEND_URL" message
 client_check "gateway -> server-everything" "$GW_BASE/mcp" message
 client_check "switchyard mock (direct)" "$MOCK_URL" text
 client_check "gateway -> switchyard mock" "$GW_BASE/mock" text
+# Each SDK client meets the other era through one of these: the TS client
+# (session era) is bridged at /bridge-up, the Python client (2026-07-28 by
+# discovery) at /bridge-down.
+client_check "gateway -> session-era-only mock (the Python client bridged)" "$GW_BASE/bridge-down" text
+client_check "gateway -> 2026-07-28-only mock (the TS client bridged)" "$GW_BASE/bridge-up" text
 log "TS SDK client -> route with auth ($GW_BASE/secure)"
 timeout 60 node "$DEPS/npm/ts_auth_client.mjs" "$GW_BASE/secure" "$INTEROP_KEY" </dev/null ||
   CLIENT_FAILS+=("ts-auth-client -> route with auth")

@@ -8,18 +8,20 @@ use serde_json::json;
 
 use super::next_upstream_id;
 use super::relay::{Mapping, relay};
+use super::rounds::{self, Rounds, Upstream};
 use crate::client::Client;
 use crate::error::GatewayError;
 use crate::front::answer::{accepted, json};
 use crate::front::reply::{read_reply, result_of};
 use crate::front::{Front, is_sse};
 use crate::mcp::envelope::{Envelope, Kind};
-use crate::mcp::era::LATEST_SESSION_VERSION;
+use crate::mcp::era::{FIRST_STATELESS_VERSION, LATEST_SESSION_VERSION};
 use crate::mcp::headers::{METHOD, NAME, PROTOCOL_VERSION, SESSION_ID};
 use crate::mcp::rewrite::{Meta, Patch, request_line};
 use crate::mcp::{describe, jsonrpc};
 use crate::session::ClientCaps;
 use crate::stack::{ProxyBody, Stack};
+use crate::stdio::{Answered, ROUND_METHODS, Retry, check_input_responses};
 use crate::table::{Bridged, BridgedKey, Instance};
 
 impl Front {
@@ -40,12 +42,24 @@ impl Front {
             return Ok(accepted());
         }
         let id = env.id.clone().ok_or_else(|| GatewayError::InvalidRequest("a request needs an id".into()))?;
+        // The gateway answers for a 2026-07-28 server here, so it refuses
+        // what such a server must.
+        check_meta(&env, &bytes)?;
+        check_input_responses(&bytes)?;
+        let rounds = Rounds { parked: self.bridged_rounds.clone(), method: env.method().into() };
+        if let Some(retry) = Retry::of(&bytes) {
+            // A retry after a round of input: it resumes a call parked here.
+            let waiting = self.bridged_rounds.take(retry.state(), env.method())?;
+            return match waiting.answer(&retry) {
+                Answered::Sent(call, answer) => rounds::resume(call, answer.line, id, rounds).await,
+                Answered::Missing(call, ask) => Ok(json(rounds::ask_again(call, ask, &rounds)?)),
+            };
+        }
         let instance = stack.pick().ok_or(GatewayError::NoInstance)?;
-        // Bridged sessions declare no client capabilities yet: the server's
-        // own requests (sampling, elicitation, roots) would need input
-        // rounds, which HTTP bridging does not have. Keyed by them anyway,
-        // so that sessions never mix callers that declare different ones.
-        let caps = ClientCaps::NONE;
+        // The capabilities the client declares are declared upstream, so
+        // the server asks what this client can answer; sessions are keyed
+        // by them, and never mix callers that declare different ones.
+        let caps = ClientCaps::of_stateless_request(&bytes);
         let key: BridgedKey = (caps.bits(), client.principal(&headers).key());
         let mut session = self.bridged_session(stack, &instance, &key, caps, &headers, client).await?;
         if env.method() == "server/discover" {
@@ -72,6 +86,24 @@ impl Front {
                 continue;
             }
             let mapping = Mapping { upstream_id, client_id: id.clone(), token, patch };
+            let asks = caps != ClientCaps::NONE && ROUND_METHODS.contains(&env.method());
+            if asks && is_sse(resp.headers()) {
+                let template = self.upstream_request(
+                    Method::POST,
+                    headers.clone(),
+                    uri.clone(),
+                    Bytes::new(),
+                    client,
+                    None,
+                    &stack.backend,
+                );
+                let mut template = template;
+                in_session(template.headers_mut(), &session);
+                let upstream =
+                    Upstream { stack: stack.clone(), instance: instance.clone(), template: Arc::new(template) };
+                let deadline = stack.backend.timeout_for(env.method(), true);
+                return Ok(rounds::first(resp.into_body(), mapping, deadline, upstream, rounds));
+            }
             return relay(resp, mapping, false).await;
         }
         Err(GatewayError::SessionNotFound)
@@ -176,4 +208,47 @@ fn stateless_headers_removed(mut headers: HeaderMap) -> HeaderMap {
     headers.remove(METHOD);
     headers.remove(NAME);
     headers
+}
+
+/// What a 2026-07-28 server refuses in a request's `_meta`: a version it
+/// does not speak (-32022, with the versions it does), and capabilities or
+/// client info that are missing or not objects (-32602).
+fn check_meta(env: &Envelope, bytes: &[u8]) -> Result<(), GatewayError> {
+    #[derive(serde::Deserialize)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        params: Option<Params<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Params<'a> {
+        #[serde(borrow, rename = "_meta")]
+        meta: Option<Meta<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Meta<'a> {
+        #[serde(borrow, rename = "io.modelcontextprotocol/clientCapabilities")]
+        capabilities: Option<&'a serde_json::value::RawValue>,
+        #[serde(borrow, rename = "io.modelcontextprotocol/clientInfo")]
+        info: Option<&'a serde_json::value::RawValue>,
+    }
+    let version = env.meta_version.as_deref().unwrap_or_default();
+    if version != FIRST_STATELESS_VERSION {
+        return Err(GatewayError::UnsupportedVersion(version.to_string()));
+    }
+    let meta = serde_json::from_slice::<Body>(bytes).ok().and_then(|b| b.params?.meta);
+    let is_object = |v: Option<&serde_json::value::RawValue>| v.is_some_and(|v| v.get().trim_start().starts_with('{'));
+    let Some(meta) = meta else {
+        return Err(GatewayError::InvalidParams("params._meta must be an object".into()));
+    };
+    if !is_object(meta.capabilities) {
+        return Err(GatewayError::InvalidParams(
+            "params._meta[\"io.modelcontextprotocol/clientCapabilities\"] is required, an object".into(),
+        ));
+    }
+    if meta.info.is_some() && !is_object(meta.info) {
+        return Err(GatewayError::InvalidParams(
+            "params._meta[\"io.modelcontextprotocol/clientInfo\"] must be an object".into(),
+        ));
+    }
+    Ok(())
 }

@@ -13,7 +13,9 @@
 //!   `_meta` keys removed, under an id of its own (concurrent callers of
 //!   one session must not collide). Results gain `resultType` (and, for
 //!   lists and reads, `ttlMs` and `cacheScope`); `server/discover` is
-//!   answered from the session's `initialize` result.
+//!   answered from the session's `initialize` result. The capabilities the
+//!   client declares are declared upstream, and what the server asks with
+//!   them becomes a round of `input_required` ([`rounds`]).
 //! - **A session-era client, a 2026-07-28 server** ([`up`]): the gateway
 //!   answers `initialize` from the server's `server/discover` and mints
 //!   the session itself (its token records the client's version and
@@ -31,6 +33,7 @@
 
 mod down;
 mod relay;
+pub(crate) mod rounds;
 mod up;
 
 use std::sync::Arc;

@@ -35,30 +35,49 @@ pub struct Mapping {
     pub patch: Patch,
 }
 
+/// What one upstream message is to the client.
+pub enum Outcome<'a> {
+    /// The answer to the request, as the client gets it.
+    Reply(Bytes),
+    /// A notification for the client (progress with its own token).
+    Pass(Bytes),
+    /// A request of the server's own: its id, method and params.
+    Ask(&'a RawValue, &'a str, Option<&'a RawValue>),
+    /// Nothing for this client.
+    Drop,
+}
+
 impl Mapping {
-    /// One upstream message as the client gets it; `None` for what the
-    /// client must not see (an answer to another request, a request of
-    /// the server's, which a bridged session gives no way to answer).
-    fn translate(&self, message: &[u8]) -> Option<Bytes> {
-        let line: Line = serde_json::from_slice(message).ok()?;
+    /// What `message` is to the client.
+    pub fn outcome<'a>(&self, line: &'a Line<'a>, message: &[u8]) -> Outcome<'a> {
         match (&line.method, line.id) {
-            (None, Some(id)) => {
-                let ours = id.get().parse::<u64>().ok() == Some(self.upstream_id);
-                ours.then(|| reply_for_client(&self.client_id, line.result, line.error, self.patch))
+            (None, Some(id)) if id.get().parse::<u64>().ok() == Some(self.upstream_id) => {
+                Outcome::Reply(reply_for_client(&self.client_id, line.result, line.error, self.patch))
             }
             (Some(method), None) if method == "notifications/progress" => {
-                let params = line.params?;
-                match (&self.token, progress_token(params)) {
+                let translated = line.params.and_then(|params| match (&self.token, progress_token(params)) {
                     (Some(token), Some(t)) if t == self.upstream_id => progress_for_client(params, token),
                     _ => None,
-                }
+                });
+                translated.map_or(Outcome::Drop, Outcome::Pass)
             }
-            (Some(_), None) => Some(Bytes::copy_from_slice(message)),
-            (Some(method), Some(_)) => {
-                tracing::debug!(method = &**method, "a bridged server's own request is not relayed");
+            (Some(_), None) => Outcome::Pass(Bytes::copy_from_slice(message)),
+            (Some(method), Some(id)) => Outcome::Ask(id, method, line.params),
+            _ => Outcome::Drop,
+        }
+    }
+
+    /// One upstream message as the client gets it, where no server request
+    /// can be relayed; `None` for what the client must not see.
+    fn translate(&self, message: &[u8]) -> Option<Bytes> {
+        let line: Line = serde_json::from_slice(message).ok()?;
+        match self.outcome(&line, message) {
+            Outcome::Reply(b) | Outcome::Pass(b) => Some(b),
+            Outcome::Ask(_, method, _) => {
+                tracing::debug!(method, "a bridged server's own request is not relayed here");
                 None
             }
-            (None, None) => None,
+            Outcome::Drop => None,
         }
     }
 }
