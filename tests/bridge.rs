@@ -116,8 +116,15 @@ async fn a_bridged_session_era_session_is_the_gateways() {
     let get =
         http().get(&url).header("accept", "text/event-stream").header("mcp-session-id", &sid).send().await.unwrap();
     assert_eq!(get.status(), 405, "a stateless server has no stream to open");
+    let (status, level) =
+        call(&url, r#"{"jsonrpc":"2.0","id":"l","method":"logging/setLevel","params":{"level":"info"}}"#, &session)
+            .await;
+    assert_eq!((status, level[0]["result"].clone()), (200, json!({})), "acknowledged by the gateway");
     let delete = http().delete(&url).header("mcp-session-id", &sid).send().await.unwrap();
     assert_eq!(delete.status(), 200);
+    // An ended session is over, as a server's would be.
+    let (status, _) = call(&url, r#"{"jsonrpc":"2.0","id":"p","method":"ping"}"#, &session).await;
+    assert_eq!(status, 404);
     assert_eq!(calls.get("ping"), 0);
     assert_eq!(calls.get("tools/call"), 1);
 }
@@ -297,4 +304,15 @@ async fn the_bridge_refuses_what_a_stateless_server_must() {
     let (status, reply) = call(&url, &later, &headers).await;
     assert_eq!((status, reply[0]["error"]["code"].clone()), (400, json!(-32022)), "{reply:?}");
     assert_eq!(reply[0]["error"]["data"]["supported"], json!([STATELESS]));
+    // What 2026-07-28 removed, and what the server does not know, is 404.
+    for method in ["ping", "logging/setLevel", "no/such"] {
+        let (status, reply) = call(&url, &stateless_body(3, method, json!({})), &stateless_headers(method, None)).await;
+        assert_eq!((status, reply[0]["error"]["code"].clone()), (404, json!(-32601)), "{method}: {reply:?}");
+    }
+    // The session era's "resource not found" in 2026-07-28's words.
+    let read = stateless_body(4, "resources/read", json!({ "uri": "mock://nowhere" }));
+    let (status, reply) = call(&url, &read, &stateless_headers("resources/read", Some("mock://nowhere"))).await;
+    assert_eq!(status, 200, "{reply:?}");
+    assert_eq!(reply[0]["error"]["code"], -32602, "{reply:?}");
+    assert_eq!(reply[0]["error"]["data"]["uri"], "mock://nowhere");
 }

@@ -102,6 +102,9 @@ pub struct Front {
     settings: Settings,
     /// Bridged calls waiting for their 2026-07-28 client's next round.
     bridged_rounds: Arc<crate::stdio::Parked<bridge::rounds::BridgedCall>>,
+    /// Sessions the gateway kept itself (before a 2026-07-28 server) that
+    /// their clients DELETEd, by token hash, for as long as a token lives.
+    ended_bridged: moka::sync::Cache<u64, ()>,
 }
 
 /// A parsed POST on its way to the backend.
@@ -162,7 +165,8 @@ impl Front {
     pub fn new(routes: Vec<Route>, key: Arc<SessionKey>, settings: Settings) -> Self {
         let routes = routes.into_iter().map(|r| (r.path.to_string(), Arc::new(r))).collect();
         let bridged_rounds = Arc::new(crate::stdio::Parked::new("bridged".into(), crate::stdio::MAX_PARKED));
-        Self { routes, key, settings, bridged_rounds }
+        let ended_bridged = moka::sync::Cache::builder().max_capacity(100_000).time_to_live(key.ttl()).build();
+        Self { routes, key, settings, bridged_rounds, ended_bridged }
     }
 
     /// The key session tokens are sealed with.
@@ -487,7 +491,7 @@ impl Front {
         };
         let backend = &stack.backend;
         if ticket.as_ref().is_some_and(|t| t.upstream_session == bridge::BRIDGED_STATELESS) {
-            return Ok(self.bridged_get_or_delete(is_get, info));
+            return self.bridged_get_or_delete(is_get, req.headers(), info);
         }
         let pinned = self.pinned_instance(backend, ticket.as_ref())?;
         let (parts, _) = req.into_parts();

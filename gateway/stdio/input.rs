@@ -226,11 +226,14 @@ pub fn check_input_responses(body: &[u8]) -> Result<(), GatewayError> {
         return Ok(());
     }
     let responses = serde_json::from_slice::<Body>(body).ok().and_then(|b| b.params?.responses);
-    match responses {
-        Some(r) if !r.get().trim_start().starts_with('{') => {
-            Err(GatewayError::InvalidParams("inputResponses must be an object of answers by request key".into()))
-        }
-        _ => Ok(()),
+    let Some(responses) = responses else { return Ok(()) };
+    // An object of answers, each an object (a result).
+    let answers = serde_json::from_str::<HashMap<String, &RawValue>>(responses.get()).ok();
+    match answers {
+        Some(answers) if answers.values().all(|a| a.get().trim_start().starts_with('{')) => Ok(()),
+        _ => Err(GatewayError::InvalidParams(
+            "inputResponses must be an object whose every answer is an object, by request key".into(),
+        )),
     }
 }
 

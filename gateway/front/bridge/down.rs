@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use serde_json::json;
 
 use super::next_upstream_id;
-use super::relay::{Mapping, relay};
+use super::relay::{Mapping, Toward, relay};
 use super::rounds::{self, Rounds, Upstream};
 use crate::client::Client;
 use crate::error::GatewayError;
@@ -46,6 +46,11 @@ impl Front {
         // what such a server must.
         check_meta(&env, &bytes)?;
         check_input_responses(&bytes)?;
+        if REMOVED_METHODS.contains(&env.method()) {
+            // The session-era server would run them; the era the client
+            // speaks has none of them.
+            return Err(GatewayError::NotFound(format!("Method not found: {} (removed in 2026-07-28)", env.method())));
+        }
         let rounds = Rounds { parked: self.bridged_rounds.clone(), method: env.method().into() };
         if let Some(retry) = Retry::of(&bytes) {
             // A retry after a round of input: it resumes a call parked here.
@@ -85,7 +90,8 @@ impl Front {
                 session = self.bridged_session(stack, &instance, &key, caps, &headers, client).await?;
                 continue;
             }
-            let mapping = Mapping { upstream_id, client_id: id.clone(), token, patch };
+            let read_uri = (env.method() == "resources/read").then(|| env.name.clone()).flatten();
+            let mapping = Mapping { upstream_id, client_id: id.clone(), token, patch, read_uri };
             let asks = caps != ClientCaps::NONE && ROUND_METHODS.contains(&env.method());
             if asks && is_sse(resp.headers()) {
                 let template = self.upstream_request(
@@ -104,7 +110,7 @@ impl Front {
                 let deadline = stack.backend.timeout_for(env.method(), true);
                 return Ok(rounds::first(resp.into_body(), mapping, deadline, upstream, rounds));
             }
-            return relay(resp, mapping, false).await;
+            return relay(resp, mapping, Toward::Stateless).await;
         }
         Err(GatewayError::SessionNotFound)
     }
@@ -209,6 +215,11 @@ fn stateless_headers_removed(mut headers: HeaderMap) -> HeaderMap {
     headers.remove(NAME);
     headers
 }
+
+/// Session-era methods 2026-07-28 removed: a server of that era answers
+/// them 404 / -32601.
+const REMOVED_METHODS: &[&str] =
+    &["initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"];
 
 /// What a 2026-07-28 server refuses in a request's `_meta`: a version it
 /// does not speak (-32022, with the versions it does), and capabilities or

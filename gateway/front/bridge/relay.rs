@@ -33,6 +33,10 @@ pub struct Mapping {
     pub token: Option<Box<RawValue>>,
     /// How the result is adjusted for the client's era.
     pub patch: Patch,
+    /// For a 2026-07-28 client's `resources/read` across the bridge: its
+    /// URI, which that era's "resource not found" (-32602, not the session
+    /// era's -32002) carries in `data`.
+    pub read_uri: Option<Box<str>>,
 }
 
 /// What one upstream message is to the client.
@@ -52,7 +56,9 @@ impl Mapping {
     pub fn outcome<'a>(&self, line: &'a Line<'a>, message: &[u8]) -> Outcome<'a> {
         match (&line.method, line.id) {
             (None, Some(id)) if id.get().parse::<u64>().ok() == Some(self.upstream_id) => {
-                Outcome::Reply(reply_for_client(&self.client_id, line.result, line.error, self.patch))
+                let renamed = self.read_uri.as_deref().and_then(|uri| not_found_for_2026(line.error?, uri));
+                let error = renamed.as_deref().or(line.error);
+                Outcome::Reply(reply_for_client(&self.client_id, line.result, error, self.patch))
             }
             (Some(method), None) if method == "notifications/progress" => {
                 let translated = line.params.and_then(|params| match (&self.token, progress_token(params)) {
@@ -82,27 +88,68 @@ impl Mapping {
     }
 }
 
-/// The client's answer from the upstream's. `found_is_ok`: a 404 is the
-/// stateless era's "unknown method", which a session-era client would read
-/// as "session gone", so it reaches that client as a 200 with its error.
+/// The session era's "resource not found" (-32002) as 2026-07-28 says it:
+/// -32602, with the URI in `data`. `None` for any other error.
+fn not_found_for_2026(error: &RawValue, uri: &str) -> Option<Box<RawValue>> {
+    let mut e: serde_json::Value = serde_json::from_str(error.get()).ok()?;
+    if e.get("code")?.as_i64()? != -32002 {
+        return None;
+    }
+    e["code"] = crate::mcp::jsonrpc::INVALID_PARAMS.into();
+    e["data"] = serde_json::json!({ "uri": uri });
+    serde_json::value::to_raw_value(&e).ok()
+}
+
+/// Which way a bridged answer crosses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Toward {
+    /// A 2026-07-28 client: an unknown method is HTTP 404, as that era's
+    /// servers answer it.
+    Stateless,
+    /// A session-era client: a 404 is "session gone" to it, so the
+    /// stateless server's 404 for an unknown method reaches it as a 200.
+    Session,
+}
+
+/// The client's answer from the upstream's: one JSON message when the
+/// answer is the reply alone, else SSE, translated event by event.
 pub async fn relay(
     resp: Response<ResponseBody>,
     mapping: Mapping,
-    not_found_is_ok: bool,
+    toward: Toward,
 ) -> Result<Response<ProxyBody>, GatewayError> {
     let (parts, body) = resp.into_parts();
     let status = match parts.status {
-        StatusCode::NOT_FOUND if not_found_is_ok => StatusCode::OK,
+        StatusCode::NOT_FOUND if toward == Toward::Session => StatusCode::OK,
         s => s,
     };
     if is_sse(&parts.headers) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = mpsc::unbounded_channel();
         let body = ProxyBody::stream(body, true);
         tokio::spawn(async move {
             let each = |m: &str| mapping.translate(m.as_bytes());
             each_event(body, tx, MAX_MESSAGE, "a bridged server", each).await;
         });
-        let mut out = sse(ProxyBody::events(rx));
+        // Headers wait for the first message: when it is the reply, the
+        // answer is that one message, with the status its error calls for.
+        let Some(first) = rx.recv().await else {
+            return Err(GatewayError::UpstreamFailed("the bridged server's stream ended without an answer".into()));
+        };
+        if is_reply(&first) {
+            let mut out = json(first.clone());
+            *out.status_mut() = status_of(status, &first, toward);
+            return Ok(out);
+        }
+        let (out_tx, out_rx) = mpsc::unbounded_channel();
+        let _ = out_tx.send(first);
+        tokio::spawn(async move {
+            while let Some(m) = rx.recv().await {
+                if out_tx.send(m).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut out = sse(ProxyBody::events(out_rx));
         *out.status_mut() = status;
         return Ok(out);
     }
@@ -114,7 +161,12 @@ pub async fn relay(
     let json_body =
         parts.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     let mut out = match mapping.translate(&bytes) {
-        Some(reply) if json_body => json(reply),
+        Some(reply) if json_body => {
+            let status = status_of(status, &reply, toward);
+            let mut out = json(reply);
+            *out.status_mut() = status;
+            return Ok(out);
+        }
         // Not a JSON-RPC answer (an empty 202, a proxy's HTML error page):
         // passed on as it came.
         _ => {
@@ -129,6 +181,29 @@ pub async fn relay(
     Ok(out)
 }
 
+/// Whether a translated message is the reply (an id, and no method).
+fn is_reply(message: &[u8]) -> bool {
+    serde_json::from_slice::<Line>(message).is_ok_and(|l| l.method.is_none() && l.id.is_some())
+}
+
+/// The status of a one-message answer: a 2026-07-28 client's unknown
+/// method is 404, as that era's servers answer it.
+fn status_of(status: StatusCode, reply: &[u8], toward: Toward) -> StatusCode {
+    #[derive(serde::Deserialize)]
+    struct Reply {
+        error: Option<Code>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Code {
+        code: i64,
+    }
+    let code = serde_json::from_slice::<Reply>(reply).ok().and_then(|r| r.error).map(|e| e.code);
+    match (toward, code) {
+        (Toward::Stateless, Some(c)) if c == i64::from(crate::mcp::jsonrpc::METHOD_NOT_FOUND) => StatusCode::NOT_FOUND,
+        _ => status,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +214,7 @@ mod tests {
             client_id: RawValue::from_string("\"c-1\"".into()).unwrap(),
             token: token.map(|t| RawValue::from_string(t.into()).unwrap()),
             patch: Patch::Stateless,
+            read_uri: None,
         }
     }
 

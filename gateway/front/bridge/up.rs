@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::next_upstream_id;
-use super::relay::{Mapping, relay};
+use super::relay::{Mapping, Toward, relay};
 use crate::backend::UpstreamRequest;
 use crate::client::Client;
 use crate::error::GatewayError;
@@ -20,6 +20,12 @@ use crate::mcp::rewrite::{Meta, Patch, request_line};
 use crate::mcp::{describe, jsonrpc};
 use crate::session::{ClientCaps, Ticket};
 use crate::stack::{ProxyBody, Stack};
+
+/// Session-era methods 2026-07-28 removed, which the gateway answers itself
+/// for a session it keeps: `ping`, and the per-session settings such a
+/// server has no place for (acknowledged; the level and subscriptions are
+/// not carried over, see the README).
+const ANSWERED_HERE: &[&str] = &["ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"];
 
 /// The upstream session of a session the gateway keeps itself, in front
 /// of a stateless server. A real `Mcp-Session-Id` is visible ASCII
@@ -51,8 +57,11 @@ impl Front {
             return self.bridged_initialize(route, stack, &headers, &uri, &bytes, &id, client, info).await;
         }
         let ticket = ticket.ok_or(GatewayError::SessionNotFound)?;
-        if env.method() == "ping" {
-            // 2026-07-28 removed `ping`; the gateway answers for the session.
+        if self.bridged_ended(&headers) {
+            return Err(GatewayError::SessionNotFound);
+        }
+        if ANSWERED_HERE.contains(&env.method()) {
+            // 2026-07-28 removed these; the gateway answers for the session.
             return Ok(json(jsonrpc::result_body(&id, b"{}")));
         }
         let meta = request_meta(None, ticket.client_caps.to_json());
@@ -64,8 +73,8 @@ impl Front {
         let req = self.upstream_request(Method::POST, headers, uri.clone(), line, client, None, &stack.backend);
         let policy = stack.policy(env.method(), env.name.as_deref(), true);
         let resp = stack.call(UpstreamRequest::new(req, None, policy)).await?;
-        let mapping = Mapping { upstream_id, client_id: id, token, patch: Patch::None };
-        relay(resp, mapping, true).await
+        let mapping = Mapping { upstream_id, client_id: id, token, patch: Patch::None, read_uri: None };
+        relay(resp, mapping, Toward::Session).await
     }
 
     /// Answers `initialize` from the server's `server/discover`, and mints
@@ -139,15 +148,32 @@ impl Front {
     }
 
     /// GET and DELETE in a session the gateway keeps: the 2026-07-28
-    /// server has no session to end and no stream to open for it.
-    pub(in crate::front) fn bridged_get_or_delete(&self, is_get: bool, info: &mut Info) -> Response<ProxyBody> {
+    /// server has no session to end and no stream to open for it. A
+    /// DELETEd session is remembered on this replica (a sealed token cannot
+    /// be revoked), so that its token gets 404 from then on, as a server's
+    /// ended session would.
+    pub(in crate::front) fn bridged_get_or_delete(
+        &self,
+        is_get: bool,
+        headers: &HeaderMap,
+        info: &mut Info,
+    ) -> Result<Response<ProxyBody>, GatewayError> {
+        if self.bridged_ended(headers) {
+            return Err(GatewayError::SessionNotFound);
+        }
         let mut resp = Response::new(ProxyBody::full(Bytes::new()));
         if is_get {
             *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
         } else {
+            self.ended_bridged.insert(crate::front::stdio::owner_of(headers), ());
             info.session_delta = -1;
         }
-        resp
+        Ok(resp)
+    }
+
+    /// Whether the session these headers name was DELETEd here.
+    fn bridged_ended(&self, headers: &HeaderMap) -> bool {
+        self.ended_bridged.contains_key(&crate::front::stdio::owner_of(headers))
     }
 }
 
