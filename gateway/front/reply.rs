@@ -88,10 +88,17 @@ pub(crate) async fn each_event(
             let event = buf.split_to(end);
             for message in crate::mcp::sse::event_data(&event) {
                 let Some(made) = each(&message) else { continue };
-                // Compact, so that the message fits on one `data:` line.
-                let Ok(value) = serde_json::from_slice::<Value>(&made) else { continue };
-                let Ok(line) = serde_json::to_vec(&value) else { continue };
-                if out.send(Bytes::from(line)).is_err() {
+                // One line, so that the message fits on one `data:` line: a
+                // JSON text with no raw newline is one already (a string
+                // cannot hold one), and most are; the rest are compacted.
+                let line = match made.contains(&b'\n') {
+                    false => made,
+                    true => match serde_json::from_slice::<Value>(&made).ok().and_then(|v| serde_json::to_vec(&v).ok()) {
+                        Some(compact) => Bytes::from(compact),
+                        None => continue,
+                    },
+                };
+                if out.send(line).is_err() {
                     return;
                 }
             }

@@ -94,12 +94,66 @@ pub enum Meta<'a> {
 }
 
 /// `params` without the `io.modelcontextprotocol/` keys of its `_meta`.
+/// Only the two object levels on the way are read; every other value
+/// (a tool's arguments, above all) is copied as it came.
 fn strip_meta(params: &RawValue) -> Result<Box<RawValue>, String> {
-    let mut value: serde_json::Value = serde_json::from_str(params.get()).map_err(|e| e.to_string())?;
-    if let Some(meta) = value.get_mut("_meta").and_then(serde_json::Value::as_object_mut) {
-        meta.retain(|k, _| !k.starts_with("io.modelcontextprotocol/"));
+    type Object<'a> = Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>;
+    fn object(raw: &str) -> Option<Object<'_>> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Object<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry::<std::borrow::Cow<'de, str>, &'de RawValue>()? {
+                    out.push(entry);
+                }
+                Ok(out)
+            }
+        }
+        let mut de = serde_json::Deserializer::from_str(raw);
+        serde::Deserializer::deserialize_map(&mut de, Visit).ok()
     }
-    serde_json::value::to_raw_value(&value).map_err(|e| e.to_string())
+    fn key(out: &mut String, k: &str) {
+        match k.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            true => {
+                out.push('"');
+                out.push_str(k);
+                out.push('"');
+            }
+            false => out.push_str(&serde_json::to_string(k).unwrap_or_default()),
+        }
+    }
+    let top = object(params.get()).ok_or("`params` must be an object")?;
+    let mut out = String::with_capacity(params.get().len());
+    out.push('{');
+    for (i, (k, v)) in top.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        key(&mut out, k);
+        out.push(':');
+        match (k == "_meta").then(|| object(v.get())).flatten() {
+            Some(meta) => {
+                out.push('{');
+                let kept = meta.iter().filter(|(mk, _)| !mk.starts_with("io.modelcontextprotocol/"));
+                for (j, (mk, mv)) in kept.enumerate() {
+                    if j > 0 {
+                        out.push(',');
+                    }
+                    key(&mut out, mk);
+                    out.push(':');
+                    out.push_str(mv.get());
+                }
+                out.push('}');
+            }
+            None => out.push_str(v.get()),
+        }
+    }
+    out.push('}');
+    RawValue::from_string(out).map_err(|e| e.to_string())
 }
 
 /// `params` with `meta`'s keys added to its `_meta` (the client's own keys win).
@@ -246,6 +300,18 @@ mod tests {
         let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","other":1}}}"#;
         let v: serde_json::Value = serde_json::from_slice(&request_line(5, body, Meta::Strip).unwrap().0).unwrap();
         assert_eq!(v["params"]["_meta"], serde_json::json!({ "other": 1 }));
+    }
+
+    #[test]
+    fn stripping_meta_keeps_everything_else_as_it_came() {
+        let body = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"e","arguments":{"_meta":{"io.modelcontextprotocol/x":1},"n":[1, 2]},"_meta":{"io.modelcontextprotocol/clientInfo":{},"progressToken":"t","we\"ird":true},"a\nb":null}}"#;
+        let (line, token) = request_line(9, body, Meta::Strip).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["params"]["_meta"], serde_json::json!({ "progressToken": 9, "we\"ird": true }));
+        assert_eq!(v["params"]["arguments"]["_meta"]["io.modelcontextprotocol/x"], 1, "arguments are not ours to edit");
+        assert_eq!(v["params"]["a\nb"], serde_json::Value::Null);
+        assert_eq!(token.unwrap().get(), "\"t\"");
+        assert!(request_line(9, br#"{"jsonrpc":"2.0","id":1,"method":"m","params":[1,"io.modelcontextprotocol/"]}"#, Meta::Strip).is_err());
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub struct Bridged {
 
 /// The key of a bridged session: the client capabilities it declared
 /// upstream, and the principal it serves.
-pub type BridgedKey = (u8, String);
+pub type BridgedKey = (u8, crate::client::Principal);
 
 /// One instance's era knowledge and bridged sessions.
 pub struct EraState {
@@ -131,7 +131,7 @@ mod tests {
     #[test]
     fn a_stale_session_is_dropped_but_not_its_successor() {
         let era = EraState::default();
-        let key = (0, "p".to_string());
+        let key = (0, crate::client::Principal::Ip([127, 0, 0, 1].into()));
         let old = bridged("a");
         era.keep(key.clone(), old.clone());
         let new = bridged("b");
@@ -146,7 +146,7 @@ mod tests {
     fn forgetting_drops_the_era_and_the_sessions() {
         let era = EraState::default();
         era.learned(Speaks { session: true, stateless: false, versions: vec!["2025-11-25".into()] });
-        era.keep((0, "p".into()), bridged("a"));
+        era.keep((0, crate::client::Principal::Ip([127, 0, 0, 1].into())), bridged("a"));
         assert_eq!(era.sessions_held(), 1);
         era.forget();
         assert!(era.speaks().is_none());

@@ -65,7 +65,7 @@ impl Front {
         // the server asks what this client can answer; sessions are keyed
         // by them, and never mix callers that declare different ones.
         let caps = ClientCaps::of_stateless_request(&bytes);
-        let key: BridgedKey = (caps.bits(), client.principal(&headers).key());
+        let key: BridgedKey = (caps.bits(), client.principal(&headers));
         let mut session = self.bridged_session(stack, &instance, &key, caps, &headers, client).await?;
         if env.method() == "server/discover" {
             let result = describe::discover_from_initialize(&session.result);

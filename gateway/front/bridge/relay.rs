@@ -123,6 +123,8 @@ pub async fn relay(
         StatusCode::NOT_FOUND if toward == Toward::Session => StatusCode::OK,
         s => s,
     };
+    // The reply starts as `reply_for_client` writes it: read without parsing.
+    let reply = ReplyShape::of(&mapping.client_id);
     if is_sse(&parts.headers) {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let body = ProxyBody::stream(body, true);
@@ -135,9 +137,10 @@ pub async fn relay(
         let Some(first) = rx.recv().await else {
             return Err(GatewayError::UpstreamFailed("the bridged server's stream ended without an answer".into()));
         };
-        if is_reply(&first) {
-            let mut out = json(first.clone());
-            *out.status_mut() = status_of(status, &first, toward);
+        if reply.is(&first) {
+            let status = reply.status(status, &first, toward);
+            let mut out = json(first);
+            *out.status_mut() = status;
             return Ok(out);
         }
         let (out_tx, out_rx) = mpsc::unbounded_channel();
@@ -161,9 +164,9 @@ pub async fn relay(
     let json_body =
         parts.headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     let mut out = match mapping.translate(&bytes) {
-        Some(reply) if json_body => {
-            let status = status_of(status, &reply, toward);
-            let mut out = json(reply);
+        Some(translated) if json_body => {
+            let status = reply.status(status, &translated, toward);
+            let mut out = json(translated);
             *out.status_mut() = status;
             return Ok(out);
         }
@@ -181,26 +184,38 @@ pub async fn relay(
     Ok(out)
 }
 
-/// Whether a translated message is the reply (an id, and no method).
-fn is_reply(message: &[u8]) -> bool {
-    serde_json::from_slice::<Line>(message).is_ok_and(|l| l.method.is_none() && l.id.is_some())
-}
+/// How the client's reply begins, as `reply_for_client` writes it.
+struct ReplyShape(Vec<u8>);
 
-/// The status of a one-message answer: a 2026-07-28 client's unknown
-/// method is 404, as that era's servers answer it.
-fn status_of(status: StatusCode, reply: &[u8], toward: Toward) -> StatusCode {
-    #[derive(serde::Deserialize)]
-    struct Reply {
-        error: Option<Code>,
+impl ReplyShape {
+    fn of(id: &RawValue) -> Self {
+        Self(format!(r#"{{"jsonrpc":"2.0","id":{},"#, id.get()).into_bytes())
     }
-    #[derive(serde::Deserialize)]
-    struct Code {
-        code: i64,
+
+    /// Whether a translated message is the reply (notifications have no id).
+    fn is(&self, message: &[u8]) -> bool {
+        message.starts_with(&self.0)
     }
-    let code = serde_json::from_slice::<Reply>(reply).ok().and_then(|r| r.error).map(|e| e.code);
-    match (toward, code) {
-        (Toward::Stateless, Some(c)) if c == i64::from(crate::mcp::jsonrpc::METHOD_NOT_FOUND) => StatusCode::NOT_FOUND,
-        _ => status,
+
+    /// The status of a one-message answer: a 2026-07-28 client's unknown
+    /// method is 404, as that era's servers answer it.
+    fn status(&self, status: StatusCode, reply: &[u8], toward: Toward) -> StatusCode {
+        let error = reply.get(self.0.len()..).is_some_and(|rest| rest.starts_with(b"\"error\""));
+        if toward != Toward::Stateless || !error || !self.is(reply) {
+            return status;
+        }
+        #[derive(serde::Deserialize)]
+        struct Reply {
+            error: Code,
+        }
+        #[derive(serde::Deserialize)]
+        struct Code {
+            code: i64,
+        }
+        match serde_json::from_slice::<Reply>(reply) {
+            Ok(r) if r.error.code == i64::from(crate::mcp::jsonrpc::METHOD_NOT_FOUND) => StatusCode::NOT_FOUND,
+            _ => status,
+        }
     }
 }
 
