@@ -93,7 +93,8 @@ pub(crate) async fn each_event(
                 // cannot hold one), and most are; the rest are compacted.
                 let line = match made.contains(&b'\n') {
                     false => made,
-                    true => match serde_json::from_slice::<Value>(&made).ok().and_then(|v| serde_json::to_vec(&v).ok()) {
+                    true => match serde_json::from_slice::<Value>(&made).ok().and_then(|v| serde_json::to_vec(&v).ok())
+                    {
                         Some(compact) => Bytes::from(compact),
                         None => continue,
                     },

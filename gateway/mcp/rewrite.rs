@@ -311,7 +311,14 @@ mod tests {
         assert_eq!(v["params"]["arguments"]["_meta"]["io.modelcontextprotocol/x"], 1, "arguments are not ours to edit");
         assert_eq!(v["params"]["a\nb"], serde_json::Value::Null);
         assert_eq!(token.unwrap().get(), "\"t\"");
-        assert!(request_line(9, br#"{"jsonrpc":"2.0","id":1,"method":"m","params":[1,"io.modelcontextprotocol/"]}"#, Meta::Strip).is_err());
+        assert!(
+            request_line(
+                9,
+                br#"{"jsonrpc":"2.0","id":1,"method":"m","params":[1,"io.modelcontextprotocol/"]}"#,
+                Meta::Strip
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -133,9 +133,9 @@ mod tests {
         let era = EraState::default();
         let key = (0, crate::client::Principal::Ip([127, 0, 0, 1].into()));
         let old = bridged("a");
-        era.keep(key.clone(), old.clone());
+        era.keep(key, old.clone());
         let new = bridged("b");
-        era.keep(key.clone(), new.clone());
+        era.keep(key, new.clone());
         era.drop_session(&key, &old);
         assert!(era.session(&key).is_some_and(|s| Arc::ptr_eq(&s, &new)), "the newer session stays");
         era.drop_session(&key, &new);

@@ -129,7 +129,7 @@ impl Front {
             return Ok(session);
         }
         let session = Arc::new(self.open_bridged(stack, instance, caps, headers, client).await?);
-        instance.era.keep(key.clone(), session.clone());
+        instance.era.keep(*key, session.clone());
         Ok(session)
     }
 
