@@ -9,6 +9,10 @@
 //! token cannot be had is probed as down: it cannot serve), and
 //! `User-Agent: switchyard-health`, so that they are easy to tell apart in
 //! the server's logs.
+//!
+//! An instance that speaks only 2026-07-28 (configured so, or learned when
+//! its session-era probe fails) has no `ping` and no session: it is probed
+//! with `server/discover` instead.
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Uri, header};
