@@ -316,3 +316,52 @@ async fn the_bridge_refuses_what_a_stateless_server_must() {
     assert_eq!(reply[0]["error"]["code"], -32602, "{reply:?}");
     assert_eq!(reply[0]["error"]["data"]["uri"], "mock://nowhere");
 }
+
+#[tokio::test]
+async fn a_stateless_servers_input_request_reaches_a_session_era_client_on_its_stream() {
+    use futures::StreamExt;
+    let (gw, _m, calls) =
+        setup_with(MockOptions { era: MockEra::Stateless, conformance: true, ..Default::default() }, "stateless").await;
+    let url = gw.url("/mcp");
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"sampling":{}},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let resp = post(&url, init, &[]).await;
+    let sid = resp.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let session = [("mcp-session-id", sid.as_str()), ("mcp-protocol-version", "2025-11-25")];
+    let tool = r#"{"jsonrpc":"2.0","id":"t1","method":"tools/call","params":{"name":"test_input_required_result_sampling","arguments":{}}}"#;
+    let resp = post(&url, tool, &session).await;
+    assert_eq!(resp.status(), 200);
+    let mut events = resp.bytes_stream();
+    let mut seen = String::new();
+    let next_message = async |events: &mut (dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+                              seen: &mut String|
+           -> Value {
+        loop {
+            if let Some(end) = seen.find("\n\n") {
+                let event: String = seen.drain(..end + 2).collect();
+                let data: String = event.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim_start).collect();
+                if let Ok(v) = serde_json::from_str(&data) {
+                    return v;
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(DEADLINE, events.next()).await.unwrap().unwrap().unwrap();
+            seen.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    };
+    // The server's question, as a request of the server's own.
+    let question = next_message(&mut events, &mut seen).await;
+    assert_eq!(question["method"], "sampling/createMessage", "{question}");
+    let asked = question["id"].as_str().unwrap().to_string();
+    let answer = json!({ "jsonrpc": "2.0", "id": asked, "result": { "role": "assistant",
+        "content": { "type": "text", "text": "Paris" }, "model": "m" } });
+    let (status, _) = call(&url, &answer.to_string(), &session).await;
+    assert_eq!(status, 202);
+    // The request went again with the answer; the client gets the result.
+    let done = next_message(&mut events, &mut seen).await;
+    assert_eq!(done["id"], "t1", "{done}");
+    assert_eq!(done["result"]["content"][0]["text"], "Sampling result: Paris", "{done}");
+    assert_eq!(calls.get("tools/call"), 2, "the first round and its retry");
+    // An answer to nothing waiting is taken and forgotten.
+    let (status, _) = call(&url, &answer.to_string(), &session).await;
+    assert_eq!(status, 202);
+}

@@ -105,6 +105,8 @@ pub struct Front {
     /// Sessions the gateway kept itself (before a 2026-07-28 server) that
     /// their clients DELETEd, by token hash, for as long as a token lives.
     ended_bridged: moka::sync::Cache<u64, ()>,
+    /// Questions of 2026-07-28 servers put to session-era clients.
+    bridged_asks: Arc<bridge::asks::Asked>,
 }
 
 /// A parsed POST on its way to the backend.
@@ -166,7 +168,8 @@ impl Front {
         let routes = routes.into_iter().map(|r| (r.path.to_string(), Arc::new(r))).collect();
         let bridged_rounds = Arc::new(crate::stdio::Parked::new("bridged".into(), crate::stdio::MAX_PARKED));
         let ended_bridged = moka::sync::Cache::builder().max_capacity(100_000).time_to_live(key.ttl()).build();
-        Self { routes, key, settings, bridged_rounds, ended_bridged }
+        let bridged_asks = Arc::default();
+        Self { routes, key, settings, bridged_rounds, ended_bridged, bridged_asks }
     }
 
     /// The key session tokens are sealed with.

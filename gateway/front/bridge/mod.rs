@@ -21,7 +21,10 @@
 //!   the session itself (its token records the client's version and
 //!   capabilities); each later request goes stateless, with `_meta` and
 //!   the mirrored headers added; `ping`, `notifications/*` and DELETE are
-//!   answered by the gateway, since that era has none of them.
+//!   answered by the gateway, since that era has none of them. The
+//!   server's `input_required` results become requests to the client on
+//!   the call's stream, and its answers the retry's `inputResponses`
+//!   ([`asks`]).
 //!
 //! When a backend's `era` is `auto`, same-era pairs are proxied exactly as
 //! before: nothing is bridged until an instance is known not to speak the
@@ -31,6 +34,7 @@
 //! bridged. The refusal came before the server did anything, so sending
 //! it again is safe whatever the method.
 
+pub(crate) mod asks;
 mod down;
 mod relay;
 pub(crate) mod rounds;

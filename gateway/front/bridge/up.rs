@@ -47,9 +47,15 @@ impl Front {
         client: &Client,
         info: &mut Info,
     ) -> Result<Response<ProxyBody>, GatewayError> {
+        if env.kind == Kind::Response {
+            // An answer to a question the gateway relayed for a server;
+            // anything else answers nothing the server can hear.
+            self.bridged_asks.answer(&bytes);
+            return Ok(accepted());
+        }
         if env.kind != Kind::Request {
             // `notifications/initialized` and `cancelled` have no
-            // 2026-07-28 counterpart on HTTP, and the server asks nothing.
+            // 2026-07-28 counterpart on HTTP.
             return Ok(accepted());
         }
         let id = env.id.clone().ok_or_else(|| GatewayError::InvalidRequest("a request needs an id".into()))?;
@@ -70,10 +76,27 @@ impl Front {
             request_line(upstream_id, &bytes, Meta::Add(&meta)).map_err(GatewayError::InvalidRequest)?;
         let mut headers = headers.clone();
         mirrored(&mut headers, env.method(), env.name.as_deref());
-        let req = self.upstream_request(Method::POST, headers, uri.clone(), line, client, None, &stack.backend);
+        let template =
+            self.upstream_request(Method::POST, headers, uri.clone(), Bytes::new(), client, None, &stack.backend);
+        let mut req = crate::backend::copy_http(&template);
+        *req.body_mut() = http_body_util::Full::new(line.clone());
         let policy = stack.policy(env.method(), env.name.as_deref(), true);
         let resp = stack.call(UpstreamRequest::new(req, None, policy)).await?;
         let mapping = Mapping { upstream_id, client_id: id, token, patch: Patch::None, read_uri: None };
+        if ticket.client_caps != ClientCaps::NONE && crate::stdio::ROUND_METHODS.contains(&env.method()) {
+            // The server may ask, with what the client declared: its
+            // questions go to the client on this call's stream.
+            let call = super::asks::Call {
+                stack: stack.clone(),
+                line,
+                template,
+                method: env.method().into(),
+                mapping,
+                deadline: stack.backend.timeout_for(env.method(), true),
+                asked: self.bridged_asks.clone(),
+            };
+            return Ok(super::asks::stream(resp, call));
+        }
         relay(resp, mapping, Toward::Session).await
     }
 
