@@ -22,6 +22,11 @@ const MAX_BRIDGED_SESSIONS: u64 = 10_000;
 /// likely expired it already, and the next request opens a fresh one.
 const BRIDGED_IDLE: Duration = Duration::from_secs(30 * 60);
 
+/// After a failed attempt to learn an instance's eras, how long before the
+/// next: a server that is down (or hangs) must not make every refused
+/// request wait on a probe of its own.
+pub const RELEARN_AFTER: Duration = Duration::from_secs(30);
+
 /// Which protocol eras an instance answered to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Speaks {
@@ -57,6 +62,8 @@ pub struct EraState {
     /// Held while the era is being learned, so that a burst of first
     /// requests sends one probe, not one each.
     pub learning: tokio::sync::Mutex<()>,
+    /// When learning last failed.
+    failed_at: std::sync::Mutex<Option<tokio::time::Instant>>,
     sessions: moka::sync::Cache<BridgedKey, Arc<Bridged>>,
 }
 
@@ -65,6 +72,7 @@ impl Default for EraState {
         Self {
             speaks: ArcSwapOption::empty(),
             learning: tokio::sync::Mutex::new(()),
+            failed_at: std::sync::Mutex::new(None),
             sessions: moka::sync::Cache::builder()
                 .max_capacity(MAX_BRIDGED_SESSIONS)
                 .time_to_idle(BRIDGED_IDLE)
@@ -82,6 +90,20 @@ impl EraState {
     /// Records what the instance speaks.
     pub fn learned(&self, speaks: Speaks) {
         self.speaks.store(Some(Arc::new(speaks)));
+    }
+
+    /// Whether learning may be tried now: not within [`RELEARN_AFTER`] of
+    /// a failure.
+    pub fn may_learn(&self) -> bool {
+        let failed = self.failed_at.lock().ok().and_then(|f| *f);
+        failed.is_none_or(|at| at.elapsed() >= RELEARN_AFTER)
+    }
+
+    /// Records a failed attempt to learn.
+    pub fn learning_failed(&self) {
+        if let Ok(mut f) = self.failed_at.lock() {
+            *f = Some(tokio::time::Instant::now());
+        }
     }
 
     /// Forgets the era and every bridged session: the instance may have
@@ -140,6 +162,18 @@ mod tests {
         assert!(era.session(&key).is_some_and(|s| Arc::ptr_eq(&s, &new)), "the newer session stays");
         era.drop_session(&key, &new);
         assert!(era.session(&key).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_learning_is_not_tried_again_at_once() {
+        let era = EraState::default();
+        assert!(era.may_learn());
+        era.learning_failed();
+        assert!(!era.may_learn());
+        tokio::time::advance(RELEARN_AFTER - Duration::from_millis(1)).await;
+        assert!(!era.may_learn());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(era.may_learn());
     }
 
     #[test]

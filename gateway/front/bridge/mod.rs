@@ -111,14 +111,20 @@ pub async fn learn(stack: &Stack, stateless_client: bool, ticket: Option<&Ticket
     let backend = &stack.backend;
     if let Some(instance) = stack.pick() {
         let _learning = instance.era.learning.lock().await;
-        if instance.era.speaks().is_none() {
+        if instance.era.speaks().is_none() && instance.era.may_learn() {
             match tokio::time::timeout(backend.timeout, crate::health::era::learn(backend, &instance)).await {
                 Ok(Ok(speaks)) => {
                     tracing::info!(backend = &*backend.name, instance = %instance.display_url(), ?speaks, "learned the instance's protocol eras");
                     instance.era.learned(speaks);
                 }
-                Ok(Err(why)) => tracing::debug!(backend = &*backend.name, why, "could not learn the eras"),
-                Err(_) => tracing::debug!(backend = &*backend.name, "learning the eras timed out"),
+                Ok(Err(why)) => {
+                    tracing::debug!(backend = &*backend.name, why, "could not learn the eras");
+                    instance.era.learning_failed();
+                }
+                Err(_) => {
+                    tracing::debug!(backend = &*backend.name, "learning the eras timed out");
+                    instance.era.learning_failed();
+                }
             }
         }
     }
