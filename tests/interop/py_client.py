@@ -2,9 +2,11 @@
 
 Connects over Streamable HTTP, lists tools, calls `echo` and verifies the text.
 
-usage: python py_client.py URL [ARG_NAME]
+usage: python py_client.py URL [ARG_NAME] [MODE]
   ARG_NAME is the echo tool's argument name: "message" for server-everything
   (default), "text" for `switchyard mock`.
+  MODE: "auto" (default: the SDK probes server/discover first) or "legacy"
+  (initialize handshake, session era).
 """
 
 import os
@@ -15,10 +17,10 @@ import anyio
 from mcp import Client
 
 
-async def main(url: str, arg_name: str) -> None:
+async def main(url: str, arg_name: str, mode: str) -> None:
     payload = f"interop-py-{os.getpid()}-{int(time.time() * 1000)}"
     with anyio.fail_after(30):
-        async with Client(url) as client:
+        async with Client(url, mode=mode) as client:
             session = client.session
             print(f"py-client: connected, protocol={getattr(session, 'protocol_version', '?')}")
             tools = (await client.list_tools()).tools
@@ -47,10 +49,11 @@ def leaves(exc: BaseException):
 
 if __name__ == "__main__":
     if len(sys.argv) < 2:
-        raise SystemExit("usage: python py_client.py URL [ARG_NAME]")
+        raise SystemExit("usage: python py_client.py URL [ARG_NAME] [MODE]")
     url = sys.argv[1]
     try:
-        anyio.run(main, url, sys.argv[2] if len(sys.argv) > 2 else "message")
+        arg = sys.argv[2] if len(sys.argv) > 2 else "message"
+        anyio.run(main, url, arg, sys.argv[3] if len(sys.argv) > 3 else "auto")
     except SystemExit:
         raise
     except BaseException as exc:  # noqa: BLE001 - report every failure compactly

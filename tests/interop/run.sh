@@ -506,6 +506,9 @@ client_check "gateway -> switchyard mock" "$GW_BASE/mock" text
 # discovery) at /bridge-down.
 client_check "gateway -> session-era-only mock (the Python client bridged)" "$GW_BASE/bridge-down" text
 client_check "gateway -> 2026-07-28-only mock (the TS client bridged)" "$GW_BASE/bridge-up" text
+log "Python SDK client (legacy) -> gateway -> 2026-07-28-only mock (bridged)"
+timeout 60 "$PY" "$HERE/py_client.py" "$GW_BASE/bridge-up" text legacy </dev/null ||
+  CLIENT_FAILS+=("py-client (legacy) -> 2026-07-28-only mock")
 log "TS SDK client -> route with auth ($GW_BASE/secure)"
 timeout 60 node "$DEPS/npm/ts_auth_client.mjs" "$GW_BASE/secure" "$INTEROP_KEY" </dev/null ||
   CLIENT_FAILS+=("ts-auth-client -> route with auth")
