@@ -365,3 +365,32 @@ async fn a_stateless_servers_input_request_reaches_a_session_era_client_on_its_s
     let (status, _) = call(&url, &answer.to_string(), &session).await;
     assert_eq!(status, 202);
 }
+
+#[tokio::test]
+async fn a_listen_is_served_from_a_session_of_its_own_and_says_what_it_honours() {
+    use futures::StreamExt;
+    let opts = MockOptions { era: MockEra::Session, conformance: true, ..Default::default() };
+    let (gw, _m, calls) = setup_with(opts, "session").await;
+    let listen = stateless_body(
+        41,
+        "subscriptions/listen",
+        json!({ "notifications": { "toolsListChanged": true, "resourceSubscriptions": ["test://static-text"] } }),
+    );
+    let resp = post(&gw.url("/mcp"), &listen, &stateless_headers("subscriptions/listen", None)).await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let mut events = resp.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains("\n\n") {
+        let chunk = tokio::time::timeout(DEADLINE, events.next()).await.unwrap().unwrap().unwrap();
+        seen.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    let data: String = seen.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim_start).collect();
+    let ack: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged", "{ack}");
+    // The mock offers subscriptions but no tools/list_changed.
+    assert_eq!(ack["params"]["notifications"], json!({ "resourceSubscriptions": ["test://static-text"] }));
+    assert_eq!(ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 41);
+    assert_eq!(calls.get("resources/subscribe"), 1, "subscribed in the listen's own session");
+    assert_eq!(calls.get("initialize"), 1, "one session, the listen's own");
+}

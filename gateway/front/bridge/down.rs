@@ -60,11 +60,14 @@ impl Front {
                 Answered::Missing(call, ask) => Ok(json(rounds::ask_again(call, ask, &rounds)?)),
             };
         }
-        let instance = stack.pick().ok_or(GatewayError::NoInstance)?;
         // The capabilities the client declares are declared upstream, so
         // the server asks what this client can answer; sessions are keyed
         // by them, and never mix callers that declare different ones.
         let caps = ClientCaps::of_stateless_request(&bytes);
+        if env.method() == "subscriptions/listen" {
+            return self.bridged_listen(stack, &headers, &uri, &bytes, &id, caps, client).await;
+        }
+        let instance = stack.pick().ok_or(GatewayError::NoInstance)?;
         let key: BridgedKey = (caps.bits(), client.principal(&headers));
         let mut session = self.bridged_session(stack, &instance, &key, caps, &headers, client).await?;
         if env.method() == "server/discover" {
@@ -134,7 +137,7 @@ impl Front {
     }
 
     /// `initialize`, then `notifications/initialized`, on `instance`.
-    async fn open_bridged(
+    pub(super) async fn open_bridged(
         &self,
         stack: &Stack,
         instance: &Arc<Instance>,
@@ -200,7 +203,7 @@ impl Front {
 
 /// The headers of a request in `session`: its id and version, and none of
 /// the 2026-07-28 headers, which describe the client's request, not this one.
-fn in_session(headers: &mut HeaderMap, session: &Bridged) {
+pub(super) fn in_session(headers: &mut HeaderMap, session: &Bridged) {
     let cleaned = stateless_headers_removed(std::mem::take(headers));
     *headers = cleaned;
     headers.insert(PROTOCOL_VERSION, session.version.clone());

@@ -15,7 +15,8 @@
 //!   lists and reads, `ttlMs` and `cacheScope`); `server/discover` is
 //!   answered from the session's `initialize` result. The capabilities the
 //!   client declares are declared upstream, and what the server asks with
-//!   them becomes a round of `input_required` ([`rounds`]).
+//!   them becomes a round of `input_required` ([`rounds`]);
+//!   `subscriptions/listen` is served from a GET stream ([`listen`]).
 //! - **A session-era client, a 2026-07-28 server** ([`up`]): the gateway
 //!   answers `initialize` from the server's `server/discover` and mints
 //!   the session itself (its token records the client's version and
@@ -36,6 +37,7 @@
 
 pub(crate) mod asks;
 mod down;
+mod listen;
 mod relay;
 pub(crate) mod rounds;
 mod up;
