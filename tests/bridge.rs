@@ -113,9 +113,13 @@ async fn a_bridged_session_era_session_is_the_gateways() {
     assert_eq!(progress.len(), 2, "{events:?}");
     assert!(progress.iter().all(|p| p["params"]["progressToken"] == "mine"));
     assert_eq!(events.last().unwrap()["id"], "c");
+    // The session's stream is the server's `subscriptions/listen`.
     let get =
         http().get(&url).header("accept", "text/event-stream").header("mcp-session-id", &sid).send().await.unwrap();
-    assert_eq!(get.status(), 405, "a stateless server has no stream to open");
+    assert_eq!(get.status(), 200);
+    assert!(get.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert_eq!(calls.get("subscriptions/listen"), 1);
+    drop(get);
     let (status, level) =
         call(&url, r#"{"jsonrpc":"2.0","id":"l","method":"logging/setLevel","params":{"level":"info"}}"#, &session)
             .await;

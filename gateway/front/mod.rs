@@ -493,8 +493,8 @@ impl Front {
             Target::Stdio { stdio, .. } => return Ok(self.get_or_delete_stdio(stdio, is_get, ticket, info).await),
         };
         let backend = &stack.backend;
-        if ticket.as_ref().is_some_and(|t| t.upstream_session == bridge::BRIDGED_STATELESS) {
-            return self.bridged_get_or_delete(is_get, req.headers(), info);
+        if let Some(t) = ticket.as_ref().filter(|t| t.upstream_session == bridge::BRIDGED_STATELESS) {
+            return self.bridged_get_or_delete(stack, is_get, req.headers(), req.uri(), t, client, info).await;
         }
         let pinned = self.pinned_instance(backend, ticket.as_ref())?;
         let (parts, _) = req.into_parts();

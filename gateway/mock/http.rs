@@ -154,15 +154,23 @@ async fn get(shared: &Arc<Shared>, req: &Request<Incoming>) -> Response<MockBody
         return refusal.response();
     }
     shared.latency().await;
+    let priming = format!("id: {}\ndata: \n\n", shared.event_id());
+    long_lived_stream(shared, Bytes::from(priming))
+}
+
+/// A stream that starts with `first` and then only keeps itself alive,
+/// until the client leaves or the mock stops: the session era's GET
+/// stream, and 2026-07-28's `subscriptions/listen` (the mock announces no
+/// changes on either).
+pub(crate) fn long_lived_stream(shared: &Arc<Shared>, first: Bytes) -> Response<MockBody> {
     let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(standalone_stream(shared.clone(), tx));
+    tokio::spawn(standalone_stream(shared.clone(), tx, first));
     sse_response(MockBody::Stream(rx))
 }
 
-async fn standalone_stream(shared: Arc<Shared>, tx: mpsc::Sender<Bytes>) {
+async fn standalone_stream(shared: Arc<Shared>, tx: mpsc::Sender<Bytes>, first: Bytes) {
     let mut stopping = shared.stopping.clone();
-    let priming = format!("id: {}\ndata: \n\n", shared.event_id());
-    if tx.send(Bytes::from(priming)).await.is_err() {
+    if tx.send(first).await.is_err() {
         return;
     }
     let start = tokio::time::Instant::now() + KEEP_ALIVE;

@@ -191,7 +191,22 @@ async fn stateless(shared: &Arc<Shared>, headers: &HeaderMap, call: &Call<'_>, v
     {
         return mismatch(&e);
     }
+    if call.method == "subscriptions/listen" {
+        return listen(shared, id);
+    }
     dispatch(shared, id, None, call, Era::Stateless).await
+}
+
+/// `subscriptions/listen`: acknowledged, honouring nothing (the mock
+/// announces no list changes and offers no subscriptions in this era), then
+/// kept open.
+fn listen(shared: &Arc<Shared>, id: &RawValue) -> Response<MockBody> {
+    shared.opts.calls.record("subscriptions/listen");
+    let ack = format!(
+        r#"{{"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged","params":{{"notifications":{{}},"_meta":{{"io.modelcontextprotocol/subscriptionId":{}}}}}}}"#,
+        id.get()
+    );
+    super::http::long_lived_stream(shared, Bytes::from(format!("event: message\ndata: {ack}\n\n")))
 }
 
 /// Runs one validated request: latency, injected failures, then the core.

@@ -10,7 +10,7 @@ use super::relay::{Mapping, Toward, relay};
 use crate::backend::UpstreamRequest;
 use crate::client::Client;
 use crate::error::GatewayError;
-use crate::front::answer::{accepted, json};
+use crate::front::answer::{accepted, json, sse};
 use crate::front::reply::{read_reply, result_of};
 use crate::front::{Front, Info, Route, is_sse, stateless};
 use crate::mcp::envelope::{Envelope, Kind};
@@ -170,28 +170,62 @@ impl Front {
         Ok(describe::initialize_from_discover(&discovered))
     }
 
-    /// GET and DELETE in a session the gateway keeps: the 2026-07-28
-    /// server has no session to end and no stream to open for it. A
-    /// DELETEd session is remembered on this replica (a sealed token cannot
-    /// be revoked), so that its token gets 404 from then on, as a server's
-    /// ended session would.
-    pub(in crate::front) fn bridged_get_or_delete(
+    /// GET and DELETE in a session the gateway keeps. DELETE: the 2026-07-28
+    /// server has no session to end, so a DELETEd session is remembered on
+    /// this replica (a sealed token cannot be revoked), and its token gets
+    /// 404 from then on, as a server's ended session would. GET: the
+    /// server's change notifications, from a `subscriptions/listen` opting
+    /// in to every list change; 405 when the server has no such stream.
+    #[allow(clippy::too_many_arguments)]
+    pub(in crate::front) async fn bridged_get_or_delete(
         &self,
+        stack: &Stack,
         is_get: bool,
         headers: &HeaderMap,
+        uri: &http::Uri,
+        ticket: &Ticket,
+        client: &Client,
         info: &mut Info,
     ) -> Result<Response<ProxyBody>, GatewayError> {
         if self.bridged_ended(headers) {
             return Err(GatewayError::SessionNotFound);
         }
-        let mut resp = Response::new(ProxyBody::full(Bytes::new()));
-        if is_get {
-            *resp.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-        } else {
+        if !is_get {
             self.ended_bridged.insert(crate::front::stdio::owner_of(headers), ());
             info.session_delta = -1;
+            return Ok(Response::new(ProxyBody::full(Bytes::new())));
         }
-        Ok(resp)
+        let meta = request_meta(None, ticket.client_caps.to_json());
+        let every = json!({ "toolsListChanged": true, "promptsListChanged": true, "resourcesListChanged": true });
+        let body = json!({ "jsonrpc": "2.0", "id": next_upstream_id(), "method": "subscriptions/listen",
+            "params": { "_meta": meta, "notifications": every } });
+        let mut headers = headers.clone();
+        mirrored(&mut headers, "subscriptions/listen", None);
+        headers.insert(http::header::ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let body = Bytes::from(body.to_string());
+        let req = self.upstream_request(Method::POST, headers, uri.clone(), body, client, None, &stack.backend);
+        let policy = stack.policy("subscriptions/listen", None, true);
+        let resp = stack.call(UpstreamRequest::new(req, None, policy)).await;
+        let resp = match resp {
+            Ok(resp) if resp.status().is_success() && is_sse(resp.headers()) => resp,
+            _ => {
+                let mut none = Response::new(ProxyBody::full(Bytes::new()));
+                *none.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+                return Ok(none);
+            }
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let body = ProxyBody::stream(resp.into_body(), true);
+        tokio::spawn(async move {
+            // The acknowledgement is the 2026-07-28 stream's own business.
+            let each = |m: &str| {
+                let ack = m.contains("\"notifications/subscriptions/acknowledged\"");
+                (!ack).then(|| Bytes::copy_from_slice(m.as_bytes()))
+            };
+            crate::front::reply::each_event(body, tx, 16 << 20, "a bridged listen stream", each).await;
+        });
+        Ok(sse(ProxyBody::events(rx)))
     }
 
     /// Whether the session these headers name was DELETEd here.

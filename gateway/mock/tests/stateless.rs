@@ -223,3 +223,21 @@ async fn a_stateless_only_mock_refuses_the_session_era() {
     assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 6);
     mock.stop().await;
 }
+
+#[tokio::test]
+async fn a_listen_is_acknowledged_and_stays_open() {
+    use futures::StreamExt;
+    let mock = Mock::start(MockOptions::default()).await;
+    let listen = modern(9, "subscriptions/listen", json!({ "notifications": { "toolsListChanged": true } }));
+    let response = mock.post_modern(&listen).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.bytes_stream();
+    let first = tokio::time::timeout(DEADLINE, body.next()).await.unwrap().unwrap().unwrap();
+    let text = String::from_utf8(first.to_vec()).unwrap();
+    let data = text.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+    let ack: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+    assert_eq!(ack["params"]["notifications"], json!({}), "the mock announces no changes");
+    assert_eq!(ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], 9);
+    mock.stop().await;
+}
