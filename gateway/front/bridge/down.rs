@@ -80,9 +80,7 @@ impl Front {
         for attempt in 0..2 {
             let upstream_id = next_upstream_id();
             let (line, token) = request_line(upstream_id, &bytes, Meta::Strip).map_err(GatewayError::InvalidRequest)?;
-            let mut req =
-                self.upstream_request(Method::POST, headers.clone(), uri.clone(), line, client, None, &stack.backend);
-            in_session(req.headers_mut(), &session);
+            let req = self.in_session(stack, &session, &headers, uri.clone(), line, client);
             let upstream = crate::backend::UpstreamRequest::new(req, Some(instance.clone()), policy);
             let resp = stack.call(upstream).await?;
             if resp.status() == StatusCode::NOT_FOUND && attempt == 0 {
@@ -97,17 +95,7 @@ impl Front {
             let mapping = Mapping { upstream_id, client_id: id.clone(), token, patch, read_uri };
             let asks = caps != ClientCaps::NONE && ROUND_METHODS.contains(&env.method());
             if asks && is_sse(resp.headers()) {
-                let template = self.upstream_request(
-                    Method::POST,
-                    headers.clone(),
-                    uri.clone(),
-                    Bytes::new(),
-                    client,
-                    None,
-                    &stack.backend,
-                );
-                let mut template = template;
-                in_session(template.headers_mut(), &session);
+                let template = self.in_session(stack, &session, &headers, uri.clone(), Bytes::new(), client);
                 let upstream =
                     Upstream { stack: stack.clone(), instance: instance.clone(), template: Arc::new(template) };
                 let deadline = stack.backend.timeout_for(env.method(), true);
@@ -183,16 +171,7 @@ impl Front {
             .unwrap_or(HeaderValue::from_static(LATEST_SESSION_VERSION));
         let session = Bridged { id, version, result: Arc::new(result) };
         let initialized = Bytes::from_static(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
-        let mut req = self.upstream_request(
-            Method::POST,
-            headers,
-            instance.url().clone(),
-            initialized,
-            client,
-            None,
-            &stack.backend,
-        );
-        in_session(req.headers_mut(), &session);
+        let req = self.in_session(stack, &session, &headers, instance.url().clone(), initialized, client);
         let policy = stack.policy("notifications/initialized", None, true);
         // Its 202 changes nothing; a failure shows on the request that follows.
         let _ = stack.call(crate::backend::UpstreamRequest::new(req, Some(instance.clone()), policy)).await;
@@ -201,14 +180,26 @@ impl Front {
     }
 }
 
-/// The headers of a request in `session`: its id and version, and none of
-/// the 2026-07-28 headers, which describe the client's request, not this one.
-pub(super) fn in_session(headers: &mut HeaderMap, session: &Bridged) {
-    let cleaned = stateless_headers_removed(std::mem::take(headers));
-    *headers = cleaned;
-    headers.insert(PROTOCOL_VERSION, session.version.clone());
-    if let Some(id) = &session.id {
-        headers.insert(SESSION_ID, id.clone());
+impl Front {
+    /// A POST of `body` in `session`: the client's headers as any upstream
+    /// request gets them, the session's id and version, and none of the
+    /// 2026-07-28 headers, which describe the client's request, not this one.
+    pub(super) fn in_session(
+        &self,
+        stack: &Stack,
+        session: &Bridged,
+        headers: &HeaderMap,
+        uri: http::Uri,
+        body: Bytes,
+        client: &Client,
+    ) -> http::Request<http_body_util::Full<Bytes>> {
+        let headers = stateless_headers_removed(headers.clone());
+        let mut req = self.upstream_request(Method::POST, headers, uri, body, client, None, &stack.backend);
+        req.headers_mut().insert(PROTOCOL_VERSION, session.version.clone());
+        if let Some(id) = &session.id {
+            req.headers_mut().insert(SESSION_ID, id.clone());
+        }
+        req
     }
 }
 

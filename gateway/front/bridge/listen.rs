@@ -18,7 +18,6 @@ use http::{HeaderMap, Method, Response};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::down::in_session;
 use crate::backend::UpstreamRequest;
 use crate::client::Client;
 use crate::error::GatewayError;
@@ -114,16 +113,7 @@ impl Front {
         let instance = stack.pick().ok_or(GatewayError::NoInstance)?;
         let session = Arc::new(self.open_bridged(stack, &instance, caps, headers, client).await?);
         let mut filter = Filter::honoured(&request, &session.result["capabilities"]);
-        let mut template = self.upstream_request(
-            Method::POST,
-            headers.clone(),
-            uri.clone(),
-            Bytes::new(),
-            client,
-            None,
-            &stack.backend,
-        );
-        in_session(template.headers_mut(), &session);
+        let template = self.in_session(stack, &session, headers, uri.clone(), Bytes::new(), client);
         let send = |method: Method, body: Bytes| {
             let mut req = crate::backend::copy_http(&template);
             *req.method_mut() = method;
